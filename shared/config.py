@@ -1,0 +1,115 @@
+"""Settings for both apps, read once from the environment.
+
+Nothing here runs at import time: apps call :func:`Settings.from_env` in their factory,
+tests build ``Settings(...)`` directly or override with ``replace``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+QUART_BACKENDS = ("httpx", "threadpool", "celery")
+FLASK_BACKENDS = ("sync", "celery")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the apps cannot start with."""
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable the apps read. Field ``x`` comes from env var ``X`` (see ``ENV``)."""
+
+    # Where the world and the state live.
+    data_dir: Path = REPO_ROOT / "data"
+    database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'xianxia.db'}"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # DeepSeek. The key is never logged or shown in repr.
+    deepseek_api_key: str | None = field(default=None, repr=False)
+    deepseek_base_url: str = "https://api.deepseek.com"
+    # The 2026 API retired deepseek-chat; v4-flash is the current fast model.
+    deepseek_model: str = "deepseek-v4-flash"
+    deepseek_thinking: bool = False
+    llm_backend: str = ""  # "" = the app's default: httpx (Quart) or sync (Flask)
+    llm_transport: str = "aiohttp"  # aiohttp | httpx: the async face's transport
+    llm_max_concurrency: int = 512  # in-flight upstream calls per process
+    llm_max_workers: int = 32  # thread pool for chat_threaded
+    llm_connect_timeout: float = 5.0
+    llm_read_timeout: float = 60.0
+    llm_total_timeout: float = 90.0  # one deadline per call across all attempts
+    llm_max_retries: int = 2
+    llm_max_tokens: int = 400
+    llm_temperature: float = 1.0
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
+
+    # HTTP behaviour.
+    max_body_bytes: int = 64 * 1024
+    player_text_max: int = 300
+    action_rate_per_minute: int = 120
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``), then apply overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = _convert(f.type, raw)
+            except ValueError as exc:
+                raise ConfigError(f"{f.name.upper()}={raw!r}: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests use this)."""
+        return replace(self, **changes)
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when a real upstream call may be made (a key is set)."""
+        return bool(self.deepseek_api_key)
+
+    def backend_for(self, app_name: str) -> str:
+        """The LLM backend this app runs with; raises ConfigError for an unknown value."""
+        allowed = QUART_BACKENDS if app_name == "quart" else FLASK_BACKENDS
+        backend = self.llm_backend or allowed[0]
+        if backend not in allowed:
+            raise ConfigError(
+                f"LLM_BACKEND={backend!r} is not supported by {app_name}; "
+                f"choose one of {', '.join(allowed)}"
+            )
+        return backend
+
+
+def _convert(type_name: Any, raw: str) -> Any:
+    t = str(type_name)
+    if t == "Path":
+        return Path(raw)
+    if t == "bool":
+        return _bool(raw)
+    if t == "int":
+        return int(raw)
+    if t == "float":
+        return float(raw)
+    return raw
