@@ -39,6 +39,9 @@ class Settings:
     data_dir: Path = REPO_ROOT / "data"
     database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'xianxia.db'}"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # The Celery queue the apps publish LLM tasks to and the worker consumes (LLM_BACKEND=celery);
+    # tests and benchmarks give each run its own so they never take each other's tasks.
+    celery_queue: str = "xianxia.llm"
 
     # DeepSeek. The key is never logged or shown in repr.
     deepseek_api_key: str | None = field(default=None, repr=False)

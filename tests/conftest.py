@@ -105,3 +105,24 @@ def redis_url() -> str:
 def settings(sqlite_url: str) -> Settings:
     """Settings for an app under test: temp SQLite, no API key (offline narrator)."""
     return Settings(database_url=sqlite_url, deepseek_api_key=None, llm_backend="")
+
+
+@pytest.fixture(params=["flask", "quart"])
+async def api(request: pytest.FixtureRequest, settings: Settings):
+    """The same API client over each app's in-process test client (Quart inside test_app)."""
+    from tests.apiclient import ApiClient
+
+    if request.param == "flask":
+        from legacy_flask import create_app as create_flask
+
+        app = create_flask(settings)
+        yield ApiClient("flask", app.test_client(), False)
+        from shared.runtime import close_sync
+
+        close_sync(app.extensions["xianxia"])
+    else:
+        from quart_app import create_app as create_quart
+
+        qapp = create_quart(settings)
+        async with qapp.test_app() as test_app:
+            yield ApiClient("quart", test_app.test_client(), True)

@@ -1,0 +1,43 @@
+"""Request and response plumbing for Flask views (the mirror of quart_app's ``_edge``)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import Response, request
+from pydantic import BaseModel
+
+from legacy_flask.core import runtime
+from shared.api import parse_json_body, validate
+from shared.api.bodies import dump_response
+from shared.api.http import json_text
+from shared.usecases import Reply, drive_sync
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_body(model: type[M]) -> M:
+    """Parse and validate the JSON body with the shared model (same errors as Quart)."""
+    rt = runtime()
+    raw = request.get_data(cache=True)
+    data = parse_json_body(raw, request.content_type, rt.settings.max_body_bytes)
+    return validate(model, data)
+
+
+def query(model: type[M]) -> M:
+    """Validate the query string with the shared model."""
+    return validate(model, request.args.to_dict())
+
+
+def run(flow: Any) -> Reply:
+    """Drive a use case with the app's blocking effect handler."""
+    return drive_sync(flow, runtime().effects)
+
+
+def respond(reply: Reply, model: type[BaseModel] | None = None) -> Response:
+    """JSON response; the body is checked against ``model`` as quart-schema does in Quart."""
+    body: Any = reply.body
+    if model is not None:
+        body = dump_response(model, body)
+    return Response(json_text(body) + "\n", status=reply.status, headers=reply.headers,
+                    mimetype="application/json")

@@ -1,0 +1,30 @@
+"""The raw LLM endpoint and the Celery task endpoints."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from legacy_flask.blueprints._edge import json_body, query, respond, run
+from legacy_flask.core import runtime
+from shared.api import LLMPromptIn, LLMPromptQuery, LLMTextOut, TaskOut, TaskSubmittedOut
+from shared.usecases import llm as uc
+
+
+def llm() -> Response:
+    """``GET /api/llm?prompt=`` or ``POST /api/llm {"prompt"}``: text, model, usage, degraded."""
+    if request.method == "POST":
+        prompt = json_body(LLMPromptIn).prompt
+    else:
+        prompt = query(LLMPromptQuery).prompt
+    return respond(run(uc.complete_prompt(runtime().ctx, prompt)), LLMTextOut)
+
+
+def submit_llm_task() -> Response:
+    """``POST /api/llm/tasks``: 202 with the task id and where to poll."""
+    prompt = json_body(LLMPromptIn).prompt
+    return respond(run(uc.submit_prompt_task(runtime().ctx, prompt)), TaskSubmittedOut)
+
+
+def get_llm_task(task_id: str) -> Response:
+    """``GET /api/llm/tasks/<id>``: PENDING|STARTED|RETRY|SUCCESS|FAILURE; 404 if never issued."""
+    return respond(run(uc.task_status(runtime().ctx, task_id)), TaskOut)

@@ -1,0 +1,221 @@
+"""Side-by-side benchmark of the LLM call strategies; writes docs/evaluation.md.
+
+    .venv/bin/python scripts/bench.py [--quick] [--stacks flask,quart-httpx,...]
+
+Starts the fake DeepSeek server and, one after another, each stack as real processes on
+127.0.0.1 (legacy_flask on gunicorn gthread as the baseline; quart_app on one hypercorn
+worker with LLM_BACKEND=httpx, threadpool and celery, plus the Celery worker), each with a
+fresh SQLite file. A closed-loop aiohttp load generator in its own process
+(scripts/bench_load.py) drives ``POST /api/llm``. Per stack, in this order:
+
+1. upstream latency 0: warm-up, then requests up to 1,000 (RSS read), 5,000 more at 64 in
+   flight (throughput, p50/p99, CPU), then up to 20,000 in all (RSS read again);
+2. upstream latency 1 s: 50 requests at once (wall time), a concurrency sweep at 50 and 200
+   in flight, and 2,000 requests at 500 in flight (throughput, p50/p99, errors, CPU).
+
+Every phase has a time cap; a stack that cannot finish a phase is reported as "did not
+finish" with what it did. The whole run is bounded by ``--budget`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# Run as a script: scripts/ is on the path already; the repo root is needed for shared/.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_procs as bp
+from bench_report import write_report
+
+PROMPT = "以一句话描写山门前的晨雾。"
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/14"  # tests use db 15; the bench keeps out of it
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Request counts, concurrency and time caps of one run."""
+
+    warmup: int = 20
+    rss_first: int = 1_000
+    overhead: int = 5_000
+    overhead_conc: int = 64
+    rss_total: int = 20_000
+    burst: int = 50
+    load: int = 2_000
+    load_conc: int = 500
+    sweep: tuple[int, ...] = (50, 200)
+    sweep_factor: int = 4  # requests per sweep point = factor x concurrency
+    latency: float = 1.0
+    cap_fast: float = 90.0  # per phase at latency 0
+    cap_slow: float = 60.0  # per phase at 1 s latency
+    worker_threads: int = 512  # the Celery worker's thread pool (= LLM_MAX_CONCURRENCY)
+
+
+QUICK = Plan(warmup=10, rss_first=300, overhead=1_000, rss_total=3_000, load=1_000,
+             sweep_factor=2, cap_fast=30.0, cap_slow=20.0)
+
+
+class Budget:
+    """The run's deadline; each phase's cap shrinks so later phases still get time."""
+
+    def __init__(self, seconds: float, phases: int) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.phases_left = phases
+
+    def cap(self, wanted: float) -> float:
+        self.phases_left = max(0, self.phases_left - 1)
+        reserve = 10.0 * self.phases_left
+        return max(5.0, min(wanted, self.deadline - time.monotonic() - reserve))
+
+
+def run_load(url: str, requests: int, concurrency: int, cap: float, label: str) -> dict[str, Any]:
+    """One load phase in a separate process; its progress goes to our stderr."""
+    cmd = [sys.executable, str(bp.ROOT / "scripts/bench_load.py"), "--url", url,
+           "--requests", str(requests), "--concurrency", str(concurrency),
+           "--cap", f"{cap:.1f}", "--prompt", PROMPT, "--label", label]
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, timeout=cap + 60, check=True)
+    summary: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return summary
+
+
+def measured(stack: bp.Stack, url: str, requests: int, concurrency: int, cap: float,
+             label: str, with_redis: bool) -> dict[str, Any]:
+    """A load phase plus the CPU the stack's processes (and Redis, for Celery) spent on it."""
+    before = bp.cpu_seconds(stack.procs)
+    redis_before = bp.redis_cpu_seconds() if with_redis else None
+    summary = run_load(url, requests, concurrency, cap, label)
+    after = bp.cpu_seconds(stack.procs)
+    redis_after = bp.redis_cpu_seconds() if with_redis else None
+    served = summary["ok"] + summary["degraded"]
+    cpu = bp.cpu_used(before, after)
+    summary["cpu_s"] = cpu
+    summary["cpu_ms_per_req"] = 1000 * cpu / served if served else None
+    if redis_before is not None and redis_after is not None:
+        summary["redis_cpu_s"] = redis_after - redis_before
+    _say(label, summary)
+    return summary
+
+
+def _say(label: str, s: dict[str, Any]) -> None:
+    p99 = f"{s['p99_s']:.2f}s" if s.get("p99_s") is not None else "-"
+    cpu = f", CPU {s['cpu_ms_per_req']:.2f} ms/req" if s.get("cpu_ms_per_req") else ""
+    state = "" if s["finished"] else "  [DID NOT FINISH]"
+    print(f"  {label}: {s['ok']} ok, {s['degraded']} degraded, {s['errors']} errors in "
+          f"{s['wall_s']:.2f}s = {s['rps']:.0f} req/s, p99 {p99}{cpu}{state}", flush=True)
+
+
+def bench_stack(
+    name: str, plan: Plan, fake: bp.Fake, run_dir: Path, budget: Budget
+) -> dict[str, Any]:
+    """Run every phase against one stack; returns its numbers."""
+    print(f"== {name}", flush=True)
+    env = bp.stack_env(name, fake.base_url, run_dir, BENCH_REDIS_URL)
+    fake.set_latency(0.0)
+    stack = bp.start_stack(name, env, run_dir, plan.worker_threads)
+    url = stack.base_url + "/api/llm"
+    celery = bp.STACKS[name]["backend"] == "celery"
+    out: dict[str, Any] = {"stack": name, "env": {k: v for k, v in env.items()
+                                                  if k != "DEEPSEEK_API_KEY"}}
+    try:
+        c = plan.overhead_conc
+        run_load(url, plan.warmup, min(plan.warmup, c), budget.cap(30.0), f"{name} warm-up")
+        first = run_load(url, plan.rss_first - plan.warmup, c, budget.cap(plan.cap_fast),
+                         f"{name} to {plan.rss_first}")
+        sent = plan.rss_first
+        out["rss_first"] = {"after": sent, "bytes": bp.rss_bytes(stack.procs),
+                            "finished": first["finished"]}
+        out["overhead"] = measured(stack, url, plan.overhead, c, budget.cap(plan.cap_fast),
+                                   f"{name} {plan.overhead} at {c} in flight, 0 s", celery)
+        sent += plan.overhead
+        rest = run_load(url, plan.rss_total - sent, c, budget.cap(plan.cap_fast * 1.5),
+                        f"{name} to {plan.rss_total}")
+        out["rss_total"] = {"after": plan.rss_total, "bytes": bp.rss_bytes(stack.procs),
+                            "finished": rest["finished"] and out["overhead"]["finished"],
+                            "served": out["overhead"]["ok"] + out["overhead"]["degraded"]
+                            + rest["ok"] + rest["degraded"] + plan.rss_first}
+
+        fake.set_latency(plan.latency)
+        out["burst"] = measured(stack, url, plan.burst, plan.burst, budget.cap(15.0),
+                                f"{name} {plan.burst} at once, {plan.latency:g} s", celery)
+        out["sweep"] = {}
+        for conc in plan.sweep:
+            out["sweep"][str(conc)] = measured(
+                stack, url, conc * plan.sweep_factor, conc, budget.cap(plan.cap_slow / 2),
+                f"{name} sweep {conc} in flight", celery)
+        out["load"] = measured(stack, url, plan.load, plan.load_conc, budget.cap(plan.cap_slow),
+                               f"{name} {plan.load} at {plan.load_conc} in flight, "
+                               f"{plan.latency:g} s", celery)
+        out["sweep"][str(plan.load_conc)] = out["load"]
+    except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+        out["failed"] = f"{type(exc).__name__}: {exc}"
+        print(f"  {name} failed: {out['failed']}", flush=True)
+    finally:
+        for proc in stack.procs:
+            if not proc.alive():
+                out.setdefault("failed", f"{proc.name} died:\n{proc.log_tail()}")
+        stack.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    p = argparse.ArgumentParser(description="Benchmark the LLM call strategies side by side.")
+    p.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
+    p.add_argument("--stacks", default=",".join(bp.STACKS),
+                   help=f"comma-separated subset of {', '.join(bp.STACKS)}")
+    p.add_argument("--budget", type=float, default=840.0, help="seconds for the whole run")
+    p.add_argument("--out", type=Path, default=bp.ROOT / "docs/evaluation.md")
+    p.add_argument("--results", type=Path, default=None,
+                   help="only re-render the report from a saved results JSON")
+    args = p.parse_args(argv)
+
+    if args.results:
+        results = json.loads(args.results.read_text())
+        write_report(results, args.out)
+        print(f"wrote {args.out}")
+        return 0
+
+    names = [s.strip() for s in args.stacks.split(",") if s.strip()]
+    unknown = [n for n in names if n not in bp.STACKS]
+    if unknown:
+        p.error(f"unknown stacks {unknown}; choose from {', '.join(bp.STACKS)}")
+    plan = QUICK if args.quick else Plan()
+    started = time.time()
+    budget = Budget(args.budget, phases=7 * len(names))
+    with tempfile.TemporaryDirectory(prefix="xianxia-bench-") as tmp:
+        run_dir = Path(tmp)
+        fake = bp.start_fake(run_dir, plan.latency, args.budget + 300)
+        stacks: list[dict[str, Any]] = []
+        try:
+            for name in names:
+                stacks.append(bench_stack(name, plan, fake, run_dir, budget))
+        finally:
+            fake.proc.stop()
+    results = {
+        "plan": asdict(plan),
+        "quick": args.quick,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "duration_s": time.time() - started,
+        "machine": bp.machine(),
+        "stacks": stacks,
+    }
+    img = args.out.parent / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    (img / "bench-results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    verdicts = write_report(results, args.out)
+    print(f"\nran {results['duration_s']:.0f} s; wrote {args.out} and {img}/")
+    for line in verdicts:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,461 @@
+"""Turns the numbers of ``scripts/bench.py`` into docs/evaluation.md and PNG charts.
+
+Kept apart from the runner so a saved run can be re-rendered
+(``scripts/bench.py --results docs/img/bench-results.json``) without measuring again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "flask"
+OPTIONS = {  # seed step 1's options and the stack that implements each
+    "A": ("httpx.AsyncClient (async face on the event loop)", "quart-httpx"),
+    "B": ("thread pool (sync client via run_in_executor)", "quart-threadpool"),
+    "C": ("Celery + Redis (worker process, results in Redis)", "quart-celery"),
+}
+# Code that exists only for each option (lines, counted at report time).
+OPTION_CODE = {
+    "A": ["shared/ai/aiohttp_transport.py"],
+    "B": ["shared/ai/executor.py"],
+    "C": ["shared/tasks"],
+}
+# Processes to run and watch besides the app, and services it needs up.
+OPTION_PARTS = {"A": "the app", "B": "the app", "C": "the app + Celery worker(s) + Redis"}
+
+# Targets (from the task): wall of 50 at once, load phase, CPU ratio, RSS growth.
+BURST_MAX_S = 1.2
+LOAD_MIN_RPS = 380.0
+LOAD_MAX_P99_S = 1.5
+CPU_MAX_RATIO = 1.2
+RSS_MAX_GROWTH = 0.10
+
+
+# -- small formatting helpers ------------------------------------------------------------------
+
+
+def _f(value: float | None, fmt: str = "{:.2f}", none: str = "-") -> str:
+    return none if value is None else fmt.format(value)
+
+
+def _mb(b: int | None) -> str:
+    return "-" if b is None else f"{b / 2**20:.0f} MB"
+
+
+def _get(stack: dict[str, Any] | None, *path: str) -> Any:
+    cur: Any = stack
+    for key in path:
+        if not isinstance(cur, dict) or key not in cur:
+            return None
+        cur = cur[key]
+    return cur
+
+
+def _dnf(phase: dict[str, Any] | None) -> str:
+    return "" if phase is None or phase.get("finished") else " (did not finish)"
+
+
+def _cpu_per_1000(phase: dict[str, Any] | None) -> float | None:
+    ms = _get(phase, "cpu_ms_per_req")
+    return None if ms is None else float(ms)  # ms per request == s per 1,000 requests
+
+
+def _growth(stack: dict[str, Any]) -> float | None:
+    first, total = _get(stack, "rss_first", "bytes"), _get(stack, "rss_total", "bytes")
+    if not first or not total:
+        return None
+    return float(total / first - 1)
+
+
+def _code_lines(paths: list[str]) -> int:
+    total = 0
+    for rel in paths:
+        p = ROOT / rel
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.exists() else []
+        total += sum(len(f.read_text(errors="replace").splitlines()) for f in files)
+    return total
+
+
+# -- verdicts ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """One target checked against one measurement."""
+
+    target: str
+    stack: str
+    measured: str
+    passed: bool | None  # None: could not be measured
+    margin: str
+
+    def line(self) -> str:
+        word = {True: "PASS", False: "MISS", None: "N/A "}[self.passed]
+        return f"{word}  {self.stack}: {self.target}: {self.measured} ({self.margin})"
+
+
+def verdicts(results: dict[str, Any]) -> list[Verdict]:
+    """Every target against every stack it applies to."""
+    by = {s["stack"]: s for s in results["stacks"]}
+    plan = results["plan"]
+    out: list[Verdict] = []
+    a = by.get("quart-httpx")
+    if a is not None:
+        wall = _get(a, "burst", "wall_s")
+        ok = _get(a, "burst", "ok")
+        passed = None if wall is None else bool(wall <= BURST_MAX_S and ok == plan["burst"])
+        out.append(Verdict(f"{plan['burst']} concurrent at {plan['latency']:g} s in <= "
+                           f"{BURST_MAX_S} s", a["stack"], f"{_f(wall)} s, {ok} ok",
+                           passed, f"margin {_f(None if wall is None else BURST_MAX_S - wall)} s"))
+    base_cpu = _cpu_per_1000(_get(by.get(BASELINE), "load"))
+    for stack in results["stacks"]:
+        name = stack["stack"]
+        load = stack.get("load")
+        if name.startswith("quart") and load is not None:
+            bad = load["errors"] + load["degraded"]
+            rps, p99 = load["rps"], load["p99_s"]
+            passed = bool(load["finished"] and rps >= LOAD_MIN_RPS and p99 is not None
+                          and p99 <= LOAD_MAX_P99_S and bad == 0)
+            out.append(Verdict(
+                f"{plan['load']} at {plan['load_conc']} in flight: >= {LOAD_MIN_RPS:g} req/s, "
+                f"p99 <= {LOAD_MAX_P99_S} s, 0 errors", name,
+                f"{rps:.0f} req/s, p99 {_f(p99)} s, {load['errors']} errors + "
+                f"{load['degraded']} degraded{_dnf(load)}", passed,
+                f"margins {rps - LOAD_MIN_RPS:+.0f} req/s, "
+                f"{_f(None if p99 is None else LOAD_MAX_P99_S - p99, '{:+.2f}')} s"))
+        cpu = _cpu_per_1000(load)
+        if name != BASELINE:
+            if cpu is None or not base_cpu:
+                out.append(Verdict(f"CPU per 1,000 LLM requests <= {CPU_MAX_RATIO}x {BASELINE}",
+                                   name, "not measured", None, "-"))
+            else:
+                ratio = cpu / base_cpu
+                out.append(Verdict(
+                    f"CPU per 1,000 LLM requests <= {CPU_MAX_RATIO}x {BASELINE}", name,
+                    f"{cpu:.2f} s vs {base_cpu:.2f} s = {ratio:.2f}x",
+                    ratio <= CPU_MAX_RATIO, f"margin {CPU_MAX_RATIO - ratio:+.2f}x"))
+        growth = _growth(stack)
+        out.append(Verdict(
+            f"RSS after {plan['rss_total']:,} within {RSS_MAX_GROWTH:.0%} of after "
+            f"{plan['rss_first']:,}", name,
+            f"{_mb(_get(stack, 'rss_first', 'bytes'))} -> {_mb(_get(stack, 'rss_total', 'bytes'))}"
+            + ("" if growth is None else f" ({growth:+.1%})"),
+            None if growth is None else growth <= RSS_MAX_GROWTH,
+            "-" if growth is None else f"margin {RSS_MAX_GROWTH - growth:+.1%}"))
+    return out
+
+
+# -- scores for the seed's table -----------------------------------------------------------------
+
+
+def _perf_score(rps: float | None, ideal: float) -> int:
+    if rps is None:
+        return 1
+    share = rps / ideal
+    return 5 if share >= 0.76 else 4 if share >= 0.5 else 3 if share >= 0.25 else (
+        2 if share >= 0.1 else 1)
+
+
+def _cpu_score(ratio: float | None) -> int:
+    if ratio is None:
+        return 1
+    return 5 if ratio <= 1.2 else 4 if ratio <= 2 else 3 if ratio <= 3 else 2 if ratio <= 5 else 1
+
+
+# Judged, not measured: (score, evidence).
+JUDGED = {
+    "robustness": {
+        "A": (3, "in-process: calls in flight die with the process; retries, deadline and "
+                 "breaker in the client"),
+        "B": (3, "as A, and a full pool queues calls behind it until their deadline"),
+        "C": (4, "survives an app restart or toggle and a worker SIGKILL (tests/test_tasks_"
+                 "worker.py); results pollable from either app; Redis becomes a hard "
+                 "dependency"),
+    },
+    "complexity": {
+        "A": (4, "one shared client per loop; must not cross event loops"),
+        "B": (5, "the blocking client as in Flask, in a bounded pool"),
+        "C": (2, "broker, worker, result polling, issued-id records, visibility timeout, "
+                 "idempotent tasks"),
+    },
+    "ops burden": {
+        "A": (5, "nothing beyond the app"),
+        "B": (5, "nothing beyond the app"),
+        "C": (2, "a worker fleet and Redis to run, size and watch"),
+    },
+}
+
+
+def option_rows(results: dict[str, Any]) -> tuple[list[list[str]], dict[str, int]]:
+    """The seed's table: per criterion and option, ``score: measured evidence``."""
+    by = {s["stack"]: s for s in results["stacks"]}
+    plan = results["plan"]
+    ideal = plan["load_conc"] / plan["latency"]
+    base_cpu = _cpu_per_1000(_get(by.get(BASELINE), "load"))
+    totals = dict.fromkeys(OPTIONS, 0)
+    perf, res = ["performance (measured)"], ["resource use (measured)"]
+    for key, (_, stack_name) in OPTIONS.items():
+        s = by.get(stack_name)
+        load = _get(s, "load")
+        rps = None if load is None else load["rps"]
+        score = _perf_score(rps, ideal)
+        totals[key] += score
+        perf.append(
+            f"**{score}**: {_f(rps, '{:.0f}')} req/s at {plan['load_conc']} in flight "
+            f"(ideal {ideal:.0f}), p99 {_f(_get(load, 'p99_s'))} s{_dnf(load)}; "
+            f"{plan['burst']} at once {_f(_get(s, 'burst', 'wall_s'))} s")
+        cpu = _cpu_per_1000(load)
+        ratio = None if cpu is None or not base_cpu else cpu / base_cpu
+        score = _cpu_score(ratio)
+        totals[key] += score
+        redis_cpu = _get(load, "redis_cpu_s")
+        served = None if load is None else load["ok"] + load["degraded"]
+        redis_note = (f" (+ Redis {1000 * redis_cpu / served:.2f} s)"
+                      if redis_cpu is not None and served else "")
+        res.append(
+            f"**{score}**: {_f(cpu)} s CPU per 1,000 requests{redis_note} = "
+            f"{_f(ratio)}x {BASELINE}; RSS {_mb(_get(s, 'rss_total', 'bytes'))} after "
+            f"{plan['rss_total']:,}")
+    rows = [perf, res]
+    for criterion, judged in JUDGED.items():
+        row = [f"{criterion} (judged)"]
+        for key in OPTIONS:
+            score, why = judged[key]
+            totals[key] += score
+            extra = ""
+            if criterion == "complexity":
+                extra = f"; {_code_lines(OPTION_CODE[key])} lines of option-only code"
+            if criterion == "ops burden":
+                extra = f"; runs {OPTION_PARTS[key]}"
+            row.append(f"**{score}**: {why}{extra}")
+        rows.append(row)
+    rows.append(["total (of 25)", *[f"**{totals[k]}**" for k in OPTIONS]])
+    return rows, totals
+
+
+# -- charts --------------------------------------------------------------------------------------
+
+
+def charts(results: dict[str, Any], img_dir: Path) -> list[str]:
+    """Throughput and p99 against concurrency, and CPU per request; returns the file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img_dir.mkdir(parents=True, exist_ok=True)
+    names: list[str] = []
+    for metric, label, fname in (
+        ("rps", "LLM answers per second", "throughput_vs_concurrency.png"),
+        ("p99_s", "p99 latency (s)", "p99_vs_concurrency.png"),
+    ):
+        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+        for stack in results["stacks"]:
+            sweep = stack.get("sweep") or {}
+            points = sorted((int(c), ph.get(metric)) for c, ph in sweep.items())
+            xs = [c for c, v in points if v is not None]
+            ys = [v for c, v in points if v is not None]
+            if xs:
+                ax.plot(xs, ys, marker="o", label=stack["stack"])
+        if metric == "rps":
+            lat = results["plan"]["latency"]
+            conc = sorted({int(c) for s in results["stacks"] for c in (s.get("sweep") or {})})
+            if conc:
+                ax.plot(conc, [c / lat for c in conc], ls=":", color="grey", label="ideal")
+        ax.set_xlabel(f"requests in flight (upstream latency {results['plan']['latency']:g} s)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(img_dir / fname)
+        plt.close(fig)
+        names.append(fname)
+
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    stacks = [s for s in results["stacks"] if _cpu_per_1000(s.get("load")) is not None]
+    ax.bar([s["stack"] for s in stacks], [_cpu_per_1000(s["load"]) for s in stacks])
+    ax.set_ylabel("CPU s per 1,000 requests")
+    ax.set_title(f"{results['plan']['load']} requests at {results['plan']['load_conc']} in flight")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(img_dir / "cpu_per_1000.png")
+    plt.close(fig)
+    names.append("cpu_per_1000.png")
+    return names
+
+
+# -- the document --------------------------------------------------------------------------------
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _results_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for s in results["stacks"]:
+        if "failed" in s and s.get("load") is None:
+            rows.append([s["stack"], f"failed: {s['failed'].splitlines()[0]}", *["-"] * 9])
+            continue
+        load, over = s.get("load"), s.get("overhead")
+        growth = _growth(s)
+        rows.append([
+            s["stack"],
+            f"{_f(_get(s, 'burst', 'wall_s'))} s{_dnf(s.get('burst'))}",
+            f"{_f(_get(load, 'rps'), '{:.0f}')}{_dnf(load)}",
+            f"{_f(_get(load, 'p50_s'))} / {_f(_get(load, 'p99_s'))}",
+            f"{_get(load, 'errors')} / {_get(load, 'degraded')}",
+            _f(_cpu_per_1000(load)),
+            f"{_f(_get(over, 'rps'), '{:.0f}')}{_dnf(over)}",
+            f"{_f(_get(over, 'p50_s'), '{:.3f}')} / {_f(_get(over, 'p99_s'), '{:.3f}')}",
+            _f(_cpu_per_1000(over)),
+            f"{_mb(_get(s, 'rss_first', 'bytes'))} / {_mb(_get(s, 'rss_total', 'bytes'))}",
+            "-" if growth is None else f"{growth:+.1%}",
+        ])
+    return rows
+
+
+def recommendation(results: dict[str, Any], totals: dict[str, int],
+                   checks: list[Verdict]) -> list[str]:
+    """What follows from the numbers (rules, so it stays true when the numbers change)."""
+    by = {s["stack"]: s for s in results["stacks"]}
+    measured = [k for k, (_, st) in OPTIONS.items() if _get(by.get(st), "load") is not None]
+    if not measured:
+        return ["No option was measured in this run; no recommendation."]
+    best = max(measured, key=lambda k: (totals[k], _get(by[OPTIONS[k][1]], "load", "rps")))
+    fastest = max(measured, key=lambda k: _get(by[OPTIONS[k][1]], "load", "rps"))
+    best_stack = OPTIONS[best][1]
+    misses = [v for v in checks if v.stack == best_stack and v.passed is False]
+    out = [
+        f"- **Ship option {best} ({OPTIONS[best][0]}) as the default `LLM_BACKEND`.** It has the "
+        f"highest total ({totals[best]} of 25)"
+        + (" and the highest measured throughput." if fastest == best
+           else f"; option {fastest} measured more requests per second.")
+    ]
+    if misses:
+        out.append("- It misses: " + "; ".join(f"{v.target} ({v.measured})" for v in misses)
+                   + ". See the profile notes below for where the time goes.")
+    else:
+        out.append("- It meets every target measured here.")
+    for key in measured:
+        if key == best:
+            continue
+        load = _get(by[OPTIONS[key][1]], "load")
+        out.append(f"- Option {key} ({OPTIONS[key][0]}): {load['rps']:.0f} req/s at "
+                   f"{results['plan']['load_conc']} in flight, total {totals[key]} of 25.")
+    if "C" in measured and best != "C":
+        out.append("- Keep option C for work whose result must outlive the request or the "
+                   "process (queued narration, `POST /api/llm/tasks`): it is the only option "
+                   "whose calls survive an app restart, a blue/green toggle or a worker crash, "
+                   "at the measured cost above.")
+    return out
+
+
+def write_report(results: dict[str, Any], out: Path) -> list[str]:
+    """Write ``out`` and the charts next to it (``img/``); returns the PASS/MISS lines."""
+    plan = results["plan"]
+    img_dir = out.parent / "img"
+    pngs = charts(results, img_dir)
+    checks = verdicts(results)
+    rows, totals = option_rows(results)
+    m = results["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    lines = [
+        "# Evaluation: how the apps make LLM calls (seed plan step 1, measured)",
+        "",
+        f"Written by `scripts/bench.py{' --quick' if results['quick'] else ''}` on "
+        f"{results['started']} in {results['duration_s']:.0f} s. Re-run it to refresh every "
+        "number here, or re-render a saved run with "
+        "`scripts/bench.py --results docs/img/bench-results.json`.",
+        "",
+        f"Machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, Python {m['python']} "
+        f"({m['platform']}); {versions}. Everything (fake upstream, app, worker, Redis, load "
+        "generator) shares these CPUs, so read ratios rather than absolute figures.",
+        "",
+        "## What runs",
+        "",
+        "- **flask** (baseline): `legacy_flask` on gunicorn gthread with `deploy/gunicorn.conf.py`"
+        " (workers x threads as configured there), blocking DeepSeek client.",
+        "- **quart-httpx** (option A), **quart-threadpool** (B), **quart-celery** (C): "
+        "`quart_app` on one hypercorn worker (`deploy/hypercorn.toml`, backlog 2048) with "
+        "`LLM_BACKEND` httpx / threadpool / celery. C adds one Celery worker "
+        f"(`-P threads -c {plan['worker_threads']}`) on the machine's Redis.",
+        "- Upstream: `scripts/fake_deepseek.py` (aiohttp), latency set per phase through "
+        "`POST /_fake/config`. Load: `scripts/bench_load.py`, a closed-loop aiohttp client in "
+        "its own process, `POST /api/llm {\"prompt\"}`; a 200 whose body says "
+        "`degraded: true` (offline fallback) is counted apart from the LLM answers.",
+        "- CPU: user+system seconds of each stack's whole process tree (psutil), the Celery "
+        "worker included; Redis's own CPU is shown apart. RSS: summed over the same trees.",
+        "",
+        "## Results",
+        "",
+        *_table(
+            ["stack", f"{plan['burst']} at once, {plan['latency']:g} s: wall",
+             f"{plan['load']:,} at {plan['load_conc']}: req/s", "p50 / p99 s",
+             "errors / degraded", "CPU s per 1,000", f"{plan['overhead']:,} at "
+             f"{plan['overhead_conc']}, 0 s: req/s", "p50 / p99 s", "CPU s per 1,000",
+             f"RSS after {plan['rss_first']:,} / {plan['rss_total']:,}", "RSS growth"],
+            _results_rows(results)),
+        "",
+        "\"did not finish\": the phase hit its time cap; the figures are for what it did.",
+        "",
+        "![throughput](img/throughput_vs_concurrency.png)",
+        "![p99](img/p99_vs_concurrency.png)",
+        "![cpu](img/cpu_per_1000.png)",
+        "",
+        "Concurrency sweep (upstream latency "
+        f"{plan['latency']:g} s; req/s and p99 s):",
+        "",
+        *_sweep_table(results),
+        "",
+        "## Targets",
+        "",
+        *_table(["verdict", "stack", "target", "measured", "margin"],
+                [[{True: "PASS", False: "**MISS**", None: "n/a"}[v.passed], v.stack, v.target,
+                  v.measured, v.margin] for v in checks]),
+        "",
+        "## The seed plan's step-1 table, with the measurements",
+        "",
+        "The seed plan scored three options 1-5 without measuring them; its original scores "
+        "are not kept in the repository, so each score below is set again: the two measured "
+        "criteria by the rule under the table, the three judged ones with their evidence "
+        "beside them.",
+        "",
+        *_table(["criterion", *[f"{k}: {v[0]}" for k, v in OPTIONS.items()]], rows),
+        "",
+        "Rules: performance = share of the ideal throughput at "
+        f"{plan['load_conc']} in flight (>= 76% -> 5, >= 50% -> 4, >= 25% -> 3, >= 10% -> 2, "
+        "else 1). Resource use = CPU per request against the Flask baseline (<= 1.2x -> 5, "
+        "<= 2x -> 4, <= 3x -> 3, <= 5x -> 2, else 1).",
+        "",
+        "## Recommendation",
+        "",
+        *recommendation(results, totals, checks),
+        "",
+    ]
+    notes = img_dir / "profile-notes.md"
+    if notes.exists():
+        lines += ["## Profile notes", "", notes.read_text().strip(), ""]
+    lines += ["Charts: " + ", ".join(f"`docs/img/{p}`" for p in pngs) + "; raw numbers: "
+              "`docs/img/bench-results.json`.", ""]
+    out.write_text("\n".join(lines))
+    return [v.line() for v in checks]
+
+
+def _sweep_table(results: dict[str, Any]) -> list[str]:
+    conc = sorted({int(c) for s in results["stacks"] for c in (s.get("sweep") or {})})
+    rows = []
+    for s in results["stacks"]:
+        sweep = s.get("sweep") or {}
+        cells = []
+        for c in conc:
+            ph = sweep.get(str(c))
+            cells.append("-" if ph is None else
+                         f"{ph['rps']:.0f} / {_f(ph['p99_s'])}{_dnf(ph)}")
+        rows.append([s["stack"], *cells])
+    return _table(["stack", *[f"{c} in flight" for c in conc]], rows)

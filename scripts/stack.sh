@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# The production-like stack on one machine, everything on 127.0.0.1:
+#   nginx        :LB_PORT (8080)    -> the active app, the other one as backup
+#   quart        :QUART_PORT (8001) quart_app on hypercorn (deploy/hypercorn.toml)
+#   flask        :FLASK_PORT (8002) legacy_flask on gunicorn (deploy/gunicorn.conf.py)
+#   celery       only when LLM_BACKEND=celery
+#
+#   scripts/stack.sh start   [COMPONENT...]   start what is not running (default: all)
+#   scripts/stack.sh stop    [COMPONENT...]   stop by pid: TERM (QUIT for nginx), wait, KILL
+#   scripts/stack.sh restart [COMPONENT...]
+#   scripts/stack.sh status  [COMPONENT...]
+# COMPONENT is quart, flask, celery or nginx. Logs, pid files and the rendered nginx config
+# live under XIANXIA_RUNTIME_DIR (default var/run/). Switch apps with scripts/toggle_async.sh.
+# The apps read their settings (DATABASE_URL, DEEPSEEK_API_KEY, LLM_BACKEND, ...) from the
+# environment, and from XIANXIA_ENV_FILE (default var/app.env) when that file exists.
+set -euo pipefail
+LOG_TAG=stack
+# shellcheck source=scripts/stack_env.sh
+. "$(dirname "$0")/stack_env.sh"
+
+START_TIMEOUT=${START_TIMEOUT:-60}
+STOP_TIMEOUT=${STOP_TIMEOUT:-110}  # above the apps' graceful_timeout (100 s)
+ALL=(quart flask celery nginx)
+
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+celery_wanted() { [ "${LLM_BACKEND:-}" = celery ]; }
+
+# The word each component's command line contains (checked before any signal is sent).
+marker() {
+  case $1 in
+    quart) echo hypercorn ;;
+    flask) echo gunicorn ;;
+    celery) echo celery ;;
+    nginx) echo nginx ;;
+  esac
+}
+
+pid_file() { if [ "$1" = nginx ]; then echo "$NGINX_PID"; else echo "$PID_DIR/$1.pid"; fi; }
+
+# running NAME: prints the pid when NAME runs (and cleans a stale pid file).
+running() {
+  local file pid
+  file=$(pid_file "$1")
+  pid=$(read_pid "$file") || true
+  if [ -n "$pid" ] && pid_matches "$pid" "$(marker "$1")"; then
+    echo "$pid"
+    return 0
+  fi
+  [ -n "$pid" ] && [ "$1" != nginx ] && rm -f "$file"
+  return 1
+}
+
+# --- set-up -----------------------------------------------------------------------------------
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+
+ensure_nginx() {
+  [ -x "$NGINX_BIN" ] && return 0
+  log "nginx not found at $NGINX_BIN; installing nginx-light with apt-get"
+  as_root apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nginx-light >/dev/null \
+    || die "could not install nginx; install it (apt-get install nginx-light) or set NGINX_BIN"
+  NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+  [ -x "$NGINX_BIN" ] || die "nginx still missing after apt-get"
+}
+
+prepare_dirs() {
+  mkdir -p "$LOG_DIR" "$PID_DIR" "$NGINX_DIR/temp"
+  # Remember where this stack listens, so toggles from any shell reach it. No secrets here.
+  local key tmp
+  tmp=$(mktemp "$RUNTIME_DIR/.stack.env.XXXXXX")
+  for key in "${STACK_KEYS[@]}"; do
+    [ -n "${!key:-}" ] && printf '%s=%s\n' "$key" "${!key}" >>"$tmp"
+  done
+  chmod 600 "$tmp"
+  mv -f "$tmp" "$RUNTIME_DIR/stack.env"
+}
+
+load_app_env() {
+  local file=${XIANXIA_ENV_FILE:-$ROOT/var/app.env}
+  if [ -r "$file" ]; then
+    log "reading app settings from $file"
+    set -a
+    # shellcheck disable=SC1090
+    . "$file"
+    set +a
+  fi
+  # Both apps must share one store; make the default explicit for every process we start.
+  if [ -z "${DATABASE_URL:-}" ]; then
+    mkdir -p "$ROOT/var"
+    DATABASE_URL=sqlite:///$ROOT/var/xianxia.db
+  fi
+  export DATABASE_URL LLM_BACKEND=${LLM_BACKEND:-} XIANXIA_RUNTIME_DIR=$RUNTIME_DIR
+}
+
+# --- start --------------------------------------------------------------------------------------
+
+# spawn NAME COMMAND...: run detached in its own session (pid = process group id, so a KILL
+# can reach its workers too), output to logs/NAME.log.
+spawn() {
+  local name=$1
+  shift
+  (cd "$ROOT" && exec setsid "$@") >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$PID_DIR/$name.pid"
+  log "started $name (pid $!), log $LOG_DIR/$name.log"
+}
+
+wait_healthy() {  # wait_healthy NAME
+  local name=$1 deadline=$((SECONDS + START_TIMEOUT))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if ! running "$name" >/dev/null; then
+      tail -n 30 "$LOG_DIR/$name.log" >&2 || true
+      die "$name exited during start-up (log above: $LOG_DIR/$name.log)"
+    fi
+    if app_health "$name"; then
+      log "$HEALTH_DETAIL"
+      return 0
+    fi
+    sleep 0.3
+  done
+  die "$name not healthy after ${START_TIMEOUT}s: $HEALTH_DETAIL (log: $LOG_DIR/$name.log)"
+}
+
+start_quart() {
+  spawn quart "$VENV/bin/hypercorn" --config "$ROOT/deploy/hypercorn.toml" \
+    --bind "127.0.0.1:$QUART_PORT" "$QUART_APP_SPEC"
+}
+
+start_flask() {
+  spawn flask "$VENV/bin/gunicorn" -c "$ROOT/deploy/gunicorn.conf.py" \
+    --bind "127.0.0.1:$FLASK_PORT" "$FLASK_APP_SPEC"
+}
+
+start_celery() {
+  # shellcheck disable=SC2086  # CELERY_ARGS is a list of extra flags
+  spawn celery "$VENV/bin/celery" -A shared.tasks.worker worker --loglevel=INFO \
+    --concurrency "${CELERY_CONCURRENCY:-4}" ${CELERY_ARGS:-}
+}
+
+render_nginx_conf() {
+  local tmp
+  tmp=$(mktemp "$NGINX_DIR/.nginx.conf.XXXXXX")
+  sed -e "s|@NGINX_DIR@|$NGINX_DIR|g" -e "s|@LOG_DIR@|$LOG_DIR|g" \
+      -e "s|@UPSTREAM_FILE@|$UPSTREAM_FILE|g" -e "s|@LB_PORT@|$LB_PORT|g" \
+      -e "s|@WORKER_PROCESSES@|$NGINX_WORKERS|g" \
+      "$ROOT/deploy/nginx.conf.template" >"$tmp"
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$NGINX_CONF"
+}
+
+start_nginx() {
+  ensure_nginx
+  render_nginx_conf
+  local active canary=0
+  if read_upstream_state; then
+    # Keep the operator's last choice across restarts, unless ports changed under it.
+    active=$CUR_ACTIVE canary=$CUR_CANARY
+  else
+    active=flask
+  fi
+  case ${ASYNC_MODE:-} in
+    1 | true | yes | on) active=quart canary=0 ;;
+    0 | false | no | off) active=flask canary=0 ;;
+  esac
+  local tmp
+  tmp=$(mktemp "$NGINX_DIR/.active_upstream.XXXXXX")
+  render_upstream "$active" "$canary" "$(new_generation)" >"$tmp"
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$UPSTREAM_FILE"
+  local out pid
+  out=$(nginx_cmd -t -q 2>&1) || die "nginx config test failed: $out"
+  # nginx daemonizes itself; its stdio must not hold our caller's pipes open.
+  nginx_cmd </dev/null >>"$LOG_DIR/nginx-error.log" 2>&1 || die "nginx did not start: see $LOG_DIR/nginx-error.log"
+  local deadline=$((SECONDS + 10))
+  until pid=$(running nginx); do
+    [ "$SECONDS" -lt "$deadline" ] || die "nginx wrote no pid file: see $LOG_DIR/nginx-error.log"
+    sleep 0.1
+  done
+  log "started nginx (pid $pid) on $LB_URL, active=$active canary=$canary"
+}
+
+start_one() {
+  local name=$1 pid
+  if [ "$name" = celery ] && ! celery_wanted; then
+    log "celery: skipped (LLM_BACKEND=${LLM_BACKEND:-} is not celery)"
+    return 1
+  fi
+  if pid=$(running "$name"); then
+    log "$name already running (pid $pid)"
+    return 1
+  fi
+  "start_$name"
+}
+
+cmd_start() {
+  local name started=()
+  load_app_env
+  prepare_dirs
+  # The apps first, and healthy, before nginx sends them anything.
+  for name in "$@"; do
+    [ "$name" = nginx ] && continue
+    if start_one "$name"; then started+=("$name"); fi
+  done
+  for name in "${started[@]}"; do
+    case $name in quart | flask) wait_healthy "$name" ;; esac
+  done
+  case " $* " in *" nginx "*) start_one nginx || true ;; esac
+}
+
+# --- stop ---------------------------------------------------------------------------------------
+
+# wait_gone PID SECONDS
+wait_gone() {
+  local pid=$1 deadline=$((SECONDS + $2))
+  while proc_alive "$pid"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+stop_one() {
+  local name=$1 pid signal=TERM
+  if ! pid=$(running "$name"); then
+    log "$name not running"
+    return 0
+  fi
+  # nginx: QUIT = graceful (workers finish their requests). Others: TERM = graceful.
+  [ "$name" = nginx ] && signal=QUIT
+  log "stopping $name (pid $pid, SIG$signal)"
+  kill -s "$signal" "$pid" 2>/dev/null || true
+  if ! wait_gone "$pid" "$STOP_TIMEOUT"; then
+    log "$name (pid $pid) still running after ${STOP_TIMEOUT}s: KILL"
+    # The process group is the one spawn() created for this pid: its workers go with it.
+    kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" 5 || log "$name (pid $pid) did not die"
+  fi
+  rm -f "$(pid_file "$name")"
+  log "stopped $name"
+}
+
+cmd_stop() {
+  local name
+  # nginx first (no new requests reach a stopping app), then the apps, celery last.
+  for name in nginx quart flask celery; do
+    case " $* " in *" $name "*) stop_one "$name" ;; esac
+  done
+}
+
+cmd_status() {
+  local name pid rc=0
+  echo "runtime:    $RUNTIME_DIR"
+  for name in "$@"; do
+    if pid=$(running "$name"); then
+      printf '%-11s running (pid %s)\n' "$name:" "$pid"
+    elif [ "$name" = celery ] && ! celery_wanted; then
+      printf '%-11s not used (LLM_BACKEND=%s)\n' "$name:" "${LLM_BACKEND:-}"
+    else
+      printf '%-11s stopped\n' "$name:"
+      rc=1
+    fi
+  done
+  echo "--- load balancer"
+  print_lb_status || rc=1
+  return "$rc"
+}
+
+# --- main ---------------------------------------------------------------------------------------
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+components=("$@")
+[ ${#components[@]} -gt 0 ] || components=("${ALL[@]}")
+for name in "${components[@]}"; do
+  case $name in quart | flask | celery | nginx) ;; *) log "unknown component: $name"; usage ;; esac
+done
+
+case $cmd in
+  start) cmd_start "${components[@]}" ;;
+  stop) cmd_stop "${components[@]}" ;;
+  restart)
+    cmd_stop "${components[@]}"
+    cmd_start "${components[@]}"
+    ;;
+  status) cmd_status "${components[@]}" ;;
+  *) usage ;;
+esac

@@ -1,0 +1,41 @@
+"""DeepSeek access: the client (sync, async, threaded, streaming), its errors, the circuit
+breaker and the narrator with its offline fallback. Importing this opens nothing."""
+
+from shared.ai.breaker import CircuitBreaker
+from shared.ai.deepseek_client import AsyncChatStream, ChatStream, DeepSeekClient
+from shared.ai.errors import (
+    CircuitOpenError,
+    LLMConnectionError,
+    LLMEmptyResponse,
+    LLMError,
+    LLMIncomplete,
+    LLMNotConfigured,
+    LLMProtocolError,
+    LLMStatusError,
+    LLMTimeout,
+)
+from shared.ai.narrator import AsyncNarrationStream, Narration, NarrationStream, Narrator
+from shared.ai.protocol import ChatResult
+from shared.ai.retry import RetryPolicy
+
+__all__ = [
+    "AsyncChatStream",
+    "AsyncNarrationStream",
+    "ChatResult",
+    "ChatStream",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "DeepSeekClient",
+    "LLMConnectionError",
+    "LLMEmptyResponse",
+    "LLMError",
+    "LLMIncomplete",
+    "LLMNotConfigured",
+    "LLMProtocolError",
+    "LLMStatusError",
+    "LLMTimeout",
+    "Narration",
+    "NarrationStream",
+    "Narrator",
+    "RetryPolicy",
+]

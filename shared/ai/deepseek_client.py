@@ -1,0 +1,518 @@
+"""The DeepSeek chat client: one sans-I/O core, several faces.
+
+=============  ======================================  ==========================
+face           I/O                                     use
+=============  ======================================  ==========================
+chat           httpx.Client                            Flask, Celery workers
+chat_async     httpx.AsyncClient (aiohttp transport)    Quart
+chat_threaded  ``chat`` in a process-wide thread pool  Quart "threadpool" backend
+stream         httpx.Client, SSE                       sync streaming
+astream        httpx.AsyncClient, SSE                  async streaming
+=============  ======================================  ==========================
+
+Request building and parsing live in :mod:`shared.ai.protocol` and :mod:`shared.ai.sse`;
+deadlines, retry decisions, the breaker, stats and logging in :mod:`shared.ai.calls`. The
+faces below only send, read and sleep, so a table of upstream behaviours can be run against
+every face to show they behave alike.
+
+Timeouts: ``connect`` and ``read`` per attempt, plus one total deadline per call across all
+attempts. DeepSeek's keep-alive bytes reset httpx's read timer, so the deadline is also
+enforced while reading (``asyncio.timeout`` in async faces, a clock check per chunk in sync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import ssl
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Any
+
+import httpx
+
+from shared.ai.breaker import CircuitBreaker
+from shared.ai.calls import Call, CallTracker, ClientStats
+from shared.ai.errors import LLMError, LLMNotConfigured, LLMTimeout
+from shared.ai.executor import get_executor
+from shared.ai.protocol import (
+    TRANSPORT_ERRORS,
+    ChatProtocol,
+    ChatResult,
+    Completion,
+    Messages,
+    PreparedRequest,
+    error_from_exception,
+    status_error,
+)
+from shared.ai.retry import RetryPolicy
+from shared.ai.sse import SSEDecoder, StreamAssembler
+from shared.config import ConfigError, Settings
+from shared.logging_setup import add_secret, get_logger
+
+TRANSPORTS = ("aiohttp", "httpx", "httpx-aiohttp")
+
+
+class ChatStream(Iterator[str]):
+    """Text deltas of one streamed answer; ``.result`` is the ChatResult once exhausted."""
+
+    def __init__(self, make: Callable[[ChatStream], Iterator[str]]) -> None:
+        self.result: ChatResult | None = None
+        self._gen = make(self)
+
+    def __iter__(self) -> ChatStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._gen)
+
+    def close(self) -> None:
+        """Stop early and close the upstream response."""
+        self._gen.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncChatStream(AsyncIterator[str]):
+    """Async text deltas of one streamed answer; ``.result`` once exhausted."""
+
+    def __init__(self, make: Callable[[AsyncChatStream], Any]) -> None:
+        self.result: ChatResult | None = None
+        self._gen = make(self)
+
+    def __aiter__(self) -> AsyncChatStream:
+        return self
+
+    async def __anext__(self) -> str:
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop early and close the upstream response."""
+        await self._gen.aclose()
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying SSL context per process: building one costs ~50-90 ms of CPU."""
+    return httpx.create_ssl_context()
+
+
+def _deltas(asm: StreamAssembler, payloads: Iterable[str]) -> list[str]:
+    out = []
+    for payload in payloads:
+        delta = asm.feed(payload)
+        if delta:
+            out.append(delta)
+    return out
+
+
+class DeepSeekClient:
+    """Calls DeepSeek's chat API with retries, deadlines, a concurrency cap and a breaker.
+
+    ``transport`` / ``async_transport`` replace the httpx transports (tests pass
+    ``httpx.MockTransport``); ``sleep`` / ``async_sleep`` / ``clock`` / ``rng`` make
+    retries and deadlines testable without waiting. Nothing is opened until first use:
+    the async client is created inside the running loop on the first async call.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        async_sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] | None = None,
+        rng: Callable[[], float] | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        if settings.llm_transport not in TRANSPORTS:
+            raise ConfigError(
+                f"LLM_TRANSPORT={settings.llm_transport!r}; choose one of {', '.join(TRANSPORTS)}"
+            )
+        self.settings = settings
+        self._proto = ChatProtocol(settings)
+        self._url = httpx.URL(self._proto.url)
+        clock = clock or time.monotonic
+        self.breaker = breaker or CircuitBreaker(
+            settings.breaker_failures, settings.breaker_cooldown, clock=clock
+        )
+        self.policy = RetryPolicy(max_retries=settings.llm_max_retries, rng=rng or random.random)
+        self.stats = ClientStats()
+        self._tracker = CallTracker(
+            total_timeout=settings.llm_total_timeout,
+            connect_timeout=settings.llm_connect_timeout,
+            read_timeout=settings.llm_read_timeout,
+            breaker=self.breaker,
+            policy=self.policy,
+            clock=clock,
+            logger=get_logger("llm"),
+            stats=self.stats,
+        )
+        self._sleep = sleep or time.sleep
+        self._async_sleep = async_sleep or asyncio.sleep
+        self._transport = transport
+        self._async_transport = async_transport
+        concurrency = max(1, settings.llm_max_concurrency)
+        self._limits = httpx.Limits(
+            max_connections=concurrency,
+            max_keepalive_connections=concurrency,
+            keepalive_expiry=30.0,
+        )
+        self._timeout = httpx.Timeout(
+            settings.llm_read_timeout, connect=settings.llm_connect_timeout
+        )
+        self._client_lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._sync_slots = threading.BoundedSemaphore(concurrency)
+        self._aclient: httpx.AsyncClient | None = None
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        self._async_slots: asyncio.Semaphore | None = None
+        # Scrub the literal key from every redacting log handler (keys need not look like sk-).
+        add_secret(settings.deepseek_api_key)
+
+    # -- set-up -------------------------------------------------------------------------
+
+    @property
+    def configured(self) -> bool:
+        """True when an API key is set, so calls can go upstream."""
+        return self.settings.llm_enabled
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = httpx.Client(
+                        transport=self._transport, limits=self._limits, timeout=self._timeout,
+                        verify=_ssl_context(),
+                    )
+        return self._client
+
+    def _ahttp(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aclient_loop is not loop:
+            # First use, or a new loop (connections belong to the loop that opened them).
+            self._aclient = httpx.AsyncClient(
+                transport=self._async_transport or self._default_async_transport(),
+                limits=self._limits,
+                timeout=self._timeout,
+                verify=_ssl_context(),
+            )
+            self._async_slots = asyncio.Semaphore(self.settings.llm_max_concurrency)
+            self._aclient_loop = loop
+        assert self._async_slots is not None
+        return self._aclient, self._async_slots
+
+    def _default_async_transport(self) -> httpx.AsyncBaseTransport | None:
+        kind = self.settings.llm_transport
+        if kind == "aiohttp":
+            from shared.ai.aiohttp_transport import AiohttpTransport
+
+            return AiohttpTransport(max_connections=self._limits.max_connections or 512,
+                                    trust_env=True)
+        if kind == "httpx-aiohttp":
+            from httpx_aiohttp import AiohttpTransport as PackagedTransport
+
+            return PackagedTransport(limits=self._limits)
+        return None  # plain httpx: AsyncClient builds its own pool from ``limits``
+
+    def close(self) -> None:
+        """Close the sync connection pool."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the async connection pool (call from the loop that used it) and the sync one."""
+        client, self._aclient = self._aclient, None
+        loop, self._aclient_loop = self._aclient_loop, None
+        if client is not None and loop is asyncio.get_running_loop():
+            await client.aclose()
+        self.close()
+
+    def _prepare(self, messages: Messages, stream: bool, kw: dict[str, Any]) -> PreparedRequest:
+        if not self.settings.llm_enabled:
+            self.stats._rejected(LLMNotConfigured.reason)
+            raise LLMNotConfigured("DEEPSEEK_API_KEY is not set")
+        return self._proto.build(messages, stream=stream, **kw)
+
+    def _request(self, prepared: PreparedRequest, call: Call, remaining: float) -> httpx.Request:
+        return httpx.Request(
+            "POST",
+            self._url,
+            headers=prepared.headers,
+            content=prepared.content,
+            extensions={"timeout": call.timeouts(remaining)},
+        )
+
+    # -- sync faces ---------------------------------------------------------------------
+
+    def chat(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        user_id: str | None = None,
+        thinking: bool | None = None,
+    ) -> ChatResult:
+        """One completion (blocking). Raises an :class:`LLMError` after its retries."""
+        kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
+              "user_id": user_id, "thinking": thinking}
+        prepared = self._prepare(messages, False, kw)
+        call = self._tracker.start(prepared.model)
+        try:
+            client = self._http()
+            while True:
+                try:
+                    remaining = call.begin_attempt()
+                    status, headers, body = self._send(client, prepared, call, remaining)
+                    completion = self._proto.parse_response(status, headers, body)
+                    return call.succeeded(completion)
+                except LLMError as exc:
+                    err = exc
+                except TRANSPORT_ERRORS as exc:
+                    err = error_from_exception(exc)
+                delay = call.retry_delay(err)
+                if delay is None:
+                    raise call.failed(err)
+                self._sleep(delay)
+        finally:
+            call.abandon()
+
+    def _send(
+        self, client: httpx.Client, prepared: PreparedRequest, call: Call, remaining: float
+    ) -> tuple[int, httpx.Headers, bytes]:
+        if not self._sync_slots.acquire(timeout=remaining):
+            raise LLMTimeout("no free upstream slot before the deadline")
+        try:
+            response = client.send(self._request(prepared, call, remaining), stream=True)
+            try:
+                return response.status_code, response.headers, self._read(response, call)
+            finally:
+                response.close()
+        finally:
+            self._sync_slots.release()
+
+    @staticmethod
+    def _read(response: httpx.Response, call: Call) -> bytes:
+        parts = []
+        for chunk in response.iter_bytes():
+            parts.append(chunk)
+            if call.expired():  # keep-alive bytes keep the read timer from firing
+                raise call.deadline_error()
+        return b"".join(parts)
+
+    def stream(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        user_id: str | None = None,
+        thinking: bool | None = None,
+    ) -> ChatStream:
+        """Text deltas as they arrive (blocking). Retried only before the first delta."""
+        kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
+              "user_id": user_id, "thinking": thinking}
+        prepared = self._prepare(messages, True, kw)
+        return ChatStream(lambda sink: self._stream(sink, prepared))
+
+    def _stream(self, sink: ChatStream, prepared: PreparedRequest) -> Iterator[str]:
+        call = self._tracker.start(prepared.model, stream=True)
+        yielded = False
+        try:
+            client = self._http()
+            while True:
+                try:
+                    remaining = call.begin_attempt()
+                    if not self._sync_slots.acquire(timeout=remaining):
+                        raise LLMTimeout("no free upstream slot before the deadline")
+                    try:
+                        request = self._request(prepared, call, remaining)
+                        response = client.send(request, stream=True)
+                        try:
+                            if response.status_code != 200:
+                                body = self._read(response, call)
+                                raise status_error(response.status_code, response.headers, body)
+                            decoder, asm = SSEDecoder(), StreamAssembler()
+                            for chunk in response.iter_bytes():
+                                if call.expired():
+                                    raise call.deadline_error()
+                                for delta in _deltas(asm, decoder.feed(chunk)):
+                                    yielded = True
+                                    yield delta
+                            for delta in _deltas(asm, decoder.close()):
+                                yielded = True
+                                yield delta
+                            completion = Completion(*asm.finish())
+                        finally:
+                            response.close()
+                    finally:
+                        self._sync_slots.release()
+                    sink.result = call.succeeded(completion)
+                    return
+                except LLMError as exc:
+                    err = exc
+                except TRANSPORT_ERRORS as exc:
+                    err = error_from_exception(exc)
+                delay = None if yielded else call.retry_delay(err)
+                if delay is None:
+                    raise call.failed(err)
+                self._sleep(delay)
+        finally:
+            call.abandon()
+
+    # -- async faces --------------------------------------------------------------------
+
+    async def chat_async(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        user_id: str | None = None,
+        thinking: bool | None = None,
+    ) -> ChatResult:
+        """One completion on the event loop. Raises an :class:`LLMError` after its retries."""
+        kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
+              "user_id": user_id, "thinking": thinking}
+        prepared = self._prepare(messages, False, kw)
+        call = self._tracker.start(prepared.model)
+        try:
+            client, slots = self._ahttp()
+            while True:
+                try:
+                    remaining = call.begin_attempt()
+                    request = self._request(prepared, call, remaining)
+                    try:
+                        async with asyncio.timeout(remaining):
+                            async with slots:
+                                response = await client.send(request)
+                    except TimeoutError:
+                        raise call.deadline_error() from None
+                    completion = self._proto.parse_response(
+                        response.status_code, response.headers, response.content
+                    )
+                    return call.succeeded(completion)
+                except LLMError as exc:
+                    err = exc
+                except TRANSPORT_ERRORS as exc:
+                    err = error_from_exception(exc)
+                delay = call.retry_delay(err)
+                if delay is None:
+                    raise call.failed(err)
+                await self._async_sleep(delay)
+        finally:
+            call.abandon()
+
+    def astream(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        user_id: str | None = None,
+        thinking: bool | None = None,
+    ) -> AsyncChatStream:
+        """Async text deltas as they arrive. Retried only before the first delta."""
+        kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
+              "user_id": user_id, "thinking": thinking}
+        prepared = self._prepare(messages, True, kw)
+        return AsyncChatStream(lambda sink: self._astream(sink, prepared))
+
+    async def _astream(self, sink: AsyncChatStream, prepared: PreparedRequest) -> Any:
+        call = self._tracker.start(prepared.model, stream=True)
+        yielded = False
+        try:
+            client, slots = self._ahttp()
+            while True:
+                try:
+                    remaining = call.begin_attempt()
+                    request = self._request(prepared, call, remaining)
+                    async with slots:
+                        try:
+                            async with asyncio.timeout(remaining):
+                                response = await client.send(request, stream=True)
+                        except TimeoutError:
+                            raise call.deadline_error() from None
+                        try:
+                            if response.status_code != 200:
+                                body = await self._aread(response, call)
+                                raise status_error(response.status_code, response.headers, body)
+                            decoder, asm = SSEDecoder(), StreamAssembler()
+                            chunks = response.aiter_bytes()
+                            while True:
+                                # The timeout wraps the read only, never a yield: a timeout
+                                # spanning a yield would cancel the consumer's code instead.
+                                try:
+                                    async with asyncio.timeout(max(call.remaining(), 0.0)):
+                                        chunk = await anext(chunks)
+                                except StopAsyncIteration:
+                                    break
+                                except TimeoutError:
+                                    raise call.deadline_error() from None
+                                for delta in _deltas(asm, decoder.feed(chunk)):
+                                    yielded = True
+                                    yield delta
+                            for delta in _deltas(asm, decoder.close()):
+                                yielded = True
+                                yield delta
+                            completion = Completion(*asm.finish())
+                        finally:
+                            await response.aclose()
+                    sink.result = call.succeeded(completion)
+                    return
+                except LLMError as exc:
+                    err = exc
+                except TRANSPORT_ERRORS as exc:
+                    err = error_from_exception(exc)
+                delay = None if yielded else call.retry_delay(err)
+                if delay is None:
+                    raise call.failed(err)
+                await self._async_sleep(delay)
+        finally:
+            call.abandon()
+
+    @staticmethod
+    async def _aread(response: httpx.Response, call: Call) -> bytes:
+        try:
+            async with asyncio.timeout(max(call.remaining(), 0.0)):
+                return await response.aread()
+        except TimeoutError:
+            raise call.deadline_error() from None
+
+    async def chat_threaded(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        user_id: str | None = None,
+        thinking: bool | None = None,
+    ) -> ChatResult:
+        """``chat`` run in the process-wide pool of ``LLM_MAX_WORKERS`` threads."""
+        loop = asyncio.get_running_loop()
+        job = functools.partial(
+            self.chat, messages, model=model, max_tokens=max_tokens,
+            temperature=temperature, user_id=user_id, thinking=thinking,
+        )
+        return await loop.run_in_executor(get_executor(self.settings.llm_max_workers), job)

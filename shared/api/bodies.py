@@ -1,0 +1,73 @@
+"""Body parsing and validation with one set of error messages for both apps."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from shared.errors import (
+    BadRequest,
+    InternalError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+T = TypeVar("T")
+
+_JSON_TYPES = ("application/json",)
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime in _JSON_TYPES or (mime.startswith("application/") and mime.endswith("+json"))
+
+
+def parse_json_body(raw: bytes, content_type: str | None, max_bytes: int) -> Any:
+    """Decode a JSON request body or raise the matching client error (413, 415, 400)."""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge("The request body is too large.")
+    if not _is_json(content_type):
+        raise UnsupportedMediaType("Send the body as application/json.")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        # json's messages carry line/column, which helps a client find the mistake.
+        raise BadRequest(f"Malformed JSON body: {exc}", code="malformed_json") from None
+
+
+def validation_message(error: ValidationError | Exception) -> str:
+    """One line naming each bad field, e.g. ``name: String should have at most 24 characters``."""
+    if not isinstance(error, ValidationError):
+        return str(error) or "The request does not match its schema."
+    parts = []
+    for item in error.errors(include_url=False):
+        loc = ".".join(str(p) for p in item.get("loc", ())) or "body"
+        parts.append(f"{loc}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+@lru_cache(maxsize=64)
+def _adapter(model: type) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
+
+
+def validate(model: type[T], data: Any) -> T:
+    """Validate ``data`` as quart-schema does (``TypeAdapter(model).validate_python``)."""
+    try:
+        return _adapter(model).validate_python(data)
+    except ValidationError as exc:
+        raise ValidationFailed(validation_message(exc)) from None
+
+
+def dump_response(model: type[Any], body: Any) -> Any:
+    """Check a response body against its model and return its JSON form (500 if it is wrong)."""
+    try:
+        return _adapter(model).dump_python(_adapter(model).validate_python(body), mode="json")
+    except ValidationError as exc:
+        raise InternalError(f"Response does not match {model.__name__}: {exc}") from None

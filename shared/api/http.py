@@ -1,0 +1,79 @@
+"""HTTP-edge helpers both apps use: the route table, tokens, SSE framing, JSON settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One URL rule: the blueprint and view function names are the same in both apps."""
+
+    blueprint: str
+    endpoint: str
+    rule: str
+    methods: tuple[str, ...]
+
+
+# The API, once. Each app registers exactly these, so the route tables cannot drift.
+ROUTES: tuple[Route, ...] = (
+    Route("health", "healthz", "/healthz", ("GET",)),
+    Route("health", "readyz", "/readyz", ("GET",)),
+    Route("health", "metrics", "/metrics", ("GET",)),
+    Route("players", "create_player", "/api/players", ("POST",)),
+    Route("players", "get_player", "/api/players/<player_id>", ("GET",)),
+    Route("players", "player_action", "/api/players/<player_id>/actions", ("POST",)),
+    Route("players", "player_log", "/api/players/<player_id>/log", ("GET",)),
+    Route("llm", "llm", "/api/llm", ("GET", "POST")),
+    Route("llm", "submit_llm_task", "/api/llm/tasks", ("POST",)),
+    Route("llm", "get_llm_task", "/api/llm/tasks/<task_id>", ("GET",)),
+    Route("world", "world_index", "/api/world", ("GET",)),
+    Route("world", "world_catalog", "/api/world/<kind>", ("GET",)),
+    Route("page", "index", "/", ("GET",)),
+)
+
+BLUEPRINTS: tuple[str, ...] = tuple(dict.fromkeys(r.blueprint for r in ROUTES))
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx: pass events through as they come
+}
+
+
+def routes_of(blueprint: str) -> tuple[Route, ...]:
+    """The routes one blueprint registers."""
+    return tuple(r for r in ROUTES if r.blueprint == blueprint)
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The player token from ``Authorization: Bearer …`` (or ``X-Player-Token``)."""
+    auth = headers.get("Authorization") or ""
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return (headers.get("X-Player-Token") or "").strip() or None
+
+
+def wants_event_stream(accept: str | None) -> bool:
+    """True when the client asked for Server-Sent Events."""
+    return bool(accept) and "text/event-stream" in accept.lower()  # type: ignore[union-attr]
+
+
+def json_text(data: Any) -> str:
+    """The one JSON encoding of the API: compact, sorted keys, UTF-8 text as is."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def sse_event(event: str, data: Any) -> bytes:
+    """One Server-Sent Event."""
+    return f"event: {event}\ndata: {json_text(data)}\n\n".encode()
+
+
+def configure_json_provider(provider: Any) -> None:
+    """Make Flask's and Quart's JSON providers encode exactly like :func:`json_text`."""
+    provider.ensure_ascii = False
+    provider.sort_keys = True
+    provider.compact = True

@@ -1,0 +1,190 @@
+"""Request and response models of the public API (pydantic 2).
+
+Request models forbid unknown fields so a typo is a clear 400 naming the field, not a silent
+no-op. Response models describe what both apps send; quart-schema checks them in Quart and
+publishes them in ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.textclean import strip_control
+
+ACTION_TYPE = Literal[
+    "cultivate", "breakthrough", "explore", "travel", "fight", "use_item", "rest", "talk"
+]
+TASK_STATE = Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CreatePlayerIn(_In):
+    """``POST /api/players``: a new cultivator's name (1-24 characters after trimming)."""
+
+    name: str = Field(min_length=1, max_length=24, description="道号, 1-24 characters")
+
+    @field_validator("name")
+    @classmethod
+    def _clean_name(cls, value: str) -> str:
+        cleaned = strip_control(value).strip()
+        if not cleaned:
+            raise ValueError("name must contain visible characters")
+        return cleaned
+
+
+class ActionIn(_In):
+    """``POST /api/players/{id}/actions``: one action; ``target``/``item``/``text`` as it needs."""
+
+    type: ACTION_TYPE
+    target: str | None = Field(default=None, max_length=64, description="location/monster/NPC id")
+    item: str | None = Field(default=None, max_length=64, description="item id for use_item")
+    text: str | None = Field(
+        default=None, max_length=2000, description="what the player says (talk); limited, cleaned"
+    )
+
+
+class LogQuery(BaseModel):
+    """``GET /api/players/{id}/log`` query: page size and the ``seq`` to page back from."""
+
+    limit: int | None = Field(default=None, ge=1, le=100)
+    before: int | None = Field(default=None, ge=0)
+
+
+class LLMPromptIn(_In):
+    """``POST /api/llm`` and ``POST /api/llm/tasks``: a raw prompt for the narrator."""
+
+    prompt: str = Field(min_length=1, max_length=2000)
+
+
+class LLMPromptQuery(BaseModel):
+    """``GET /api/llm?prompt=...``."""
+
+    prompt: str | None = Field(default=None, max_length=2000)
+
+
+class ErrorBody(BaseModel):
+    """The error envelope's inner object."""
+
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """``{"error": {"code", "message"}}``: every 4xx/5xx from both apps."""
+
+    error: ErrorBody
+
+
+class HealthOut(BaseModel):
+    """``GET /healthz``."""
+
+    status: str
+    app: Literal["flask", "quart"]
+    version: str
+    llm_mode: Literal["online", "offline"]
+    llm_backend: str
+
+
+class ReadyOut(BaseModel):
+    """``GET /readyz`` when ready."""
+
+    status: Literal["ready"]
+    app: Literal["flask", "quart"]
+
+
+class NarrationOut(BaseModel):
+    """Narration attached to an outcome."""
+
+    text: str
+    degraded: bool
+
+
+class TaskRef(BaseModel):
+    """Where to poll a narration or prompt handed to the Celery worker."""
+
+    task_id: str
+    status_url: str
+
+
+class PlayerOut(BaseModel):
+    """A player's own view: id, public state and optimistic-concurrency version."""
+
+    player: dict[str, Any]
+    version: int
+
+
+class CreatePlayerOut(PlayerOut):
+    """``POST /api/players``: the player and its secret token (shown once)."""
+
+    token: str
+
+
+class ActionOut(BaseModel):
+    """``POST /api/players/{id}/actions``: the decided outcome, the new state, the prose."""
+
+    seq: int
+    outcome: dict[str, Any]
+    player: dict[str, Any]
+    version: int
+    narration: NarrationOut | None
+    narration_task: TaskRef | None = None
+
+
+class LogEntryOut(BaseModel):
+    """One line of a player's history."""
+
+    seq: int
+    action: dict[str, Any]
+    summary: str
+    outcome: dict[str, Any]
+    narration: str | None
+    degraded: bool | None
+    created_at: str
+
+
+class LogOut(BaseModel):
+    """``GET /api/players/{id}/log``: newest first; pass ``next_before`` as ``before``."""
+
+    entries: list[LogEntryOut]
+    next_before: int | None
+
+
+class LLMTextOut(BaseModel):
+    """``/api/llm``: the text and where it came from."""
+
+    text: str
+    model: str | None
+    usage: dict[str, Any] | None
+    degraded: bool
+
+
+class TaskSubmittedOut(TaskRef):
+    """``POST /api/llm/tasks`` (202)."""
+
+
+class TaskOut(BaseModel):
+    """``GET /api/llm/tasks/{id}``."""
+
+    task_id: str
+    state: TASK_STATE
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class WorldIndexOut(BaseModel):
+    """``GET /api/world``: which catalogues exist and their sizes."""
+
+    kinds: list[str]
+    counts: dict[str, int]
+
+
+class WorldCatalogOut(BaseModel):
+    """``GET /api/world/{kind}``."""
+
+    kind: str
+    entries: list[dict[str, Any]]

@@ -1,0 +1,63 @@
+"""The narration kinds and the placeholders their templates may use.
+
+The rules (``shared.game``) put exactly these keys into ``NarrationRequest.facts``; the loader
+refuses a template in ``prompts.json`` that names anything else, so a typo in a placeholder is
+caught at start-up rather than printed to a player.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+# Every outcome's facts carry these.
+COMMON_FIELDS: frozenset[str] = frozenset(
+    {"name", "realm", "location", "summary", "turn", "day", "age", "hp", "max_hp", "qi",
+     "qi_required", "spirit_stones"}
+)
+
+# Available in every template besides the facts themselves.
+TEMPLATE_EXTRAS: frozenset[str] = frozenset({"facts_json", "player_text"})
+
+_FIGHT = frozenset(
+    {"monster", "monster_realm", "rounds", "damage_dealt", "damage_taken", "loot", "qi_gain",
+     "stones_lost"}
+)
+
+KIND_FIELDS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
+    {
+        "create": frozenset({"root", "root_rarity", "root_elements", "root_description"}),
+        "cultivate": frozenset({"qi_gain", "technique", "days"}),
+        "breakthrough_success": frozenset(
+            {"chance_percent", "old_realm", "new_realm", "major", "pill"}
+        ),
+        "breakthrough_failure": frozenset(
+            {"chance_percent", "target_realm", "major", "pill", "qi_lost", "hp_lost"}
+        ),
+        "explore": frozenset(
+            {"event", "event_kind", "event_text", "rewards", "fight_result"}
+        ),
+        "travel": frozenset(
+            {"from_location", "to_location", "days", "location_description", "danger"}
+        ),
+        "fight_victory": _FIGHT,
+        "fight_defeat": _FIGHT,
+        "fight_fled": _FIGHT,
+        "fight_draw": _FIGHT,
+        "use_item": frozenset({"item", "item_kind", "effect"}),
+        "rest": frozenset({"hp_gain", "days"}),
+        "talk": frozenset({"npc", "npc_title", "npc_personality", "npc_line", "gift"}),
+    }
+)
+
+# The raw ``/api/llm`` template: only the prompt itself.
+RAW_KIND = "raw"
+RAW_FIELDS: frozenset[str] = frozenset({"prompt", "prompt_head"})
+
+NARRATION_KINDS: tuple[str, ...] = tuple(KIND_FIELDS)
+
+
+def allowed_fields(kind: str) -> frozenset[str]:
+    """Placeholders a template of ``kind`` may use."""
+    if kind == RAW_KIND:
+        return RAW_FIELDS
+    return COMMON_FIELDS | KIND_FIELDS[kind] | TEMPLATE_EXTRAS

@@ -1,0 +1,109 @@
+"""探索: a weighted event among those whose conditions hold here and now."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from shared.data import World
+from shared.data.models import Effects, Event
+from shared.game.action import Action
+from shared.game.combat import RESULT_NAMES, FightResult, fight_monster, fight_summary
+from shared.game.finish import describe_gains, finish
+from shared.game.outcome import Outcome
+from shared.game.progress import learn_technique, realm_allows, with_qi
+from shared.game.rng import weighted_choice
+from shared.game.state import PlayerState
+
+EVENT_KIND_NAMES = {"encounter": "遭遇", "treasure": "宝物", "ambush": "伏击",
+                    "fortune": "奇遇", "hazard": "险境"}
+
+
+def event_eligible(world: World, state: PlayerState, event: Event) -> bool:
+    """True when ``event`` may happen to this player at their location now."""
+    c = event.conditions
+    if c.locations is not None and state.location not in c.locations:
+        return False
+    rank = world.realm_index(state.realm)
+    if rank < world.realm_index(c.min_realm) or rank > world.realm_index(
+        c.max_realm, default=len(world.realms) - 1
+    ):
+        return False
+    if world.locations[state.location].danger < c.min_danger:
+        return False
+    if state.spirit_stones < c.min_spirit_stones:
+        return False
+    if c.requires_item is not None and state.count(c.requires_item) <= 0:
+        return False
+    return c.lacks_technique is None or c.lacks_technique not in state.techniques
+
+
+def eligible_events(world: World, state: PlayerState) -> list[Event]:
+    """Every event that may happen now, in data order."""
+    return [ev for ev in world.events.values() if event_eligible(world, state, ev)]
+
+
+def apply_effects(
+    world: World, state: PlayerState, eff: Effects, rng: random.Random
+) -> tuple[PlayerState, FightResult | None]:
+    """Apply an event outcome's effects, then its fight if it has one.
+
+    An event's own hp loss leaves at least 1 hp (only a fight can knock a cultivator down).
+    """
+    max_hp = state.max_hp + eff.max_hp
+    after = replace(
+        state,
+        max_hp=max_hp,
+        hp=min(max_hp, max(1, state.hp + eff.max_hp + eff.hp)),
+        attack=state.attack + eff.attack,
+        defense=state.defense + eff.defense,
+        spirit_stones=max(0, state.spirit_stones + eff.spirit_stones),
+    )
+    after = with_qi(world, after, eff.qi)
+    for item_id, count in sorted(eff.items.items()):
+        after = after.with_item(item_id, count)
+    if eff.technique is not None and realm_allows(
+        world, after, world.techniques[eff.technique].min_realm
+    ):
+        after = learn_technique(world, after, eff.technique)
+    if eff.fight is None:
+        return after, None
+    fr = fight_monster(world, after, world.monsters[eff.fight], rng)
+    return fr.state, fr
+
+
+def explore(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
+    """Explore the current location: one weighted event, one weighted outcome of it."""
+    loc = world.locations[state.location]
+    days = world.rules.days.explore
+    candidates = eligible_events(world, state)
+    if not candidates:
+        summary = f"在{loc.name}探索{days}日，一无所获。"
+        return finish(
+            world, action="explore", before=state, after=state, success=False,
+            summary=summary, kind="explore", days=days,
+            facts={"event": "无", "event_kind": "无", "event_text": "四下寂然，并无所得。",
+                   "rewards": "无", "fight_result": "无"},
+            events=[{"type": "event", "id": None}],
+        )
+    event = weighted_choice(rng, candidates, lambda e: e.weight)
+    index = rng.choices(range(len(event.outcomes)),
+                        weights=[o.weight for o in event.outcomes], k=1)[0]
+    branch = event.outcomes[index]
+    after, fr = apply_effects(world, state, branch.effects, rng)
+    rewards = describe_gains(world, state, after)
+    summary = f"在{loc.name}探索，遇「{event.name}」：{rewards}。"
+    events: list[dict[str, object]] = [
+        {"type": "event", "id": event.id, "kind": event.kind, "outcome": index}
+    ]
+    if fr is not None:
+        summary += fight_summary(world, fr)
+        events.append(fr.event())
+    return finish(
+        world, action="explore", before=state, after=after,
+        success=fr is None or fr.combat.result == "victory",
+        summary=summary, kind="explore", days=days, events=events,
+        facts={"event": event.name, "event_kind": EVENT_KIND_NAMES[event.kind],
+               "event_text": branch.text, "rewards": rewards,
+               "fight_result": RESULT_NAMES[fr.combat.result] if fr else "无"},
+    )

@@ -1,0 +1,132 @@
+"""Prompts and offline prose for outcomes that are already decided (templates in prompts.json).
+
+Pure and deterministic: the same request always gives the same messages and the same offline
+text, so a replayed or degraded narration reads the same in both apps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from shared.data import RAW_KIND, World
+from shared.data.models import PromptTemplate
+from shared.game.outcome import NarrationRequest
+
+Messages = list[dict[str, str]]
+RAW_HEAD_CHARS = 24  # how much of a raw prompt the offline text may quote
+
+
+class _Vars(dict[str, Any]):
+    """Template variables; a placeholder without a value renders empty (e.g. an old request)."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _render(template: str, values: Mapping[str, Any]) -> str:
+    try:
+        return template.format_map(_Vars(values))
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+        # A format spec that does not fit a stored value: better plain than broken.
+        return template
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return "是" if v else "否"
+    if isinstance(v, dict | list):
+        return json.dumps(v, ensure_ascii=False)
+    return v
+
+
+def _facts_json(req: NarrationRequest) -> str:
+    return json.dumps(dict(req.facts), ensure_ascii=False, sort_keys=True)
+
+
+def _variables(req: NarrationRequest) -> dict[str, Any]:
+    values = {k: _value(v) for k, v in req.facts.items()}
+    values["facts_json"] = _facts_json(req)
+    values["player_text"] = req.player_text or ""
+    return values
+
+
+def _template(world: World, kind: str) -> PromptTemplate:
+    """The template of ``kind``; an unknown kind (e.g. from an older log) gets a plain one."""
+    found = world.prompts.get(kind)
+    if found is not None:
+        return found
+    any_system = next(iter(world.prompts.values())).system
+    return PromptTemplate(system=any_system, user="{summary}\n事实：{facts_json}",
+                          offline=("{summary}",))
+
+
+def _pick(variants: tuple[str, ...], *keys: str) -> str:
+    """A variant chosen by a hash of the request, so the choice is stable across processes."""
+    digest = hashlib.sha256("\x1f".join(keys).encode()).digest()
+    return variants[int.from_bytes(digest[:8], "big") % len(variants)]
+
+
+def build_messages(world: World, request: NarrationRequest) -> Messages:
+    """The system and user messages asking the LLM to narrate ``request``."""
+    t = _template(world, request.kind)
+    values = _variables(request)
+    return [
+        {"role": "system", "content": _render(t.system or "", values)},
+        {"role": "user", "content": _render(t.user, values)},
+    ]
+
+
+def offline_text(world: World, request: NarrationRequest) -> str:
+    """The offline narrator's prose for ``request`` (no LLM), deterministic."""
+    t = _template(world, request.kind)
+    variant = _pick(t.offline, request.kind, _facts_json(request), request.player_text or "")
+    return _render(variant, _variables(request))
+
+
+def _raw_values(prompt: str) -> dict[str, str]:
+    head = prompt.strip().replace("\n", " ")
+    if len(head) > RAW_HEAD_CHARS:
+        head = head[:RAW_HEAD_CHARS] + "…"
+    return {"prompt": prompt, "prompt_head": head}
+
+
+def raw_prompt_messages(world: World, prompt: str) -> Messages:
+    """Messages for the raw ``/api/llm`` route."""
+    t = world.prompts[RAW_KIND]
+    values = _raw_values(prompt)
+    return [
+        {"role": "system", "content": _render(t.system or "", values)},
+        {"role": "user", "content": _render(t.user, values)},
+    ]
+
+
+def offline_raw_text(world: World, prompt: str) -> str:
+    """The offline answer to a raw prompt, deterministic."""
+    t = world.prompts[RAW_KIND]
+    return _render(_pick(t.offline, RAW_KIND, prompt), _raw_values(prompt))
+
+
+class PromptBook:
+    """The narrator's view of the prompts: the four functions above bound to one world."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def messages(self, req: NarrationRequest) -> Messages:
+        """LLM messages for an outcome."""
+        return build_messages(self.world, req)
+
+    def offline(self, req: NarrationRequest) -> str:
+        """Offline prose for an outcome."""
+        return offline_text(self.world, req)
+
+    def raw_messages(self, prompt: str) -> Messages:
+        """LLM messages for a raw prompt."""
+        return raw_prompt_messages(self.world, prompt)
+
+    def offline_raw(self, prompt: str) -> str:
+        """Offline answer to a raw prompt."""
+        return offline_raw_text(self.world, prompt)

@@ -1,0 +1,49 @@
+"""交谈: speaking with an NPC. The player's words go to the narrator, never to the rules."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from shared.data import World
+from shared.errors import ActionRefused
+from shared.game.action import Action
+from shared.game.finish import describe_gains, finish
+from shared.game.outcome import Outcome
+from shared.game.progress import with_qi
+from shared.game.state import PlayerState
+
+
+def talk(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
+    """Talk to ``action.target`` here; the first meeting may bring the NPC's gift."""
+    npc_id = action.target
+    if not npc_id:
+        raise ActionRefused("要与谁交谈？请给出人物（target）。", code="missing_target")
+    npc = world.npcs.get(npc_id)
+    if npc is None:
+        raise ActionRefused(f"世间并无“{npc_id}”此人。", code="unknown_npc")
+    loc = world.locations[state.location]
+    if npc_id not in loc.npcs:
+        raise ActionRefused(f"{npc.name}不在{loc.name}。", code="npc_not_here")
+    text = (action.text or "").strip() or None
+    line = rng.choice(npc.lines)
+    after = state
+    gift = "无"
+    if npc_id not in state.met_npcs:
+        after = replace(after, met_npcs=(*state.met_npcs, npc_id))
+        if npc.gift is not None:
+            after = replace(after, spirit_stones=after.spirit_stones + npc.gift.spirit_stones)
+            after = with_qi(world, after, npc.gift.qi)
+            for item_id, count in sorted(npc.gift.items.items()):
+                after = after.with_item(item_id, count)
+            gift = describe_gains(world, state, after)
+    summary = f"与{npc.title}{npc.name}交谈。"
+    if gift != "无":
+        summary += f"获赠：{gift}。"
+    return finish(
+        world, action="talk", before=state, after=after, success=True, summary=summary,
+        kind="talk", days=world.rules.days.talk, player_text=text,
+        facts={"npc": npc.name, "npc_title": npc.title, "npc_personality": npc.personality,
+               "npc_line": line, "gift": gift},
+        events=[{"type": "talk", "npc": npc.id, "first_meeting": npc_id not in state.met_npcs}],
+    )

@@ -1,0 +1,109 @@
+"""Build what an app serves with: world, store, LLM client, narrator, task queue, handler.
+
+One place for the wiring, with a blocking face (Flask) and an awaiting face (Quart), so the
+two apps cannot drift in how they load data, pick a backend or degrade without an API key.
+Nothing here runs at import; the app factories call these at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.config import Settings
+from shared.logging_setup import add_secret, get_logger
+from shared.usecases import AsyncEffects, GameContext, SyncEffects
+
+log = get_logger("runtime")
+
+
+@dataclass
+class Runtime:
+    """Everything a running app needs, kept in ``app.extensions["xianxia"]``."""
+
+    app_name: str
+    settings: Settings
+    backend: str
+    world: Any
+    ctx: GameContext
+    narrator: Any
+    client: Any = None
+    store: Any = None
+    tasks: Any = None
+    effects: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare(app_name: str, settings: Settings) -> Runtime:
+    """The I/O-free part: validate the backend, load the world (fails on bad data), narrator."""
+    from shared.ai.deepseek_client import DeepSeekClient
+    from shared.ai.narrator import Narrator
+    from shared.data import load_world
+    from shared.game.narration import PromptBook
+
+    backend = settings.backend_for(app_name)  # unknown values stop start-up here
+    add_secret(settings.deepseek_api_key)
+    world = load_world(settings.data_dir)
+    client = DeepSeekClient(settings) if settings.llm_enabled else None
+    narrator = Narrator(PromptBook(world), settings, client, backend=backend)
+    ctx = GameContext(world=world, settings=settings, deferred_narration=backend == "celery")
+    tasks = None
+    if backend == "celery":
+        from shared.tasks.queue import LLMTaskQueue
+
+        tasks = LLMTaskQueue(settings)
+    log.info(
+        "%s ready to open: backend=%s llm=%s model=%s store=%s",
+        app_name, backend, "online" if client else "offline", settings.deepseek_model,
+        settings.database_url.split(":", 1)[0],
+    )
+    return Runtime(app_name, settings, backend, world, ctx, narrator, client, tasks=tasks)
+
+
+def open_sync(app_name: str, settings: Settings) -> Runtime:
+    """Flask: the sync store and the blocking handler."""
+    from shared.store import open_store
+
+    rt = prepare(app_name, settings)
+    rt.store = open_store(settings.database_url)
+    rt.store.init_schema()
+    rt.effects = SyncEffects(rt.store, rt.narrator, rt.tasks)
+    return rt
+
+
+def close_sync(rt: Runtime) -> None:
+    """Release the sync resources."""
+    if rt.client is not None:
+        rt.client.close()
+    if rt.store is not None:
+        rt.store.close()
+        rt.store = None  # closing twice (test teardown, then atexit) is harmless
+
+
+async def open_async(rt: Runtime) -> Runtime:
+    """Quart: open the async store and the awaiting handler (inside the serving loop)."""
+    from shared.store import open_async_store
+
+    rt.store = open_async_store(rt.settings.database_url)
+    await rt.store.init_schema()
+    rt.effects = AsyncEffects(rt.store, rt.narrator, rt.tasks)
+    return rt
+
+
+async def close_async(rt: Runtime) -> None:
+    """Release the async resources (the shared HTTP client, the engine)."""
+    if rt.client is not None:
+        await rt.client.aclose()
+        rt.client.close()
+    if rt.store is not None:
+        await rt.store.close()
+        rt.store = None
+
+
+def export_metrics(rt: Runtime) -> tuple[bytes, str]:
+    """Prometheus text for ``/metrics``: refresh the gauges read from the client, then render."""
+    from shared import metrics
+
+    if rt.client is not None:
+        metrics.set_breaker_state(rt.client.breaker.state)
+    return metrics.render()

@@ -1,0 +1,189 @@
+"""From a store URL to configured SQLAlchemy engines (sync and async) with sized pools.
+
+``sqlite:///path`` maps to pysqlite / aiosqlite, ``postgresql://`` and
+``postgresql+psycopg://`` to psycopg 3 for both faces. SQLite connections get WAL, a busy
+timeout, ``synchronous=NORMAL`` and foreign keys, and SQLAlchemy takes over BEGIN (the
+documented event recipe) so that write transactions start with ``BEGIN IMMEDIATE``: a writer
+takes the write lock up front instead of failing to upgrade a read lock later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
+
+from shared.config import ConfigError
+from shared.logging_setup import get_logger
+
+from .aiosqlite_onehop import one_hop_creator
+
+Backend = Literal["sqlite", "postgresql"]
+
+# Execution option read by the SQLite "begin" hook: present on the write engine only.
+WRITE_OPTION = "xianxia_write"
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg_async")
+_SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite")
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where the store lives: the backend and the driver URL of each face."""
+
+    backend: Backend
+    sync_url: URL
+    async_url: URL
+    path: Path | None  # the SQLite file, None for PostgreSQL
+
+    def display(self) -> str:
+        """The URL without its password, for logs and errors."""
+        return self.sync_url.render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Connection pool sizing for one engine."""
+
+    size: int
+    max_overflow: int
+    timeout: float  # seconds a caller may wait for a connection before StoreError
+    recycle: float = -1  # seconds; -1 keeps connections forever
+
+
+def default_pool(backend: Backend, is_async: bool) -> PoolConfig:
+    """Pool sizes that fit the apps' concurrency.
+
+    Async: one hypercorn worker may have 500 requests in flight; they queue for a
+    connection (generous timeout) rather than open hundreds. On SQLite the writers are
+    serialised in-process anyway, so a few connections suffice for the concurrent reads.
+    Sync: gunicorn gthread workers run up to ~32 threads each.
+    """
+    if backend == "sqlite":
+        return (
+            PoolConfig(size=8, max_overflow=0, timeout=60.0)
+            if is_async
+            else PoolConfig(size=8, max_overflow=24, timeout=30.0)
+        )
+    if is_async:
+        return PoolConfig(size=20, max_overflow=10, timeout=60.0, recycle=1800.0)
+    return PoolConfig(size=5, max_overflow=15, timeout=30.0, recycle=1800.0)
+
+
+def resolve_url(url: str) -> StoreTarget:
+    """Map a user-facing store URL to the driver URLs of both faces; ConfigError if unusable."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"not a database URL: {url!r}") from exc
+    scheme = parsed.drivername
+    if scheme in _POSTGRES_SCHEMES:
+        # psycopg 3 serves both faces; SQLAlchemy picks its async variant for the async engine.
+        pg = parsed.set(drivername="postgresql+psycopg")
+        return StoreTarget("postgresql", pg, pg, None)
+    if scheme in _SQLITE_SCHEMES:
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise ConfigError(
+                "the store needs a SQLite file (sqlite:///path): an in-memory database is not "
+                "shared between pooled connections"
+            )
+        path = Path(database).expanduser().resolve()
+        return StoreTarget(
+            "sqlite",
+            parsed.set(drivername="sqlite+pysqlite", database=str(path)),
+            parsed.set(drivername="sqlite+aiosqlite", database=str(path)),
+            path,
+        )
+    raise ConfigError(
+        f"unsupported database URL scheme {scheme!r}: use sqlite:///path or postgresql://..."
+    )
+
+
+def read_options(backend: Backend) -> dict[str, Any]:
+    """Execution options of the engine used for single-statement reads."""
+    # PostgreSQL: autocommit saves the BEGIN/COMMIT round trips around a lone SELECT.
+    # SQLite: the begin hook emits no BEGIN for reads, so each SELECT is its own snapshot.
+    return {"isolation_level": "AUTOCOMMIT"} if backend == "postgresql" else {}
+
+
+def write_options(backend: Backend) -> dict[str, Any]:
+    """Execution options of the engine used for transactions that write."""
+    return {WRITE_OPTION: True}
+
+
+def build_sync_engine(target: StoreTarget, pool: PoolConfig, busy_timeout: float) -> Engine:
+    """The pysqlite or psycopg engine of the sync face."""
+    engine = create_engine(
+        target.sync_url,
+        poolclass=QueuePool,
+        **_engine_kwargs(target, pool, busy_timeout),
+    )
+    _install_hooks(engine, target, busy_timeout)
+    return engine
+
+
+def build_async_engine(target: StoreTarget, pool: PoolConfig, busy_timeout: float) -> AsyncEngine:
+    """The aiosqlite or async psycopg engine of the async face."""
+    kwargs = _engine_kwargs(target, pool, busy_timeout)
+    if target.path is not None:
+        # Same driver and dialect, but one thread hop per statement (see aiosqlite_onehop).
+        kwargs["async_creator"] = one_hop_creator(str(target.path), **kwargs.pop("connect_args"))
+    engine = create_async_engine(target.async_url, poolclass=AsyncAdaptedQueuePool, **kwargs)
+    _install_hooks(engine.sync_engine, target, busy_timeout)
+    return engine
+
+
+def ensure_parent(target: StoreTarget) -> None:
+    """Create the SQLite file's folder (OSError when that is impossible)."""
+    if target.path is not None:
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _engine_kwargs(target: StoreTarget, pool: PoolConfig, busy_timeout: float) -> dict[str, Any]:
+    if target.backend == "sqlite":
+        connect_args: dict[str, Any] = {"timeout": busy_timeout, "check_same_thread": False}
+    else:
+        connect_args = {"connect_timeout": max(1, round(busy_timeout))}
+    return {
+        "pool_size": pool.size,
+        "max_overflow": pool.max_overflow,
+        "pool_timeout": pool.timeout,
+        "pool_recycle": pool.recycle,
+        "connect_args": connect_args,
+    }
+
+
+def _install_hooks(engine: Engine, target: StoreTarget, busy_timeout: float) -> None:
+    if target.backend != "sqlite":
+        return
+    busy_ms = int(busy_timeout * 1000)
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the driver; on_begin below emits it (SQLAlchemy's recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: switching to WAL may itself wait for another process.
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            mode = cursor.fetchone()[0]
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+        if str(mode).lower() != "wal":
+            get_logger("store").warning("SQLite refused WAL mode (journal_mode=%s)", mode)
+
+    def on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)

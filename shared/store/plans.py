@@ -1,0 +1,218 @@
+"""Each store operation written once, as a generator of steps (sans-I/O).
+
+A plan yields :class:`Run` (execute one statement; the result is sent back), ``COMMIT`` or
+``ROLLBACK``, and finally returns its value. A database error raised by a ``Run`` is thrown
+back into the plan at that ``yield``, so a plan can handle e.g. a unique violation. The sync
+face drives plans with ``Connection.execute``, the async face with ``await
+AsyncConnection.execute``; neither contains any logic of its own (the model is httpx's
+BaseClient / Client / AsyncClient split).
+
+A statement after ``COMMIT``/``ROLLBACK`` starts a new transaction. Writes must end with an
+explicit ``COMMIT``: whatever is still open when the plan returns or raises is rolled back
+when the driver returns the connection (for single-statement reads that rollback is free).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import CursorResult, Result
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Executable
+
+from .errors import LogEntryNotFound, PlayerExists, PlayerNotFound, VersionConflict
+from .queries import Queries, log_params, to_log_entry, to_player
+from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Execute ``statement`` with ``params``; the plan receives the (buffered or live) result."""
+
+    statement: Executable
+    params: Mapping[str, Any] | None = None
+
+
+class End(enum.Enum):
+    """Finish the current transaction."""
+
+    COMMIT = "commit"
+    ROLLBACK = "rollback"
+
+
+COMMIT = End.COMMIT
+ROLLBACK = End.ROLLBACK
+
+Step = Run | End
+# What a plan receives for a Run: a CursorResult (sync) or a buffered Result (async).
+Plan = Generator[Step, Any, T]
+
+
+def ping(q: Queries) -> Plan[None]:
+    """Round trip to the database."""
+    (yield Run(q.ping)).scalar_one()
+
+
+def init_schema(q: Queries, upto: int | None = None) -> Plan[int]:
+    """Create or migrate the schema up to ``upto`` (default: latest); return the version.
+
+    Runs in one write transaction after taking the schema lock (PostgreSQL advisory lock,
+    SQLite ``BEGIN IMMEDIATE``), so concurrent callers apply each migration exactly once.
+    """
+    target = SCHEMA_VERSION if upto is None else upto
+    if q.schema_lock is not None:
+        yield Run(q.schema_lock)
+    yield Run(q.schema_version_create)
+    current = (yield Run(q.schema_version_max)).scalar() or 0
+    for migration in MIGRATIONS:
+        if current < migration.version <= target:
+            for ddl in migration.ddl():
+                yield Run(ddl)
+            yield Run(
+                q.schema_version_insert,
+                {"version": migration.version, "description": migration.description},
+            )
+            current = migration.version
+    yield COMMIT
+    return current
+
+
+def create_player(
+    q: Queries, player_id: str, token_hash: str, state: dict[str, Any], entry: NewLogEntry
+) -> Plan[PlayerRow]:
+    """Insert a player at version 0 together with its first log entry."""
+    try:
+        stamps = (
+            yield Run(
+                q.player_insert,
+                {"id": player_id, "token_hash": token_hash, "state": state, "version": 0},
+            )
+        ).one()
+    except IntegrityError:
+        yield ROLLBACK
+        raise PlayerExists(player_id) from None
+    (yield Run(q.log_insert, log_params(player_id, entry))).one()
+    yield COMMIT
+    return PlayerRow(player_id, token_hash, state, 0, stamps.created_at, stamps.updated_at)
+
+
+def get_player(q: Queries, player_id: str) -> Plan[PlayerRow | None]:
+    """The player, or None."""
+    row = (yield Run(q.player_select, {"p_id": player_id})).first()
+    return None if row is None else to_player(row)
+
+
+def find_idempotent(q: Queries, player_id: str, key: str) -> Plan[LogEntry | None]:
+    """The entry stored under ``key`` for this player, or None."""
+    row = (yield Run(q.log_by_key, {"p_id": player_id, "p_key": key})).first()
+    return None if row is None else to_log_entry(row)
+
+
+def _replay(q: Queries, player_id: str, key: str | None) -> Plan[CommitResult | None]:
+    if key is None:
+        return None
+    row = (yield Run(q.log_by_key_with_version, {"p_id": player_id, "p_key": key})).first()
+    if row is None:
+        return None
+    return CommitResult(replayed=True, entry=to_log_entry(row), version=row.player_version)
+
+
+def commit_action(
+    q: Queries,
+    player_id: str,
+    expected_version: int,
+    new_state: dict[str, Any],
+    entry: NewLogEntry,
+) -> Plan[CommitResult]:
+    """Compare-and-set the player's state and append the log entry, in one transaction.
+
+    Order matters for the races: the key is checked first (cheap replay), then the versioned
+    UPDATE (on PostgreSQL a concurrent writer blocks here on the row lock and then sees the new
+    version), then the INSERT (the unique constraint settles a same-key race that got past
+    both). Every losing path re-reads the key, so a request that lost to its own duplicate is a
+    replay rather than a conflict.
+    """
+    key = entry.idempotency_key
+    replay = yield from _replay(q, player_id, key)
+    if replay is not None:
+        yield ROLLBACK
+        return replay
+    updated: CursorResult[Any] = yield Run(
+        q.player_update,
+        {
+            "p_id": player_id,
+            "p_expected": expected_version,
+            "p_state": new_state,
+            "p_version": expected_version + 1,
+        },
+    )
+    if updated.rowcount != 1:
+        # Read committed (PostgreSQL) sees the winner's rows from here on.
+        replay = yield from _replay(q, player_id, key)
+        actual = None
+        if replay is None:
+            actual = (yield Run(q.player_version, {"p_id": player_id})).scalar()
+        yield ROLLBACK
+        if replay is not None:
+            return replay
+        if actual is None:
+            raise PlayerNotFound(player_id)
+        raise VersionConflict(player_id, expected_version, actual)
+    try:
+        created_at = (yield Run(q.log_insert, log_params(player_id, entry))).scalar_one()
+    except IntegrityError:
+        yield ROLLBACK
+        replay = yield from _replay(q, player_id, key)
+        if replay is not None:
+            return replay
+        raise VersionConflict(player_id, expected_version, None) from None
+    yield COMMIT
+    stored = LogEntry(
+        player_id=player_id,
+        seq=entry.seq,
+        action=entry.action,
+        outcome=entry.outcome,
+        narration_request=entry.narration_request,
+        narration=None,
+        degraded=None,
+        idempotency_key=key,
+        created_at=created_at,
+    )
+    return CommitResult(replayed=False, entry=stored, version=expected_version + 1)
+
+
+def set_narration(q: Queries, player_id: str, seq: int, text: str, degraded: bool) -> Plan[None]:
+    """Store the narration of one log entry."""
+    updated: CursorResult[Any] = yield Run(
+        q.narration_update,
+        {"p_id": player_id, "p_seq": seq, "p_narration": text, "p_degraded": degraded},
+    )
+    if updated.rowcount != 1:
+        yield ROLLBACK
+        raise LogEntryNotFound(player_id, seq)
+    yield COMMIT
+
+
+def list_log(
+    q: Queries, player_id: str, limit: int, before_seq: int | None = None
+) -> Plan[list[LogEntry]]:
+    """Up to ``limit`` entries, newest first, optionally only those before ``before_seq``."""
+    if before_seq is None:
+        result: Result[Any] = yield Run(q.log_page, {"p_id": player_id, "p_limit": limit})
+    else:
+        result = yield Run(
+            q.log_page_before, {"p_id": player_id, "p_limit": limit, "p_before": before_seq}
+        )
+    return [to_log_entry(row) for row in result]
+
+
+def count_actions_since(q: Queries, player_id: str, seconds: float) -> Plan[int]:
+    """How many actions (log entries after creation) in the last ``seconds`` (database clock)."""
+    result = yield Run(q.log_count_since, {"p_id": player_id, "p_seconds": float(seconds)})
+    return int(result.scalar_one())

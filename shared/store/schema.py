@@ -1,0 +1,172 @@
+"""Table definitions, column types and the ordered list of schema migrations.
+
+Built once for every dialect: the tables are plain SQLAlchemy Core objects; the two pieces
+that differ between SQLite and PostgreSQL (the database clock and the timestamp storage) are
+compiled per dialect here, so nothing else needs to know which database it talks to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# SQLite keeps timestamps as ISO text with milliseconds: fixed width, so text order is time order.
+SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%f"
+
+
+class db_now(FunctionElement[datetime]):  # lower case: it reads like the SQL function it renders
+    """The database clock (UTC): ``now()`` on PostgreSQL, ``strftime(... 'now')`` on SQLite."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+    name = "db_now"
+
+
+@compiles(db_now, "sqlite")
+def _db_now_sqlite(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"strftime('{SQLITE_TIME_FORMAT}', 'now')"
+
+
+@compiles(db_now)
+def _db_now_default(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
+    return "now()"
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """A UTC instant: ``timestamptz`` on PostgreSQL, ISO text on SQLite; aware datetimes out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        utc = value.astimezone(UTC) if value.tzinfo else value
+        return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite: naive ISO text that is UTC by construction
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class JSONText(TypeDecorator[Any]):
+    """A JSON document kept as text (compact, UTF-8 as is), identical on both databases."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+metadata = MetaData()
+
+players = Table(
+    "players",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("token_hash", Text, nullable=False),
+    Column("state", JSONText, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False, server_default=db_now()),
+    Column("updated_at", Timestamp, nullable=False, server_default=db_now()),
+)
+
+action_log = Table(
+    "action_log",
+    metadata,
+    Column(
+        "player_id",
+        Text,
+        ForeignKey("players.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("action", JSONText, nullable=False),
+    Column("outcome", JSONText, nullable=False),
+    Column("narration_request", JSONText, nullable=False),
+    Column("narration", Text, nullable=True),
+    Column("degraded", Boolean, nullable=True),
+    Column("idempotency_key", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False, server_default=db_now()),
+    # NULL keys never collide (both databases treat NULLs as distinct here).
+    UniqueConstraint("player_id", "idempotency_key", name="uq_action_log_idempotency"),
+)
+
+# Serves count_actions_since (rate limiting) without scanning a player's whole log.
+action_log_recent = Index(
+    "ix_action_log_player_created", action_log.c.player_id, action_log.c.created_at
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("applied_at", Timestamp, nullable=False, server_default=db_now()),
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step; ``ddl()`` gives its statements (each must be safe to run again)."""
+
+    version: int
+    description: str
+    ddl: Callable[[], Sequence[ExecutableDDLElement]]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "players and action_log",
+        lambda: (
+            CreateTable(players, if_not_exists=True),
+            CreateTable(action_log, if_not_exists=True),
+        ),
+    ),
+    Migration(
+        2,
+        "index for count_actions_since",
+        lambda: (CreateIndex(action_log_recent, if_not_exists=True),),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,153 @@
+"""The blocking face of the store (Flask under gunicorn gthread workers): thread-safe."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from . import plans
+from .base import BaseStore
+from .engines import (
+    PoolConfig,
+    StoreTarget,
+    build_sync_engine,
+    default_pool,
+    ensure_parent,
+    read_options,
+    resolve_url,
+    write_options,
+)
+from .errors import StoreError
+from .plans import COMMIT, ROLLBACK, Plan
+from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
+
+T = TypeVar("T")
+
+
+def drive_sync(plan: Plan[T], engine: Engine) -> T:
+    """Run a plan on one pooled connection (see :mod:`shared.store.plans`)."""
+    with engine.connect() as conn:
+        result: Any = None
+        error: DBAPIError | None = None
+        while True:
+            try:
+                step = plan.send(result) if error is None else plan.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result = error = None
+            if step is COMMIT:
+                conn.commit()
+            elif step is ROLLBACK:
+                conn.rollback()
+            else:
+                try:
+                    result = conn.execute(step.statement, step.params)
+                except DBAPIError as exc:
+                    error = exc
+
+
+class SyncStore(BaseStore):
+    """Player state and action log; every method blocks and may be called from any thread.
+
+    On SQLite the writes of this process take a lock first, so its threads queue in Python
+    instead of polling SQLite's busy handler; other processes are held off by ``BEGIN
+    IMMEDIATE`` and ``busy_timeout``. On PostgreSQL row locks do that work.
+    """
+
+    def __init__(self, engine: Engine, target: StoreTarget) -> None:
+        super().__init__(target, engine.dialect.name)
+        self.engine = engine
+        self._read = engine.execution_options(**read_options(target.backend))
+        self._write = engine.execution_options(**write_options(target.backend))
+        self._write_lock = threading.Lock() if target.backend == "sqlite" else None
+
+    def _run(self, plan: Plan[T], *, write: bool = False) -> T:
+        try:
+            if not write:
+                return drive_sync(plan, self._read)
+            if self._write_lock is None:
+                return drive_sync(plan, self._write)
+            with self._write_lock:
+                return drive_sync(plan, self._write)
+        except SQLAlchemyError as exc:
+            raise self._store_error(exc) from exc
+        finally:
+            plan.close()
+
+    def init_schema(self, *, upto: int | None = None) -> int:
+        """Create or migrate the schema (idempotent, safe from concurrent processes).
+
+        ``upto`` stops at an older migration (tests, staged roll-outs). Returns the version.
+        """
+        return self._run(plans.init_schema(self._q, upto), write=True)
+
+    def ping(self) -> None:
+        """Raise :class:`StoreError` unless the database answers."""
+        self._run(plans.ping(self._q))
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def create_player(
+        self, player_id: str, token_hash: str, state: dict[str, Any], entry: NewLogEntry
+    ) -> PlayerRow:
+        """Insert a player (version 0) and its first log entry; PlayerExists if taken."""
+        return self._run(
+            plans.create_player(self._q, player_id, token_hash, state, entry), write=True
+        )
+
+    def get_player(self, player_id: str) -> PlayerRow | None:
+        """The player, or None."""
+        return self._run(plans.get_player(self._q, player_id))
+
+    def commit_action(
+        self,
+        player_id: str,
+        expected_version: int,
+        new_state: dict[str, Any],
+        entry: NewLogEntry,
+    ) -> CommitResult:
+        """Write the new state and the log entry if the version is still ``expected_version``.
+
+        Raises VersionConflict (nothing written) when it moved, PlayerNotFound when there is
+        no such player. A reused idempotency key writes nothing and returns the first entry
+        with ``replayed=True``.
+        """
+        return self._run(
+            plans.commit_action(self._q, player_id, expected_version, new_state, entry),
+            write=True,
+        )
+
+    def find_idempotent(self, player_id: str, key: str) -> LogEntry | None:
+        """The entry written under this idempotency key, or None."""
+        return self._run(plans.find_idempotent(self._q, player_id, key))
+
+    def set_narration(self, player_id: str, seq: int, text: str, degraded: bool) -> None:
+        """Store an entry's narration; LogEntryNotFound if there is no such entry."""
+        self._run(plans.set_narration(self._q, player_id, seq, text, degraded), write=True)
+
+    def list_log(self, player_id: str, limit: int, before_seq: int | None = None) -> list[LogEntry]:
+        """Up to ``limit`` entries, newest first; pass the last ``seq`` seen to page on."""
+        return self._run(plans.list_log(self._q, player_id, limit, before_seq))
+
+    def count_actions_since(self, player_id: str, seconds: float) -> int:
+        """Log entries written by this player in the last ``seconds`` (database clock)."""
+        return self._run(plans.count_actions_since(self._q, player_id, seconds))
+
+
+def open_store(url: str, *, pool: PoolConfig | None = None, busy_timeout: float = 5.0) -> SyncStore:
+    """Open the sync face on ``sqlite:///path`` or ``postgresql://...`` (no connection yet).
+
+    ``busy_timeout`` (seconds) bounds waits for SQLite's lock and PostgreSQL's connect.
+    """
+    target = resolve_url(url)
+    try:
+        ensure_parent(target)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder of {target.display()}: {exc}") from exc
+    engine = build_sync_engine(target, pool or default_pool(target.backend, False), busy_timeout)
+    return SyncStore(engine, target)

@@ -1,0 +1,66 @@
+"""Use cases about players: create, read, history. Each is a generator of effects."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.game import new_player
+from shared.store import NewLogEntry, PlayerRow
+from shared.usecases import effects as fx
+from shared.usecases.context import GameContext
+from shared.usecases.identity import Identity, hash_token, new_identity, token_matches
+from shared.usecases.replies import Reply
+from shared.usecases.views import log_entry_view, player_view
+
+Flow = Generator[Any, Any, Reply]
+
+DEFAULT_LOG_PAGE = 20
+
+
+def create_player(ctx: GameContext, name: str, identity: Identity | None = None) -> Flow:
+    """Roll a new cultivator, store it with its creation entry (seq 0), return it and its token."""
+    ident = identity or new_identity()
+    outcome = new_player(ctx.world, name, ident.seed)
+    state = outcome.state.to_dict()
+    entry = NewLogEntry(
+        seq=0,
+        action={"type": "create", "name": name},
+        outcome={**outcome.to_dict(), "state": state, "version": 0},  # a new row starts at 0
+        narration_request=outcome.narration.to_dict(),
+        idempotency_key=None,
+    )
+    row: PlayerRow = yield fx.CreatePlayer(ident.player_id, hash_token(ident.token), state, entry)
+    body = {"player": player_view(row.id, row.state), "version": row.version, "token": ident.token}
+    return Reply(body, status=201, headers={"Location": f"/api/players/{row.id}"})
+
+
+def authorize(player_id: str, token: str | None) -> Generator[Any, Any, PlayerRow]:
+    """Load a player and check the token: 401 without one, 404 unknown, 403 wrong."""
+    if not token:
+        raise Unauthorized("Send the player token as 'Authorization: Bearer <token>'.")
+    row: PlayerRow | None = yield fx.LoadPlayer(player_id)
+    if row is None:
+        raise NotFound(f"No player with id {player_id!r}.", code="player_not_found")
+    if not token_matches(token, row.token_hash):
+        raise Forbidden("That token does not belong to this player.")
+    return row
+
+
+def get_player(ctx: GameContext, player_id: str, token: str | None) -> Flow:
+    """The player's own state and version."""
+    row = yield from authorize(player_id, token)
+    return Reply({"player": player_view(row.id, row.state), "version": row.version})
+
+
+def player_log(
+    ctx: GameContext, player_id: str, token: str | None, limit: int | None, before: int | None
+) -> Flow:
+    """History, newest first; ``next_before`` pages further back."""
+    yield from authorize(player_id, token)
+    size = limit or DEFAULT_LOG_PAGE
+    entries = yield fx.ListLog(player_id, size, before)
+    items = [log_entry_view(e) for e in entries]
+    next_before = items[-1]["seq"] if len(items) == size and items[-1]["seq"] > 0 else None
+    return Reply({"entries": items, "next_before": next_before})

@@ -1,0 +1,41 @@
+"""The streamed action: Server-Sent Events ``outcome`` → ``delta``* → ``done``.
+
+Written once as a generator that yields effects and :class:`Emit` chunks; Flask runs it with
+``stream_sync``, Quart with ``stream_async``. The outcome is committed before the stream
+starts, so a client that disconnects mid-narration loses only prose, never the action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from shared.api.http import sse_event
+from shared.game import NarrationRequest
+from shared.usecases import effects as fx
+from shared.usecases.actions import Committed, narrate_committed, save_streamed_narration
+from shared.usecases.context import GameContext
+from shared.usecases.views import narration_view
+
+
+def narration_events(ctx: GameContext, committed: Committed) -> Generator[Any, Any, None]:
+    """The event stream of one committed action."""
+    if committed.narration is not None or ctx.deferred_narration:
+        # Nothing to stream live: a replay with stored prose, or prose owed by the worker.
+        reply = yield from narrate_committed(ctx, committed)
+        yield fx.Emit(sse_event("outcome", {**reply.body, "narration": None}))
+        narration = reply.body["narration"]
+        if narration is not None:
+            yield fx.Emit(sse_event("delta", {"text": narration["text"]}))
+        yield fx.Emit(sse_event("done", {"narration": narration,
+                                         "narration_task": reply.body["narration_task"]}))
+        return
+    yield fx.Emit(sse_event("outcome", committed.body(None)))
+    request = NarrationRequest.from_dict(committed.narration_request)
+    stream = yield fx.OpenNarrationStream(request, user_id=committed.player_id)
+    while (delta := (yield fx.NextDelta(stream))) is not None:
+        yield fx.Emit(sse_event("delta", {"text": delta}))
+    told = stream.result
+    yield from save_streamed_narration(committed, told.text, told.degraded)
+    yield fx.Emit(sse_event("done", {"narration": narration_view(told.text, told.degraded),
+                                     "narration_task": None}))

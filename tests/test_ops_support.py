@@ -1,0 +1,323 @@
+"""Helpers for the ops tests (no tests here): the stack's scripts on free ports, and stand-ins.
+
+``OpsStack`` drives ``scripts/stack.sh`` and ``scripts/toggle_async.sh`` against a runtime
+folder of its own and free ports, exactly as an operator would (env vars, exit codes, files).
+``StandIn`` is a tiny threaded HTTP app that plays quart_app or legacy_flask for the toggle's
+unit tests: it can be healthy, not ready, claim the wrong name, turn sick after its health
+checks, or take a POST and drop the connection without answering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.config import REPO_ROOT
+from tests.conftest import free_port, service_missing
+
+SCRIPTS = REPO_ROOT / "scripts"
+NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")
+
+
+def nginx_bin() -> str:
+    """The nginx binary, or skip/fail the test (service_missing) when there is none."""
+    found = shutil.which("nginx") or next(
+        (p for p in NGINX_CANDIDATES if os.access(p, os.X_OK)), None
+    )
+    if not found:
+        service_missing("nginx", "no nginx binary (scripts/dev.sh test installs nginx-light)")
+    return str(found)
+
+
+@dataclass
+class OpsStack:
+    """One stack's runtime folder, ports and environment, and its scripts."""
+
+    runtime: Path
+    lb_port: int
+    quart_port: int
+    flask_port: int
+    nginx: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, **extra_env: str) -> OpsStack:
+        """A fresh runtime folder (readable by all, so nginx workers and `nobody` can read it)."""
+        runtime = Path(tempfile.mkdtemp(prefix="xianxia-ops-"))
+        runtime.chmod(0o755)
+        return cls(runtime, free_port(), free_port(), free_port(), nginx_bin(), dict(extra_env))
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment every script call gets."""
+        env = {k: v for k, v in os.environ.items() if k not in ("ASYNC_MODE", "LLM_BACKEND")}
+        env.update(
+            XIANXIA_RUNTIME_DIR=str(self.runtime),
+            LB_PORT=str(self.lb_port),
+            QUART_PORT=str(self.quart_port),
+            FLASK_PORT=str(self.flask_port),
+            NGINX_BIN=self.nginx,
+            DATABASE_URL=f"sqlite:///{self.runtime / 'game.db'}",
+            HEALTH_TRIES="2",
+            HEALTH_DELAY="0.2",
+            PROBE_TIMEOUT="3",
+        )
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def lb_url(self) -> str:
+        """nginx's address."""
+        return f"http://127.0.0.1:{self.lb_port}"
+
+    @property
+    def upstream_file(self) -> Path:
+        """The include the toggle rewrites."""
+        return self.runtime / "nginx" / "active_upstream.conf"
+
+    @property
+    def toggle_log(self) -> Path:
+        """One line per switch attempt."""
+        return self.runtime / "logs" / "toggle.log"
+
+    def run(self, script: str, *args: str, timeout: float = 90, user: str | None = None,
+            **env: str) -> subprocess.CompletedProcess[str]:
+        """Run scripts/<script> with this stack's env (plus ``env``); bounded in time."""
+        cmd = [str(SCRIPTS / script), *args]
+        if user is not None:
+            uid = user.split(":")[0]
+            gid = user.split(":")[1] if ":" in user else uid
+            cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *cmd]
+        return subprocess.run(cmd, cwd=REPO_ROOT, env={**self.env, **env}, text=True,
+                              capture_output=True, timeout=timeout, check=False)
+
+    def toggle(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """scripts/toggle_async.sh ARGS."""
+        return self.run("toggle_async.sh", *args, **env)
+
+    def stack(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """scripts/stack.sh ARGS."""
+        return self.run("stack.sh", *args, **env)
+
+    def lb_state(self) -> str:
+        """What /__lb says the answering nginx worker serves."""
+        return httpx.get(self.lb_url + "/__lb", timeout=5).text.strip()
+
+    def nginx_pid(self) -> int | None:
+        """The nginx master's pid from its pid file, if any."""
+        path = self.runtime / "nginx" / "nginx.pid"
+        try:
+            return int(path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def pids(self) -> dict[str, int]:
+        """Every pid the stack wrote (apps and nginx)."""
+        found: dict[str, int] = {}
+        for path in (self.runtime / "pids").glob("*.pid"):
+            try:
+                found[path.stem] = int(path.read_text().strip())
+            except (OSError, ValueError):
+                continue
+        pid = self.nginx_pid()
+        if pid:
+            found["nginx"] = pid
+        return found
+
+    def teardown(self) -> None:
+        """Stop everything through the script, then make sure by pid; remove the folder."""
+        pids = self.pids()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.stack("stop", timeout=150, STOP_TIMEOUT="20")
+        for pid in pids.values():
+            kill_group_if_alive(pid)
+        shutil.rmtree(self.runtime, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def kill_group_if_alive(pid: int) -> None:
+    """Last resort in a teardown: KILL the process group the stack created for ``pid``."""
+    if not pid_alive(pid):
+        return
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+            break
+        except OSError:
+            continue
+
+
+def wait_until(check: Any, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``check()`` until it is truthy or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return False
+
+
+# --- stand-in apps ----------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real servers behind nginx
+    disable_nagle_algorithm = True  # headers and body go out in two writes
+    server: _StandInServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.connections.discard(self.connection)
+        super().finish()
+
+    def handle_one_request(self) -> None:
+        if self.server.owner.dead:
+            self.close_connection = True
+            return
+        super().handle_one_request()
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-App", self.server.owner.name)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        app = self.server.owner
+        path = self.path.split("?")[0]
+        if path in ("/healthz", "/readyz"):
+            ok = app.health_hit(path)
+            if path == "/healthz" and ok:
+                self._send(200, {"status": "ok", "app": app.report_as, "version": "standin"})
+            elif path == "/readyz" and ok and app.ready:
+                self._send(200, {"status": "ready"})
+            else:
+                self._send(503, {"error": {"code": "not_ready", "message": "stand-in is sick"}})
+            return
+        self._send(200, {"app": app.name, "path": path})
+
+    def do_POST(self) -> None:
+        app = self.server.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        app.posts.append(body)
+        if app.drop_posts:
+            # The request arrived and was read; the connection dies before any answer.
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self._send(200, {"app": app.name, "received": len(app.posts)})
+
+
+class _StandInServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, owner: StandIn) -> None:
+        self.owner = owner
+        self.connections: set[socket.socket] = set()
+        super().__init__(("127.0.0.1", owner.port), _Handler)
+
+    def drop_connections(self) -> None:
+        """Close every open connection, as the kernel does when a process dies."""
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class StandIn:
+    """A stand-in for one app on 127.0.0.1:port, run in a thread of the test process."""
+
+    def __init__(self, name: str, port: int) -> None:
+        self.name = name
+        self.port = port
+        self.report_as = name
+        self.ready = True
+        self.sick_after: int | None = None  # health answers before every one becomes 503
+        self.dead = False
+        self.drop_posts = False
+        self.posts: list[bytes] = []
+        self.health_hits = 0
+        self._lock = threading.Lock()
+        self._server: _StandInServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def health_hit(self, path: str) -> bool:
+        """Count a health request; False once the stand-in has turned sick."""
+        with self._lock:
+            self.health_hits += 1
+            return self.sick_after is None or self.health_hits <= self.sick_after
+
+    def start(self) -> StandIn:
+        """Listen and serve in a daemon thread."""
+        self.dead = False
+        self._server = _StandInServer(self)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        kwargs={"poll_interval": 0.05})
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and close every connection: to nginx it looks like a killed app."""
+        self.dead = True
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server.drop_connections()
+            self._server = None
+
+
+@dataclass
+class StandInPair:
+    """Both stand-ins and the stack whose ports they use."""
+
+    stack: OpsStack
+    quart: StandIn
+    flask: StandIn
+
+
+def standin_stack(**extra_env: str) -> Iterator[StandInPair]:
+    """Stand-ins on the stack's app ports and nginx in front (single worker: exact weights)."""
+    stack = OpsStack.create(NGINX_WORKERS="1", **extra_env)
+    quart = StandIn("quart", stack.quart_port).start()
+    flask = StandIn("flask", stack.flask_port).start()
+    try:
+        started = stack.stack("start", "nginx", timeout=60)
+        assert started.returncode == 0, started.stderr
+        yield StandInPair(stack, quart, flask)
+    finally:
+        stack.teardown()
+        quart.stop()
+        flask.stop()
