@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,10 @@ class Plan:
     latency: float = 1.0
     cap_fast: float = 90.0  # per phase at latency 0
     cap_slow: float = 60.0  # per phase at 1 s latency
-    worker_threads: int = 512  # the Celery worker's thread pool (= LLM_MAX_CONCURRENCY)
+    # Celery workers: 8 x 64 threads holds 500 calls in flight. One process with 512 threads
+    # measured 3x the CPU per task (GIL and one big HTTP pool); see docs/evaluation.md.
+    worker_procs: int = 8
+    worker_threads: int = 64
 
 
 QUICK = Plan(warmup=10, rss_first=300, overhead=1_000, rss_total=3_000, load=1_000,
@@ -90,14 +94,17 @@ def measured(stack: bp.Stack, url: str, requests: int, concurrency: int, cap: fl
              label: str, with_redis: bool) -> dict[str, Any]:
     """A load phase plus the CPU the stack's processes (and Redis, for Celery) spent on it."""
     before = bp.cpu_seconds(stack.procs)
+    split_before = bp.cpu_by_proc(stack.procs)
     redis_before = bp.redis_cpu_seconds() if with_redis else None
     summary = run_load(url, requests, concurrency, cap, label)
     after = bp.cpu_seconds(stack.procs)
+    split_after = bp.cpu_by_proc(stack.procs)
     redis_after = bp.redis_cpu_seconds() if with_redis else None
     served = summary["ok"] + summary["degraded"]
     cpu = bp.cpu_used(before, after)
     summary["cpu_s"] = cpu
     summary["cpu_ms_per_req"] = 1000 * cpu / served if served else None
+    summary["cpu_split_s"] = {k: split_after[k] - split_before.get(k, 0.0) for k in split_after}
     if redis_before is not None and redis_after is not None:
         summary["redis_cpu_s"] = redis_after - redis_before
     _say(label, summary)
@@ -119,11 +126,13 @@ def bench_stack(
     print(f"== {name}", flush=True)
     env = bp.stack_env(name, fake.base_url, run_dir, BENCH_REDIS_URL)
     fake.set_latency(0.0)
-    stack = bp.start_stack(name, env, run_dir, plan.worker_threads)
+    stack = bp.start_stack(name, env, run_dir, plan.worker_threads, plan.worker_procs)
     url = stack.base_url + "/api/llm"
+    out_procs = bp.process_count(stack.procs)
     celery = bp.STACKS[name]["backend"] == "celery"
     out: dict[str, Any] = {"stack": name, "env": {k: v for k, v in env.items()
-                                                  if k != "DEEPSEEK_API_KEY"}}
+                                                  if k != "DEEPSEEK_API_KEY"},
+                           "loadavg_before": os.getloadavg()[0], "processes": out_procs}
     try:
         c = plan.overhead_conc
         run_load(url, plan.warmup, min(plan.warmup, c), budget.cap(30.0), f"{name} warm-up")
@@ -158,6 +167,7 @@ def bench_stack(
         out["failed"] = f"{type(exc).__name__}: {exc}"
         print(f"  {name} failed: {out['failed']}", flush=True)
     finally:
+        out["loadavg_after"] = os.getloadavg()[0]
         for proc in stack.procs:
             if not proc.alive():
                 out.setdefault("failed", f"{proc.name} died:\n{proc.log_tail()}")
@@ -199,8 +209,14 @@ def main(argv: list[str] | None = None) -> int:
                 stacks.append(bench_stack(name, plan, fake, run_dir, budget))
         finally:
             fake.proc.stop()
+    from shared.config import Settings
+
+    defaults = Settings.from_env({})
     results = {
         "plan": asdict(plan),
+        "settings": {"llm_transport": defaults.llm_transport,
+                     "llm_max_workers": defaults.llm_max_workers,
+                     "llm_max_concurrency": defaults.llm_max_concurrency},
         "quick": args.quick,
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
         "duration_s": time.time() - started,

@@ -220,18 +220,25 @@ def worker_command(concurrency: int, hostname: str) -> list[str]:
             "--without-heartbeat", "-n", hostname]
 
 
-def start_stack(name: str, env: dict[str, str], log_dir: Path, worker_threads: int) -> Stack:
-    """Start a stack and wait until ``/readyz`` (and, for Celery, the worker) is ready."""
+def start_stack(
+    name: str, env: dict[str, str], log_dir: Path, worker_threads: int, worker_procs: int = 1
+) -> Stack:
+    """Start a stack and wait until ``/readyz`` (and, for Celery, every worker) is ready.
+
+    The celery stack gets ``worker_procs`` worker processes of ``worker_threads`` threads.
+    """
     spec = STACKS[name]
     port = free_port()
     stack = Stack(name, f"http://127.0.0.1:{port}")
     try:
         if spec["backend"] == "celery":
-            hostname = f"bench-{uuid.uuid4().hex[:8]}@bench"
-            worker = start(f"{name}-worker", worker_command(worker_threads, hostname), env,
-                           log_dir)
-            stack.procs.append(worker)
-            wait_until(lambda: celery_worker_ready(env, hostname), worker, 60.0, "Celery worker")
+            for i in range(worker_procs):
+                hostname = f"bench-{i}-{uuid.uuid4().hex[:8]}@bench"
+                worker = start(f"{name}-worker{i}", worker_command(worker_threads, hostname), env,
+                               log_dir)
+                stack.procs.append(worker)
+                wait_until(lambda h=hostname: celery_worker_ready(env, h), worker, 60.0,
+                           "Celery worker")
         server = start(name, server_command(spec["app"], port), env, log_dir)
         stack.procs.append(server)
         wait_until(lambda: http_ok(stack.base_url + "/readyz"), server, 60.0, name)
@@ -267,6 +274,11 @@ def _tree(procs: list[Proc]) -> list[psutil.Process]:
     return found
 
 
+def process_count(procs: list[Proc]) -> int:
+    """How many processes the trees of ``procs`` hold now."""
+    return len(_tree(procs))
+
+
 def cpu_seconds(procs: list[Proc]) -> dict[int, float]:
     """user+system CPU seconds per PID of the whole trees of ``procs``."""
     out: dict[int, float] = {}
@@ -277,6 +289,11 @@ def cpu_seconds(procs: list[Proc]) -> dict[int, float]:
         except psutil.NoSuchProcess:
             continue
     return out
+
+
+def cpu_by_proc(procs: list[Proc]) -> dict[str, float]:
+    """user+system CPU seconds of each started process's whole tree, by its name."""
+    return {proc.name: sum(cpu_seconds([proc]).values()) for proc in procs}
 
 
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:

@@ -200,7 +200,11 @@ def option_rows(results: dict[str, Any]) -> tuple[list[list[str]], dict[str, int
     for key, (_, stack_name) in OPTIONS.items():
         s = by.get(stack_name)
         load = _get(s, "load")
-        rps = None if load is None else load["rps"]
+        if load is None:
+            perf.append("not measured in this run")
+            res.append("not measured in this run")
+            continue
+        rps = load["rps"]
         score = _perf_score(rps, ideal)
         totals[key] += score
         perf.append(
@@ -212,7 +216,7 @@ def option_rows(results: dict[str, Any]) -> tuple[list[list[str]], dict[str, int
         score = _cpu_score(ratio)
         totals[key] += score
         redis_cpu = _get(load, "redis_cpu_s")
-        served = None if load is None else load["ok"] + load["degraded"]
+        served = load["ok"] + load["degraded"]
         redis_note = (f" (+ Redis {1000 * redis_cpu / served:.2f} s)"
                       if redis_cpu is not None and served else "")
         res.append(
@@ -232,7 +236,9 @@ def option_rows(results: dict[str, Any]) -> tuple[list[list[str]], dict[str, int
                 extra = f"; runs {OPTION_PARTS[key]}"
             row.append(f"**{score}**: {why}{extra}")
         rows.append(row)
-    rows.append(["total (of 25)", *[f"**{totals[k]}**" for k in OPTIONS]])
+    measured = {k for k, (_, st) in OPTIONS.items() if _get(by.get(st), "load") is not None}
+    rows.append(["total (of 25)", *[f"**{totals[k]}**" if k in measured else "-"
+                                    for k in OPTIONS]])
     return rows, totals
 
 
@@ -364,6 +370,11 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
     checks = verdicts(results)
     rows, totals = option_rows(results)
     m = results["machine"]
+    cfg = results.get("settings", {})
+    procs = {s["stack"]: s.get("processes") for s in results["stacks"]}
+    load_avgs = ", ".join(
+        f"{s['stack']} {s.get('loadavg_before', 0):.1f} -> {s.get('loadavg_after', 0):.1f}"
+        for s in results["stacks"])
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     lines = [
         "# Evaluation: how the apps make LLM calls (seed plan step 1, measured)",
@@ -375,16 +386,21 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
         "",
         f"Machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, Python {m['python']} "
         f"({m['platform']}); {versions}. Everything (fake upstream, app, worker, Redis, load "
-        "generator) shares these CPUs, so read ratios rather than absolute figures.",
+        "generator) shares these CPUs, so read ratios rather than absolute figures. "
+        f"1-minute load average before -> after each stack: {load_avgs}.",
         "",
         "## What runs",
         "",
         "- **flask** (baseline): `legacy_flask` on gunicorn gthread with `deploy/gunicorn.conf.py`"
-        " (workers x threads as configured there), blocking DeepSeek client.",
+        f" as shipped ({procs.get('flask', '?')} processes with the master), blocking "
+        "DeepSeek client.",
         "- **quart-httpx** (option A), **quart-threadpool** (B), **quart-celery** (C): "
         "`quart_app` on one hypercorn worker (`deploy/hypercorn.toml`, backlog 2048) with "
-        "`LLM_BACKEND` httpx / threadpool / celery. C adds one Celery worker "
-        f"(`-P threads -c {plan['worker_threads']}`) on the machine's Redis.",
+        "`LLM_BACKEND` httpx / threadpool / celery. A uses the client's async face (httpx API "
+        f"on `LLM_TRANSPORT={cfg.get('llm_transport', '?')}`), B the blocking face in a pool of "
+        f"`LLM_MAX_WORKERS={cfg.get('llm_max_workers', '?')}` threads, C "
+        f"{plan.get('worker_procs', 1)} Celery worker processes (`-P threads -c "
+        f"{plan['worker_threads']}` each) on the machine's Redis.",
         "- Upstream: `scripts/fake_deepseek.py` (aiohttp), latency set per phase through "
         "`POST /_fake/config`. Load: `scripts/bench_load.py`, a closed-loop aiohttp client in "
         "its own process, `POST /api/llm {\"prompt\"}`; a 200 whose body says "

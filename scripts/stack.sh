@@ -36,6 +36,13 @@ marker() {
   esac
 }
 
+# local_addr NAME: host:port of the instance stack.sh runs on this machine.
+local_addr() {
+  local host=$APP_BIND_HOST
+  [ "$host" = 0.0.0.0 ] && host=127.0.0.1
+  if [ "$1" = quart ]; then echo "$host:$QUART_PORT"; else echo "$host:$FLASK_PORT"; fi
+}
+
 pid_file() { if [ "$1" = nginx ]; then echo "$NGINX_PID"; else echo "$PID_DIR/$1.pid"; fi; }
 
 # running NAME: prints the pid when NAME runs (and cleans a stale pid file).
@@ -92,6 +99,11 @@ load_app_env() {
     DATABASE_URL=sqlite:///$ROOT/var/xianxia.db
   fi
   export DATABASE_URL LLM_BACKEND=${LLM_BACKEND:-} XIANXIA_RUNTIME_DIR=$RUNTIME_DIR
+  # Saved in stack.env by an earlier start: pass them on to the processes started now.
+  local key
+  for key in REDIS_URL GUNICORN_WORKERS GUNICORN_THREADS; do
+    if [ -n "${!key:-}" ]; then export "${key?}"; fi
+  done
 }
 
 # --- start --------------------------------------------------------------------------------------
@@ -113,7 +125,8 @@ wait_healthy() {  # wait_healthy NAME
       tail -n 30 "$LOG_DIR/$name.log" >&2 || true
       die "$name exited during start-up (log above: $LOG_DIR/$name.log)"
     fi
-    if app_health "$name"; then
+    # This machine's instance (its address may differ from those in *_UPSTREAMS).
+    if server_health "$name" "$(local_addr "$name")"; then
       log "$HEALTH_DETAIL"
       return 0
     fi
@@ -123,19 +136,25 @@ wait_healthy() {  # wait_healthy NAME
 }
 
 start_quart() {
-  spawn quart "$VENV/bin/hypercorn" --config "$ROOT/deploy/hypercorn.toml" \
-    --bind "127.0.0.1:$QUART_PORT" "$QUART_APP_SPEC"
+  # One process: its own in-memory metrics. A PROMETHEUS_MULTIPROC_DIR meant for gunicorn
+  # would mix both apps' numbers in one folder.
+  spawn quart env -u PROMETHEUS_MULTIPROC_DIR "$VENV/bin/hypercorn" \
+    --config "$ROOT/deploy/hypercorn.toml" --bind "$APP_BIND_HOST:$QUART_PORT" "$QUART_APP_SPEC"
 }
 
 start_flask() {
   spawn flask "$VENV/bin/gunicorn" -c "$ROOT/deploy/gunicorn.conf.py" \
-    --bind "127.0.0.1:$FLASK_PORT" "$FLASK_APP_SPEC"
+    --bind "$APP_BIND_HOST:$FLASK_PORT" "$FLASK_APP_SPEC"
 }
 
 start_celery() {
-  # shellcheck disable=SC2086  # CELERY_ARGS is a list of extra flags
-  spawn celery "$VENV/bin/celery" -A shared.tasks.worker worker --loglevel=INFO \
-    --concurrency "${CELERY_CONCURRENCY:-4}" ${CELERY_ARGS:-}
+  # The worker's pool is threads sized by LLM_MAX_WORKERS (shared/tasks/celery_app.py);
+  # CELERY_CONCURRENCY overrides it, CELERY_ARGS adds any other worker flag.
+  local args=()
+  [ -n "${CELERY_CONCURRENCY:-}" ] && args+=(--concurrency "$CELERY_CONCURRENCY")
+  # shellcheck disable=SC2206  # CELERY_ARGS is a list of extra flags
+  args+=(${CELERY_ARGS:-})
+  spawn celery "$VENV/bin/celery" -A shared.tasks.worker worker --loglevel=INFO "${args[@]}"
 }
 
 render_nginx_conf() {

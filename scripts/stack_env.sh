@@ -8,8 +8,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNTIME_DIR=${XIANXIA_RUNTIME_DIR:-$ROOT/var/run}
 
 # The settings saved in stack.env (no secrets: the API key never goes there).
-STACK_KEYS=(LB_PORT QUART_PORT FLASK_PORT NGINX_BIN NGINX_WORKERS QUART_APP_SPEC FLASK_APP_SPEC
-            DATABASE_URL LLM_BACKEND VENV)
+STACK_KEYS=(LB_PORT QUART_PORT FLASK_PORT APP_BIND_HOST QUART_UPSTREAMS FLASK_UPSTREAMS
+            NGINX_BIN NGINX_WORKERS QUART_APP_SPEC FLASK_APP_SPEC DATABASE_URL REDIS_URL
+            LLM_BACKEND GUNICORN_WORKERS GUNICORN_THREADS CELERY_CONCURRENCY VENV)
 
 load_saved_env() {
   local file=$RUNTIME_DIR/stack.env key value
@@ -26,6 +27,12 @@ VENV=${VENV:-$ROOT/.venv}
 LB_PORT=${LB_PORT:-8080}
 QUART_PORT=${QUART_PORT:-8001}
 FLASK_PORT=${FLASK_PORT:-8002}
+# Where this machine's apps listen (stack.sh). 127.0.0.1 unless nginx runs on another host.
+APP_BIND_HOST=${APP_BIND_HOST:-127.0.0.1}
+# The servers nginx balances over, "host:port host:port ...": several instances of each app,
+# possibly on other hosts (docs/deploy.md). Default: this machine's one instance of each.
+QUART_UPSTREAMS=${QUART_UPSTREAMS:-127.0.0.1:$QUART_PORT}
+FLASK_UPSTREAMS=${FLASK_UPSTREAMS:-127.0.0.1:$FLASK_PORT}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
 QUART_APP_SPEC=${QUART_APP_SPEC:-quart_app:create_app()}
 FLASK_APP_SPEC=${FLASK_APP_SPEC:-legacy_flask:create_app()}
@@ -48,22 +55,13 @@ die() { log "error: $*"; exit "${2:-1}"; }
 # Same -p/-c/-e for every call, so -t checks what runs and -s finds the master's pid file.
 nginx_cmd() { "$NGINX_BIN" -p "$NGINX_DIR/" -c "$NGINX_CONF" -e "$LOG_DIR/nginx-error.log" "$@"; }
 
-app_port() {
+# app_servers NAME: the host:port list nginx balances over for NAME (quart or flask).
+app_servers() {
   case $1 in
-    quart) echo "$QUART_PORT" ;;
-    flask) echo "$FLASK_PORT" ;;
+    quart) echo "$QUART_UPSTREAMS" ;;
+    flask) echo "$FLASK_UPSTREAMS" ;;
     *) return 1 ;;
   esac
-}
-
-# pid_matches PID WORD: the process exists and its command line mentions WORD (guards against
-# signalling an unrelated process that reused a stale pid).
-pid_matches() {
-  local pid=$1 word=$2 cmdline
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  proc_alive "$pid" || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-  [[ $cmdline == *"$word"* ]]
 }
 
 # proc_alive PID: the process exists and is not a zombie (a stopped daemon stays a zombie until
@@ -73,6 +71,16 @@ proc_alive() {
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
   stat=${stat##*) }
   [ "${stat:0:1}" != Z ]
+}
+
+# pid_matches PID WORD: the process is alive and its command line mentions WORD (guards
+# against signalling an unrelated process that reused a stale pid).
+pid_matches() {
+  local pid=$1 word=$2 cmdline
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  proc_alive "$pid" || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$word"* ]]
 }
 
 # read_pid FILE: the pid stored in FILE, or nothing.
@@ -87,41 +95,47 @@ nginx_master_pid() {
 # --- the upstream include -------------------------------------------------------------------
 
 # render_upstream ACTIVE CANARY GENERATION
-#   ACTIVE=quart|flask, CANARY=0: ACTIVE gets everything, the other app is the backup.
-#   CANARY=1..99: quart gets CANARY% of requests and flask the rest (both primary, by weight).
+#   CANARY=0: ACTIVE's servers get everything; the other app's servers are the backup.
+#   CANARY=1..99: quart's servers get CANARY% of requests and flask's the rest (all primary,
+#   by weight; each weight is scaled by the other app's server count so the split is exact).
 render_upstream() {
-  local active=$1 canary=$2 generation=$3 other
+  local active=$1 canary=$2 generation=$3 other server nq nf
   local state="active=$active canary=$canary generation=$generation"
-  cat <<EOF
-# Written by scripts/toggle_async.sh (and scripts/stack.sh on first start); do not edit.
-# xianxia-upstream: $state
-upstream xianxia_app {
-EOF
+  nq=$(wc -w <<<"$QUART_UPSTREAMS")
+  nf=$(wc -w <<<"$FLASK_UPSTREAMS")
+  printf '%s\n' "# Written by scripts/toggle_async.sh (and scripts/stack.sh on first start); do not edit." \
+    "# xianxia-upstream: $state" "upstream xianxia_app {"
   if [ "$canary" -gt 0 ]; then
-    cat <<EOF
-    server 127.0.0.1:$QUART_PORT weight=$canary max_fails=1 fail_timeout=10s;  # quart (canary)
-    server 127.0.0.1:$FLASK_PORT weight=$((100 - canary)) max_fails=1 fail_timeout=10s;  # flask
-EOF
+    for server in $QUART_UPSTREAMS; do
+      printf '    server %s weight=%d max_fails=1 fail_timeout=10s;  # quart (canary)\n' \
+        "$server" $((canary * nf))
+    done
+    for server in $FLASK_UPSTREAMS; do
+      printf '    server %s weight=%d max_fails=1 fail_timeout=10s;  # flask\n' \
+        "$server" $(((100 - canary) * nq))
+    done
   else
     other=$([ "$active" = quart ] && echo flask || echo quart)
-    cat <<EOF
-    server 127.0.0.1:$(app_port "$active") max_fails=1 fail_timeout=10s;  # $active (active)
-    server 127.0.0.1:$(app_port "$other") backup;  # $other (backup: used only when $active fails)
-EOF
+    for server in $(app_servers "$active"); do
+      printf '    server %s max_fails=1 fail_timeout=10s;  # %s (active)\n' "$server" "$active"
+    done
+    for server in $(app_servers "$other"); do
+      printf '    server %s backup;  # %s (backup: used only when no %s answers)\n' \
+        "$server" "$other" "$active"
+    done
   fi
-  cat <<EOF
-    # Idle connections are closed by nginx before the apps' own idle timeout (20 s).
-    keepalive 64;
-    keepalive_timeout 15s;
-    keepalive_requests 1000;
-}
-geo \$xianxia_lb_state {
-    default "$state";
-}
-geo \$xianxia_lb_generation {
-    default "$generation";
-}
-EOF
+  printf '%s\n' \
+    "    # Idle connections are closed by nginx before the apps' own idle timeout (20 s)." \
+    "    keepalive 64;" \
+    "    keepalive_timeout 15s;" \
+    "    keepalive_requests 1000;" \
+    "}" \
+    "geo \$xianxia_lb_state {" \
+    "    default \"$state\";" \
+    "}" \
+    "geo \$xianxia_lb_generation {" \
+    "    default \"$generation\";" \
+    "}"
 }
 
 # read_upstream_state [FILE]: sets CUR_ACTIVE, CUR_CANARY, CUR_GENERATION from the include.
@@ -157,29 +171,36 @@ http_get() {
 # json_app BODY: the value of "app" in a JSON body (a tiny regex: no jq or python needed).
 json_app() { sed -n 's/.*"app"[[:space:]]*:[[:space:]]*"\([a-z]*\)".*/\1/p' <<<"$1"; }
 
-# app_health NAME: 0 when NAME answers /healthz naming itself and /readyz is 200.
-# Sets HEALTH_DETAIL to a one-line explanation either way.
-app_health() {
-  local name=$1 port base status xapp body app
-  port=$(app_port "$name") || { HEALTH_DETAIL="unknown app $name"; return 1; }
-  base=http://127.0.0.1:$port
-  read -r status xapp _ body < <(http_get "$base/healthz")
+# server_health NAME HOST:PORT: 0 when that server answers /healthz naming NAME and /readyz
+# is 200. Sets HEALTH_DETAIL to a one-line explanation either way.
+server_health() {
+  local name=$1 server=$2 status xapp body app
+  read -r status xapp _ body < <(http_get "http://$server/healthz")
   if [ "$status" = 000 ]; then
-    HEALTH_DETAIL="$name on 127.0.0.1:$port does not answer (not running?)"
+    HEALTH_DETAIL="$name on $server does not answer (not running?)"
     return 1
   fi
   app=$(json_app "$body")
   if [ "$status" != 200 ] || [ "$app" != "$name" ]; then
-    HEALTH_DETAIL="$name on 127.0.0.1:$port: /healthz gave $status app=${app:-?} (X-App $xapp)"
+    HEALTH_DETAIL="$name on $server: /healthz gave $status app=${app:-?} (X-App $xapp)"
     return 1
   fi
-  read -r status xapp _ body < <(http_get "$base/readyz")
+  read -r status xapp _ body < <(http_get "http://$server/readyz")
   if [ "$status" != 200 ]; then
-    HEALTH_DETAIL="$name on 127.0.0.1:$port is not ready: /readyz gave $status ${body:0:160}"
+    HEALTH_DETAIL="$name on $server is not ready: /readyz gave $status ${body:0:160}"
     return 1
   fi
-  HEALTH_DETAIL="$name on 127.0.0.1:$port healthy"
-  return 0
+  HEALTH_DETAIL="$name on $server healthy"
+}
+
+# app_health NAME: every server of NAME is healthy (HEALTH_DETAIL names the first that is not).
+app_health() {
+  local name=$1 server servers
+  servers=$(app_servers "$name") || { HEALTH_DETAIL="unknown app $name"; return 1; }
+  for server in $servers; do
+    server_health "$name" "$server" || return 1
+  done
+  HEALTH_DETAIL="$name healthy on $servers"
 }
 
 # app_health_retry NAME: a few tries, so one slow answer does not block a switch.
@@ -236,7 +257,7 @@ print_lb_status() {
   fi
   for name in quart flask; do
     if app_health "$name"; then
-      echo "$name:      healthy (127.0.0.1:$(app_port "$name"))"
+      echo "$name:      healthy ($(app_servers "$name"))"
     else
       echo "$name:      UNHEALTHY: $HEALTH_DETAIL"
       if [ "${CUR_CANARY:-0}" -gt 0 ] || [ "$CUR_ACTIVE" = "$name" ]; then rc=1; fi

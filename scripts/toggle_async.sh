@@ -87,8 +87,8 @@ TARGET_DESC=$(describe "$NEW_ACTIVE" "$NEW_CANARY")
 
 record() {  # record RESULT DETAIL: one line per attempt in the toggle log
   local from=$1 result=$2 detail=$3
-  [ "$DRY_RUN" = 1 ] && return 0
-  mkdir -p "$LOG_DIR" 2>/dev/null || true
+  # Never creates anything: no log folder means there is no stack to log about.
+  if [ "$DRY_RUN" = 1 ] || [ ! -d "$LOG_DIR" ]; then return 0; fi
   printf '%s from=%s to=%s result=%s detail="%s"\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     "$from" "$TARGET_DESC" "$result" "${detail//\"/\'}" >>"$TOGGLE_LOG" 2>/dev/null || true
 }
@@ -109,22 +109,33 @@ FROM_DESC=$(describe "$FROM_ACTIVE" "$FROM_CANARY")
 if [ ! -w "$NGINX_DIR_REAL" ] || { [ -e "$UPSTREAM_FILE" ] && [ ! -w "$UPSTREAM_FILE" ]; }; then
   refuse "$UPSTREAM_FILE is not writable by $(id -un): run as the user that runs the stack"
 fi
-NGINX_MASTER=$(nginx_master_pid) || refuse "nginx is not running (no live master in $NGINX_PID): run scripts/stack.sh start"
+NGINX_MASTER=$(nginx_master_pid) \
+  || refuse "nginx is not running (no live master in $NGINX_PID): run scripts/stack.sh start"
 kill -0 "$NGINX_MASTER" 2>/dev/null \
   || refuse "cannot signal nginx (pid $NGINX_MASTER) as $(id -un): run as the user that runs nginx"
 
-# One switch at a time; a second caller waits a little, then gives up.
-exec 9>>"$NGINX_DIR_REAL/.toggle.lock"
-flock -w "${TOGGLE_LOCK_WAIT:-30}" 9 || refuse "another toggle is running (lock $NGINX_DIR_REAL/.toggle.lock)"
-# Re-read under the lock: a concurrent toggle may have just switched.
-read_upstream_state || refuse "cannot read the current state from $UPSTREAM_FILE"
-FROM_ACTIVE=$CUR_ACTIVE FROM_CANARY=$CUR_CANARY FROM_GENERATION=$CUR_GENERATION
-FROM_DESC=$(describe "$FROM_ACTIVE" "$FROM_CANARY")
+if [ "$DRY_RUN" = 0 ]; then
+  # One switch at a time; a second caller waits a little, then gives up.
+  LOCK=$NGINX_DIR_REAL/.toggle.lock
+  exec 9>>"$LOCK"
+  flock -w "${TOGGLE_LOCK_WAIT:-30}" 9 || refuse "another toggle is running (lock $LOCK)"
+  # Re-read under the lock: a concurrent toggle may have just switched.
+  read_upstream_state || refuse "cannot read the current state from $UPSTREAM_FILE"
+  FROM_ACTIVE=$CUR_ACTIVE FROM_CANARY=$CUR_CANARY FROM_GENERATION=$CUR_GENERATION
+  FROM_DESC=$(describe "$FROM_ACTIVE" "$FROM_CANARY")
+fi
 
 if [ "$FROM_ACTIVE" = "$NEW_ACTIVE" ] && [ "$FROM_CANARY" = "$NEW_CANARY" ]; then
-  log "already $TARGET_DESC (generation $FROM_GENERATION); nothing to do"
-  record "$FROM_DESC" noop "already active"
-  exit 0
+  SERVED=$(lb_state)
+  if [[ $SERVED == *"generation=$FROM_GENERATION"* ]]; then
+    log "already $TARGET_DESC (generation $FROM_GENERATION); nothing to do"
+    record "$FROM_DESC" noop "already active"
+    exit 0
+  fi
+  # The include says so but nginx serves something else (e.g. after a failed rollback):
+  # apply it again, with the usual checks.
+  log "the include says $TARGET_DESC but nginx serves '${SERVED:-nothing}'; applying it again"
+  FROM_DESC="unknown"
 fi
 
 # The apps that will get traffic must be healthy now.
@@ -178,7 +189,8 @@ reload_nginx() {
 wait_old_workers() {
   local pid deadline=$((SECONDS + ${VERIFY_TIMEOUT:-10}))
   for pid in $OLD_WORKERS; do
-    while accepting_workers "$NGINX_MASTER" | grep -qx "$pid"; do
+    # (Not `| grep -q`: with pipefail, grep quitting early makes the pipeline "fail".)
+    while [[ " $(accepting_workers "$NGINX_MASTER" | tr '\n' ' ') " == *" $pid "* ]]; do
       [ "$SECONDS" -lt "$deadline" ] || { log "old nginx worker $pid still accepts"; return 1; }
       sleep 0.05
     done

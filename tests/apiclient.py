@@ -12,7 +12,6 @@ from typing import Any
 
 from werkzeug.datastructures import Headers
 
-
 # The starting village's NPC (data/npcs.json): talking is repeatable, so tests that need many
 # accepted actions use it instead of cultivating (which stops at the stage's qi cap).
 TALK_NPC = "li_laohan"

@@ -39,7 +39,7 @@ async def test_action_changes_state_and_narrates_offline(api: ApiClient) -> None
 
 async def test_token_rules(api: ApiClient) -> None:
     pid, token, _ = await api.create_player()
-    other_pid, other_token, _ = await api.create_player("南宫婉")
+    _, other_token, _ = await api.create_player("南宫婉")
     missing = await api.post(f"/api/players/{pid}/actions", json_body={"type": "rest"})
     assert missing.status == 401
     assert missing.json["error"]["code"] == "unauthorized"

@@ -268,6 +268,18 @@ def test_offline_notice_and_offline_narration(page: Any, offline_app: AppServer)
     done = _act(page, "action-cultivate")
     assert done["text"] and done["meta"].startswith("离线叙事")
     assert _text(page, "turn") == "1"
+
+    # Talking: the player's words (with markup) travel and come back as plain text.
+    assert page.locator('[data-testid="talk-target"] option').count() >= 1, \
+        "the start location should have someone to talk to"
+    said = "<script>window.__pwned = 1</script>老丈好"
+    page.get_by_test_id("talk-text").fill(said)
+    talked = _act(page, "action-talk")
+    assert talked["text"] and _text(page, "turn") == "2"
+    assert _history_actions(page, 3)[0] == "talk"
+    assert page.get_by_test_id("history").get_by_text(said).count() == 1
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator('[data-testid="history"] script').count() == 0
     _screenshot(page, "page-offline")
 
 

@@ -9,13 +9,20 @@ import pytest
 
 from shared.data import World
 from shared.errors import ActionRefused
-from shared.game import ACTION_TYPES, Action, apply_action, cultivation_rate, new_player
+from shared.game import (
+    ACTION_TYPES,
+    Action,
+    PlayerState,
+    apply_action,
+    cultivation_rate,
+    new_player,
+)
 from shared.game.engine import HANDLERS
 from shared.game.progress import qi_cap
 from tests.test_game_changes import outcome_of, player
 
 
-def refused(world: World, state, action: Action, code: str) -> ActionRefused:  # type: ignore[no-untyped-def]
+def refused(world: World, state: PlayerState, action: Action, code: str) -> ActionRefused:
     with pytest.raises(ActionRefused) as info:
         apply_action(world, state, action, 1)
     assert info.value.code == code, info.value.message

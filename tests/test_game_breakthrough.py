@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from shared.data import World
 from shared.errors import ActionRefused
-from shared.game import Action, apply_action, breakthrough_chance
+from shared.game import Action, PlayerState, apply_action, breakthrough_chance
 from shared.game.progress import qi_required
 from tests.test_game_changes import outcome_of, player
 
 
-def ready(world: World, **changes):  # type: ignore[no-untyped-def]
+def ready(world: World, **changes: Any) -> PlayerState:
     """A player with exactly enough qi to attempt the next breakthrough."""
     state = player(world, **changes)
     return replace(state, qi=qi_required(world, state))
 
 
-def last_lianqi(world: World, **changes):  # type: ignore[no-untyped-def]
+def last_lianqi(world: World, **changes: Any) -> PlayerState:
     """At 练气圆满 (the last stage), about to attempt 筑基."""
     stage = len(world.realm("lianqi").stages) - 1
     return ready(world, stage=stage, **changes)
 
 
-def total(world: World, state, pill: str | None = None) -> float:  # type: ignore[no-untyped-def]
+def total(world: World, state: PlayerState, pill: str | None = None) -> float:
     return breakthrough_chance(world, state, world.items[pill] if pill else None).total
 
 
@@ -33,7 +34,8 @@ def test_better_root_better_chance(world: World) -> None:
     poor = last_lianqi(world, root="wei_linggen")
     rich = replace(poor, root="tian_shui")
     assert total(world, rich) > total(world, poor)
-    gap = world.roots["tian_shui"].breakthrough_bonus - world.roots["wei_linggen"].breakthrough_bonus
+    roots = world.roots
+    gap = roots["tian_shui"].breakthrough_bonus - roots["wei_linggen"].breakthrough_bonus
     assert total(world, rich) - total(world, poor) == pytest.approx(gap)
 
 
@@ -85,7 +87,7 @@ def test_failure_streak_raises_the_next_chance_and_clamps(world: World) -> None:
         world.rules.max_breakthrough_chance)
 
 
-def _first_seed(world: World, state, success: bool) -> int:  # type: ignore[no-untyped-def]
+def _first_seed(world: World, state: PlayerState, success: bool) -> int:
     for seed in range(500):
         if apply_action(world, state, Action("breakthrough"), seed).success is success:
             return seed
@@ -137,7 +139,9 @@ def test_success_rate_matches_the_chance(world: World) -> None:
      ({"qi": 10_000}, "nothing", "unknown_item"),
      ({"qi": 10_000}, "pozhang_dan", "no_such_item")],
 )
-def test_breakthrough_refusals(world: World, changes: dict, item: str | None, code: str) -> None:
+def test_breakthrough_refusals(
+    world: World, changes: dict[str, Any], item: str | None, code: str
+) -> None:
     with pytest.raises(ActionRefused) as info:
         apply_action(world, player(world, **changes), Action("breakthrough", item=item), 1)
     assert info.value.code == code

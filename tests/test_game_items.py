@@ -8,16 +8,16 @@ import pytest
 
 from shared.data import World
 from shared.errors import ActionRefused
-from shared.game import Action, apply_action
+from shared.game import Action, PlayerState, apply_action
 from shared.game.progress import qi_cap
 from tests.test_game_changes import outcome_of, player
 
 
-def use(item: str) -> Action:
+def use(item: str | None) -> Action:
     return Action("use_item", item=item)
 
 
-def code_of(world: World, state, action: Action) -> str:  # type: ignore[no-untyped-def]
+def code_of(world: World, state: PlayerState, action: Action) -> str:
     with pytest.raises(ActionRefused) as info:
         apply_action(world, state, action, 1)
     return info.value.code
@@ -95,4 +95,4 @@ def test_manual_teaches_its_technique(world: World) -> None:
 )
 def test_use_item_refusals(world: World, inventory: dict[str, int], item: str | None,
                            code: str) -> None:
-    assert code_of(world, player(world, inventory=inventory), use(item)) == code  # type: ignore[arg-type]
+    assert code_of(world, player(world, inventory=inventory), use(item)) == code

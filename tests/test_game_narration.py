@@ -61,13 +61,13 @@ def test_rules_produce_every_kind_with_its_facts(requests: dict[str, NarrationRe
 
 def test_messages_carry_the_facts_and_the_player_text(world: World) -> None:
     state = player(world)
-    out = apply_action(world, state, Action("talk", target="li_laohan", text="老丈，山上可有仙人？"),
-                       1)
+    said = "老丈，山上可有仙人？"
+    out = apply_action(world, state, Action("talk", target="li_laohan", text=said), 1)
     msgs = build_messages(world, out.narration)
     assert [m["role"] for m in msgs] == ["system", "user"]
     assert msgs[0]["content"] == world.prompts["talk"].system
     user = msgs[1]["content"]
-    assert "老丈，山上可有仙人？" in user and "李老汉" in user
+    assert said in user and "李老汉" in user
     assert json.dumps(dict(out.narration.facts), ensure_ascii=False, sort_keys=True) in user
     assert "{" not in user.replace(json.dumps(dict(out.narration.facts), ensure_ascii=False,
                                               sort_keys=True), "")

@@ -639,14 +639,14 @@ async def test_close_then_use_again() -> None:
     client.chat("x")
     await client.chat_async("x")
     await client.aclose()
-    assert client._client is None and client._aclient is None
+    assert client._sync is None and client._async is None
     assert client.chat("x").text and (await client.chat_async("x")).text
     await client.aclose()
 
 
 def test_nothing_opened_at_construction() -> None:
     client = DeepSeekClient(Settings(deepseek_api_key=KEY))
-    assert client._client is None and client._aclient is None
+    assert client._sync is None and client._async is None
 
 
 async def test_default_async_transports() -> None:
@@ -659,4 +659,4 @@ async def test_default_async_transports() -> None:
 
     assert isinstance(pick("aiohttp"), AiohttpTransport)
     assert isinstance(pick("httpx-aiohttp"), Packaged)
-    assert pick("httpx") is None
+    assert isinstance(pick("httpx"), httpx.AsyncHTTPTransport)

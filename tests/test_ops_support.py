@@ -146,6 +146,9 @@ class OpsStack:
             self.stack("stop", timeout=150, STOP_TIMEOUT="20")
         for pid in pids.values():
             kill_group_if_alive(pid)
+        if os.environ.get("KEEP_OPS_RUNTIME"):  # keep logs and configs for a post-mortem
+            print(f"ops runtime kept: {self.runtime}")
+            return
         shutil.rmtree(self.runtime, ignore_errors=True)
 
 

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.test_ops_support import StandInPair, standin_stack, wait_until
+from tests.conftest import free_port
+from tests.test_ops_support import OpsStack, StandIn, StandInPair, standin_stack, wait_until
 
 pytestmark = [pytest.mark.services]
 
@@ -280,3 +281,50 @@ def test_body_limit_matches_the_apps(pair: StandInPair) -> None:
     assert big.status_code == 413
     assert big.json()["error"]["code"] == "payload_too_large"
     assert len(pair.flask.posts) == 1
+
+
+def test_several_instances_per_app() -> None:
+    """QUART_UPSTREAMS lists two quart instances: all get traffic, all must be healthy."""
+    stack = OpsStack.create(NGINX_WORKERS="1")
+    second_port = free_port()
+    stack.extra_env["QUART_UPSTREAMS"] = (
+        f"127.0.0.1:{stack.quart_port} 127.0.0.1:{second_port}")
+    quart_a = StandIn("quart", stack.quart_port).start()
+    quart_b = StandIn("quart", second_port).start()
+    flask = StandIn("flask", stack.flask_port).start()
+    try:
+        assert stack.stack("start", "nginx").returncode == 0
+        r = stack.toggle("canary", "50")
+        assert r.returncode == 0, r.stderr
+        seen = served_apps(stack.lb_url, 200)
+        assert seen == {"quart": 100, "flask": 100}, seen  # 50% however many instances
+        assert quart_a.health_hits > 0 and quart_b.health_hits > 0
+
+        quart_b.ready = False
+        r = stack.toggle("async")
+        assert r.returncode == 1
+        assert f"quart on 127.0.0.1:{second_port} is not ready" in r.stderr
+        quart_b.ready = True
+        assert stack.toggle("async").returncode == 0
+        text = stack.upstream_file.read_text()
+        assert text.count(" max_fails=1 fail_timeout=10s;  # quart (active)") == 2
+        assert text.count(" backup;") == 1
+    finally:
+        stack.teardown()
+        for standin in (quart_a, quart_b, flask):
+            standin.stop()
+
+
+def test_reapplies_when_nginx_does_not_serve_the_include(pair: StandInPair) -> None:
+    """After e.g. a failed rollback the include and nginx disagree: the same mode repairs it."""
+    stack = pair.stack
+    assert stack.toggle("async").returncode == 0
+    served = current_generation(pair)
+    stack.upstream_file.write_text(stack.upstream_file.read_text().replace(served, "stale-1"))
+    r = stack.toggle("async")
+    assert r.returncode == 0, r.stderr
+    assert "applying it again" in r.stderr
+    now = current_generation(pair)
+    assert now not in (served, "stale-1")
+    assert f"generation={now}" in stack.upstream_file.read_text()
+    assert served_apps(stack.lb_url, 4) == {"quart": 4}

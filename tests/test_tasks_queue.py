@@ -236,7 +236,7 @@ async def test_async_face_reads_what_the_sync_face_wrote(queue: LLMTaskQueue) ->
     await queue.aclose()
 
 
-async def test_many_async_waiters_share_one_poller(queue: LLMTaskQueue) -> None:
+async def test_many_async_waiters_share_one_listener(queue: LLMTaskQueue) -> None:
     ids = [await queue.asubmit_complete(f"p{i}") for i in range(30)]
 
     async def finish_later() -> None:
@@ -258,6 +258,47 @@ async def test_async_await_times_out_and_404s(queue: LLMTaskQueue) -> None:
         await queue.await_result_async(task_id, 0.2)
     with pytest.raises(NotFound):
         await queue.await_result_async(str(uuid.uuid4()), 0.2)
-    # The timed-out waiter left nothing behind in the poller.
-    assert queue._async_side().poller._waiters == {}
+    with pytest.raises(NotFound):
+        await queue.await_result_async("junk", 0.2)
+    # The timed-out waiter left nothing behind.
+    assert queue._async_side().waiter._waiters == {}
+    await queue.aclose()
+
+
+async def test_a_result_the_subscription_missed_is_found_by_the_sweep(
+    queue: LLMTaskQueue, redis_url: str
+) -> None:
+    task_id = await queue.asubmit_complete("a")
+    meta_key = queue.celery.backend.get_key_for_task(task_id)
+    payload = queue.celery.backend.encode(
+        {"status": "SUCCESS", "result": {"text": "静"}, "task_id": task_id})
+
+    async def store_silently() -> None:
+        await asyncio.sleep(0.2)
+        # A plain SET, no PUBLISH: as if the message was lost during a reconnect.
+        await asyncio.to_thread(redis.Redis.from_url(redis_url).set, meta_key, payload, ex=60)
+
+    writer = asyncio.create_task(store_silently())
+    done = await queue.await_result_async(task_id, 10.0)
+    await writer
+    assert done == {"task_id": task_id, "state": "SUCCESS", "result": {"text": "静"}}
+    await queue.aclose()
+
+
+async def test_a_result_stored_before_the_wait_is_read_back(queue: LLMTaskQueue) -> None:
+    task_id = await queue.asubmit_complete("a")
+    _store(queue, task_id, {"text": "早"}, "SUCCESS")
+    done = await queue.await_result_async(task_id, 5.0)
+    assert done == {"task_id": task_id, "state": "SUCCESS", "result": {"text": "早"}}
+    assert queue._async_side().waiter._waiters == {}
+    await queue.aclose()
+
+
+async def test_more_callers_than_redis_connections_wait_for_one(queue: LLMTaskQueue) -> None:
+    from shared.tasks.queue import REDIS_CONNECTIONS
+
+    task_id = await queue.asubmit_complete("a")
+    callers = 10 * REDIS_CONNECTIONS  # as at hundreds of requests in flight
+    statuses = await asyncio.gather(*(queue.astatus(task_id) for _ in range(callers)))
+    assert statuses == [{"task_id": task_id, "state": "PENDING"}] * callers
     await queue.aclose()

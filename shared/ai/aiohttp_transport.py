@@ -123,15 +123,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the shared session; the body streams lazily."""
         session = self._get_session()
+        headers = request.headers.multi_items()
         try:
             content: Any = request.content
         except httpx.RequestNotRead:
+            # A streamed body (rare for us): read it, and let aiohttp frame it.
             content = await request.aread()
+            headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
         try:
             response = await session.request(
                 request.method,
                 str(request.url),
-                headers=request.headers.multi_items(),
+                headers=headers,
                 data=content or None,
                 allow_redirects=False,
                 timeout=self._timeout(request),

@@ -1,14 +1,21 @@
 """The DeepSeek chat client: one sans-I/O core, several faces.
 
-=============  ======================================  ==========================
-face           I/O                                     use
-=============  ======================================  ==========================
-chat           httpx.Client                            Flask, Celery workers
-chat_async     httpx.AsyncClient (aiohttp transport)    Quart
-chat_threaded  ``chat`` in a process-wide thread pool  Quart "threadpool" backend
-stream         httpx.Client, SSE                       sync streaming
-astream        httpx.AsyncClient, SSE                  async streaming
-=============  ======================================  ==========================
+=============  =========================================  ==========================
+face           I/O                                        use
+=============  =========================================  ==========================
+chat           httpx sync transport (HTTPTransport)       Flask, Celery workers
+chat_async     httpx async transport (aiohttp by default)  Quart
+chat_threaded  ``chat`` in a process-wide thread pool     Quart "threadpool" backend
+stream         httpx sync transport, SSE                  sync streaming
+astream        httpx async transport, SSE                 async streaming
+=============  =========================================  ==========================
+
+The faces speak httpx's transport API (``httpx.Request`` in, ``httpx.Response`` out) and
+skip ``httpx.Client.send``: its cookie jar (urllib compatibility objects on every
+response), auth and redirect machinery and per-request log line cost ~40% of the client's
+CPU per call at 500 in flight (scripts/bench_llm_client.py), and one POST endpoint with a
+bearer key needs none of them. Proxies are therefore not read from the environment; pass
+a transport configured with one if needed.
 
 Request building and parsing live in :mod:`shared.ai.protocol` and :mod:`shared.ai.sse`;
 deadlines, retry decisions, the breaker, stats and logging in :mod:`shared.ai.calls`. The
@@ -124,7 +131,8 @@ class DeepSeekClient:
     ``transport`` / ``async_transport`` replace the httpx transports (tests pass
     ``httpx.MockTransport``); ``sleep`` / ``async_sleep`` / ``clock`` / ``rng`` make
     retries and deadlines testable without waiting. Nothing is opened until first use:
-    the async client is created inside the running loop on the first async call.
+    the async transport (its pool) is created inside the running loop on the first async
+    call, and again if a later call runs on another loop.
     """
 
     def __init__(
@@ -167,19 +175,26 @@ class DeepSeekClient:
         self._transport = transport
         self._async_transport = async_transport
         concurrency = max(1, settings.llm_max_concurrency)
+        self._concurrency = concurrency
         self._limits = httpx.Limits(
             max_connections=concurrency,
             max_keepalive_connections=concurrency,
             keepalive_expiry=30.0,
         )
-        self._timeout = httpx.Timeout(
-            settings.llm_read_timeout, connect=settings.llm_connect_timeout
+        # httpcore's pool bookkeeping turns quadratic when it runs near its connection
+        # limit with hundreds of idle keep-alive connections: at 500 in flight, 512/512
+        # measured ~29 ms CPU per call, 1024/100 ~2.7 ms. The semaphore caps in-flight
+        # calls; the pool limits only have to stay out of that regime.
+        self._httpcore_limits = httpx.Limits(
+            max_connections=2 * concurrency,
+            max_keepalive_connections=min(concurrency, 100),
+            keepalive_expiry=30.0,
         )
-        self._client_lock = threading.Lock()
-        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+        self._sync: httpx.BaseTransport | None = None
         self._sync_slots = threading.BoundedSemaphore(concurrency)
-        self._aclient: httpx.AsyncClient | None = None
-        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        self._async: httpx.AsyncBaseTransport | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
         self._async_slots: asyncio.Semaphore | None = None
         # Scrub the literal key from every redacting log handler (keys need not look like sk-).
         add_secret(settings.deepseek_api_key)
@@ -191,56 +206,50 @@ class DeepSeekClient:
         """True when an API key is set, so calls can go upstream."""
         return self.settings.llm_enabled
 
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = httpx.Client(
-                        transport=self._transport, limits=self._limits, timeout=self._timeout,
-                        verify=_ssl_context(),
+    def _http(self) -> httpx.BaseTransport:
+        if self._sync is None:
+            with self._lock:
+                if self._sync is None:
+                    self._sync = self._transport or httpx.HTTPTransport(
+                        limits=self._httpcore_limits, verify=_ssl_context()
                     )
-        return self._client
+        return self._sync
 
-    def _ahttp(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    def _ahttp(self) -> tuple[httpx.AsyncBaseTransport, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        if self._aclient is None or self._aclient_loop is not loop:
+        if self._async is None or self._async_loop is not loop:
             # First use, or a new loop (connections belong to the loop that opened them).
-            self._aclient = httpx.AsyncClient(
-                transport=self._async_transport or self._default_async_transport(),
-                limits=self._limits,
-                timeout=self._timeout,
-                verify=_ssl_context(),
-            )
-            self._async_slots = asyncio.Semaphore(self.settings.llm_max_concurrency)
-            self._aclient_loop = loop
+            self._async = self._async_transport or self._default_async_transport()
+            self._async_slots = asyncio.Semaphore(self._concurrency)
+            self._async_loop = loop
         assert self._async_slots is not None
-        return self._aclient, self._async_slots
+        return self._async, self._async_slots
 
-    def _default_async_transport(self) -> httpx.AsyncBaseTransport | None:
+    def _default_async_transport(self) -> httpx.AsyncBaseTransport:
         kind = self.settings.llm_transport
         if kind == "aiohttp":
             from shared.ai.aiohttp_transport import AiohttpTransport
 
-            return AiohttpTransport(max_connections=self._limits.max_connections or 512,
-                                    trust_env=True)
+            return AiohttpTransport(max_connections=self._concurrency)
         if kind == "httpx-aiohttp":
             from httpx_aiohttp import AiohttpTransport as PackagedTransport
 
-            return PackagedTransport(limits=self._limits)
-        return None  # plain httpx: AsyncClient builds its own pool from ``limits``
+            return PackagedTransport(limits=self._limits, trust_env=False)
+        return httpx.AsyncHTTPTransport(limits=self._httpcore_limits, verify=_ssl_context())
 
     def close(self) -> None:
-        """Close the sync connection pool."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close the sync connection pool (the next call opens a new one)."""
+        with self._lock:
+            transport, self._sync = self._sync, None
+        if transport is not None:
+            transport.close()
 
     async def aclose(self) -> None:
         """Close the async connection pool (call from the loop that used it) and the sync one."""
-        client, self._aclient = self._aclient, None
-        loop, self._aclient_loop = self._aclient_loop, None
-        if client is not None and loop is asyncio.get_running_loop():
-            await client.aclose()
+        transport, self._async = self._async, None
+        loop, self._async_loop = self._async_loop, None
+        if transport is not None and loop is asyncio.get_running_loop():
+            await transport.aclose()
         self.close()
 
     def _prepare(self, messages: Messages, stream: bool, kw: dict[str, Any]) -> PreparedRequest:
@@ -250,13 +259,21 @@ class DeepSeekClient:
         return self._proto.build(messages, stream=stream, **kw)
 
     def _request(self, prepared: PreparedRequest, call: Call, remaining: float) -> httpx.Request:
-        return httpx.Request(
+        # stream= and ready-encoded headers skip httpx's content sniffing and header
+        # normalising, which cost more than the rest of the request building together.
+        content = prepared.content
+        headers = httpx.Headers(
+            [*prepared.raw_headers, (b"Content-Length", b"%d" % len(content))], encoding="ascii"
+        )
+        request = httpx.Request(
             "POST",
             self._url,
-            headers=prepared.headers,
-            content=prepared.content,
+            headers=headers,
+            stream=httpx.ByteStream(content),
             extensions={"timeout": call.timeouts(remaining)},
         )
+        request.read()  # sets request.content for transports that want bytes
+        return request
 
     # -- sync faces ---------------------------------------------------------------------
 
@@ -276,11 +293,11 @@ class DeepSeekClient:
         prepared = self._prepare(messages, False, kw)
         call = self._tracker.start(prepared.model)
         try:
-            client = self._http()
+            transport = self._http()
             while True:
                 try:
                     remaining = call.begin_attempt()
-                    status, headers, body = self._send(client, prepared, call, remaining)
+                    status, headers, body = self._send(transport, prepared, call, remaining)
                     completion = self._proto.parse_response(status, headers, body)
                     return call.succeeded(completion)
                 except LLMError as exc:
@@ -295,12 +312,16 @@ class DeepSeekClient:
             call.abandon()
 
     def _send(
-        self, client: httpx.Client, prepared: PreparedRequest, call: Call, remaining: float
+        self,
+        transport: httpx.BaseTransport,
+        prepared: PreparedRequest,
+        call: Call,
+        remaining: float,
     ) -> tuple[int, httpx.Headers, bytes]:
         if not self._sync_slots.acquire(timeout=remaining):
             raise LLMTimeout("no free upstream slot before the deadline")
         try:
-            response = client.send(self._request(prepared, call, remaining), stream=True)
+            response = transport.handle_request(self._request(prepared, call, remaining))
             try:
                 return response.status_code, response.headers, self._read(response, call)
             finally:
@@ -337,15 +358,16 @@ class DeepSeekClient:
         call = self._tracker.start(prepared.model, stream=True)
         yielded = False
         try:
-            client = self._http()
+            transport = self._http()
             while True:
                 try:
                     remaining = call.begin_attempt()
                     if not self._sync_slots.acquire(timeout=remaining):
                         raise LLMTimeout("no free upstream slot before the deadline")
                     try:
-                        request = self._request(prepared, call, remaining)
-                        response = client.send(request, stream=True)
+                        response = transport.handle_request(
+                            self._request(prepared, call, remaining)
+                        )
                         try:
                             if response.status_code != 200:
                                 body = self._read(response, call)
@@ -396,19 +418,24 @@ class DeepSeekClient:
         prepared = self._prepare(messages, False, kw)
         call = self._tracker.start(prepared.model)
         try:
-            client, slots = self._ahttp()
+            transport, slots = self._ahttp()
             while True:
                 try:
                     remaining = call.begin_attempt()
                     request = self._request(prepared, call, remaining)
                     try:
+                        # Keep-alive bytes reset the read timer: the deadline covers it all.
                         async with asyncio.timeout(remaining):
                             async with slots:
-                                response = await client.send(request)
+                                response = await transport.handle_async_request(request)
+                                try:
+                                    body = await response.aread()
+                                finally:
+                                    await response.aclose()
                     except TimeoutError:
                         raise call.deadline_error() from None
                     completion = self._proto.parse_response(
-                        response.status_code, response.headers, response.content
+                        response.status_code, response.headers, body
                     )
                     return call.succeeded(completion)
                 except LLMError as exc:
@@ -442,7 +469,7 @@ class DeepSeekClient:
         call = self._tracker.start(prepared.model, stream=True)
         yielded = False
         try:
-            client, slots = self._ahttp()
+            transport, slots = self._ahttp()
             while True:
                 try:
                     remaining = call.begin_attempt()
@@ -450,7 +477,7 @@ class DeepSeekClient:
                     async with slots:
                         try:
                             async with asyncio.timeout(remaining):
-                                response = await client.send(request, stream=True)
+                                response = await transport.handle_async_request(request)
                         except TimeoutError:
                             raise call.deadline_error() from None
                         try:

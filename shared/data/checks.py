@@ -35,16 +35,23 @@ class Parsed:
 
     entries: dict[str, list[Any]] = field(default_factory=dict)
     raw_ids: dict[str, list[str]] = field(default_factory=dict)
+    raw_counts: dict[str, int] = field(default_factory=dict)
+    prompt_kinds: set[str] = field(default_factory=set)  # every kind written in prompts.json
     rules: Rules | None = None
     prompts: PromptFile | None = None
 
-    def ids(self, kind: str) -> set[str]:
-        """Every id written in ``kind``'s file."""
-        return set(self.raw_ids.get(kind, ()))
+    def ids(self, kind: str) -> set[str] | None:
+        """Every id written in ``kind``'s file; None when the file could not be read at all."""
+        ids = self.raw_ids.get(kind)
+        return None if ids is None else set(ids)
 
     def valid(self, kind: str) -> list[Any]:
         """The schema-valid entries of ``kind``."""
         return self.entries.get(kind, [])
+
+    def complete(self, kind: str) -> bool:
+        """True when the file was read and every entry in it is valid."""
+        return kind in self.raw_counts and len(self.valid(kind)) == self.raw_counts[kind]
 
 
 def routes_of(locations: Iterable[Location]) -> dict[str, dict[str, int]]:
@@ -70,8 +77,10 @@ def check_all(p: Parsed) -> Problems:
 def _ref(
     out: Problems, p: Parsed, kind: str, value: str | None, file: str, entry: str, fld: str
 ) -> None:
-    """Record a problem when ``value`` is not an id of ``kind``."""
-    if value is not None and value not in p.ids(kind):
+    """Record a problem when ``value`` is not an id of ``kind`` (unless that file is unreadable,
+    which is already reported and would otherwise make every reference look wrong)."""
+    known = p.ids(kind)
+    if value is not None and known is not None and value not in known:
         out.append(DataProblem(file, entry, fld, f"unknown {kind[:-1]} id {value!r}"))
 
 
@@ -136,6 +145,8 @@ def _locations(p: Parsed, out: Problems) -> None:
 
 def _reachability(p: Parsed, locations: Sequence[Location], out: Problems) -> None:
     start = p.rules.start_location if p.rules else None
+    if not p.complete("locations"):
+        return  # a broken entry's routes are unknown: reachability would only echo it
     if start is None or start not in {loc.id for loc in locations}:
         return  # the start itself is reported by _rules
     graph = routes_of(locations)
@@ -275,12 +286,13 @@ def _monsters(p: Parsed, out: Problems) -> None:
 def _npcs(p: Parsed, out: Problems) -> None:
     f = "npcs.json"
     placed = {n for loc in p.valid("locations") for n in loc.npcs}
+    check_placed = p.complete("locations")  # else an invalid location hides its residents
     npc: Npc
     for npc in p.valid("npcs"):
         _ref(out, p, "realms", npc.realm, f, npc.id, "realm")
         for item_id in npc.gift.items if npc.gift else ():
             _ref(out, p, "items", item_id, f, npc.id, f"gift.items.{item_id}")
-        if npc.id not in placed:
+        if check_placed and npc.id not in placed:
             out.append(DataProblem(f, npc.id, "id", "not placed at any location (npcs list)"))
 
 
@@ -305,9 +317,9 @@ def _prompts(p: Parsed, out: Problems) -> None:
         return
     f = "prompts.json"
     required = {*NARRATION_KINDS, RAW_KIND}
-    for kind in sorted(required - set(pf.kinds)):
+    for kind in sorted(required - p.prompt_kinds):
         out.append(DataProblem(f, kind, "-", "missing template for this narration kind"))
-    for kind in sorted(set(pf.kinds) - required):
+    for kind in sorted(p.prompt_kinds - required):
         out.append(DataProblem(f, kind, "-", f"unknown narration kind (known: "
                                              f"{', '.join(sorted(required))})"))
     for kind, template in pf.kinds.items():

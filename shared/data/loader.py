@@ -23,6 +23,7 @@ from shared.data.models import (
     Monster,
     Npc,
     PromptFile,
+    PromptTemplate,
     Realm,
     Root,
     Rules,
@@ -42,11 +43,9 @@ LIST_FILES: dict[str, tuple[str, type[BaseModel]]] = {
     "npcs": ("npcs.json", Npc),
 }
 # Files holding one JSON object.
-OBJECT_FILES: dict[str, tuple[str, type[BaseModel]]] = {
-    "rules": ("rules.json", Rules),
-    "prompts": ("prompts.json", PromptFile),
-}
-KNOWN_FILES = frozenset(name for name, _ in (*LIST_FILES.values(), *OBJECT_FILES.values()))
+RULES_FILE = "rules.json"
+PROMPTS_FILE = "prompts.json"
+KNOWN_FILES = frozenset({*(name for name, _ in LIST_FILES.values()), RULES_FILE, PROMPTS_FILE})
 
 
 def load_world(data_dir: Path | str) -> World:
@@ -78,10 +77,12 @@ def parse_dir(data_dir: Path) -> tuple[Parsed, list[DataProblem]]:
         raw = _read_json(data_dir / name, problems)
         if raw is not None:
             _parse_list(parsed, kind, name, model, raw, problems)
-    for kind, (name, model) in OBJECT_FILES.items():
-        raw = _read_json(data_dir / name, problems)
-        if raw is not None:
-            setattr(parsed, kind, _parse_object(name, model, raw, problems))
+    raw = _read_json(data_dir / RULES_FILE, problems)
+    if raw is not None:
+        parsed.rules = _parse_object(RULES_FILE, Rules, raw, problems)
+    raw = _read_json(data_dir / PROMPTS_FILE, problems)
+    if raw is not None:
+        _parse_prompts(parsed, raw, problems)
     return parsed, problems
 
 
@@ -139,26 +140,43 @@ def _parse_list(
             problems.extend(_problems_from(name, entry, exc))
     parsed.entries[kind] = valid
     parsed.raw_ids[kind] = ids
+    parsed.raw_counts[kind] = len(raw)
 
 
 def _parse_object(
     name: str, model: type[BaseModel], raw: Any, problems: list[DataProblem]
 ) -> Any:
+    """One JSON object validated as a whole; the file's stem names the entry."""
     if not isinstance(raw, dict):
         problems.append(DataProblem(name, "-", "-", "expected a JSON object"))
         return None
     try:
         return model.model_validate_json(json.dumps(raw))
     except ValidationError as exc:
-        for err in exc.errors():
-            loc = err["loc"]
-            # prompts.json: name the kind as the entry; rules.json: the file is the entry.
-            if model is PromptFile and len(loc) >= 2 and loc[0] == "kinds":
-                entry, rest = str(loc[1]), loc[2:]
-            else:
-                entry, rest = Path(name).stem, loc
-            problems.append(DataProblem(name, entry, _field_path(rest), err["msg"]))
+        problems.extend(_problems_from(name, Path(name).stem, exc))
         return None
+
+
+def _parse_prompts(parsed: Parsed, raw: Any, problems: list[DataProblem]) -> None:
+    """prompts.json, validated kind by kind so one bad template does not hide the others."""
+    name = PROMPTS_FILE
+    if not isinstance(raw, dict) or not isinstance(raw.get("kinds"), dict):
+        problems.append(DataProblem(name, "-", "kinds", "expected an object with 'kinds'"))
+        return
+    parsed.prompt_kinds = set(raw["kinds"])
+    valid = {}
+    for kind, template in raw["kinds"].items():
+        try:
+            valid[kind] = PromptTemplate.model_validate_json(json.dumps(template))
+        except ValidationError as exc:
+            problems.extend(_problems_from(name, kind, exc))
+    shell = {k: v for k, v in raw.items() if k != "kinds"}
+    try:
+        parsed.prompts = PromptFile.model_validate_json(json.dumps({**shell, "kinds": {}}))
+    except ValidationError as exc:
+        problems.extend(_problems_from(name, "-", exc))
+        return
+    parsed.prompts = parsed.prompts.model_copy(update={"kinds": valid})
 
 
 def _entry_name(item: Any, index: int) -> str:

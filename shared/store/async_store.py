@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import plans
-from .base import BaseStore
+from .base import Access, BaseStore
 from .engines import (
     PoolConfig,
     StoreTarget,
@@ -64,14 +64,13 @@ class AsyncStore(BaseStore):
         self._write = engine.execution_options(**write_options(target.backend))
         self._write_lock = asyncio.Lock() if target.backend == "sqlite" else None
 
-    async def _run(self, plan: Plan[T], *, write: bool = False) -> T:
+    async def _run(self, plan: Plan[T], access: Access = "read") -> T:
+        engine = self._write if access == "transaction" else self._read
         try:
-            if not write:
-                return await drive_async(plan, self._read)
-            if self._write_lock is None:
-                return await drive_async(plan, self._write)
+            if access == "read" or self._write_lock is None:
+                return await drive_async(plan, engine)
             async with self._write_lock:
-                return await drive_async(plan, self._write)
+                return await drive_async(plan, engine)
         except SQLAlchemyError as exc:
             raise self._store_error(exc) from exc
         finally:
@@ -82,7 +81,7 @@ class AsyncStore(BaseStore):
 
         ``upto`` stops at an older migration (tests, staged roll-outs). Returns the version.
         """
-        return await self._run(plans.init_schema(self._q, upto), write=True)
+        return await self._run(plans.init_schema(self._q, upto), "transaction")
 
     async def ping(self) -> None:
         """Raise :class:`StoreError` unless the database answers."""
@@ -97,7 +96,7 @@ class AsyncStore(BaseStore):
     ) -> PlayerRow:
         """Insert a player (version 0) and its first log entry; PlayerExists if taken."""
         return await self._run(
-            plans.create_player(self._q, player_id, token_hash, state, entry), write=True
+            plans.create_player(self._q, player_id, token_hash, state, entry), "transaction"
         )
 
     async def get_player(self, player_id: str) -> PlayerRow | None:
@@ -119,7 +118,7 @@ class AsyncStore(BaseStore):
         """
         return await self._run(
             plans.commit_action(self._q, player_id, expected_version, new_state, entry),
-            write=True,
+            "transaction",
         )
 
     async def find_idempotent(self, player_id: str, key: str) -> LogEntry | None:
@@ -128,7 +127,7 @@ class AsyncStore(BaseStore):
 
     async def set_narration(self, player_id: str, seq: int, text: str, degraded: bool) -> None:
         """Store an entry's narration; LogEntryNotFound if there is no such entry."""
-        await self._run(plans.set_narration(self._q, player_id, seq, text, degraded), write=True)
+        await self._run(plans.set_narration(self._q, player_id, seq, text, degraded), "write")
 
     async def list_log(
         self, player_id: str, limit: int, before_seq: int | None = None
@@ -137,7 +136,10 @@ class AsyncStore(BaseStore):
         return await self._run(plans.list_log(self._q, player_id, limit, before_seq))
 
     async def count_actions_since(self, player_id: str, seconds: float) -> int:
-        """Log entries written by this player in the last ``seconds`` (database clock)."""
+        """Actions (entries after the creation entry, seq > 0) in the last ``seconds``.
+
+        Measured by the database clock, so every process agrees.
+        """
         return await self._run(plans.count_actions_since(self._q, player_id, seconds))
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy.exc import SQLAlchemyError
 
 from .engines import Backend, StoreTarget
 from .errors import StoreError
 from .queries import Queries, queries_for
+
+# How a plan touches the database, which decides its engine and whether it takes the
+# in-process SQLite write lock:
+#   "read"         single SELECTs, no transaction, no lock;
+#   "write"        one data-changing statement, atomic on its own (autocommit), lock;
+#   "transaction"  several statements in one transaction (BEGIN IMMEDIATE on SQLite), lock.
+Access = Literal["read", "write", "transaction"]
 
 # Keep a failing statement's parameters (player state, log JSON) out of error messages.
 _MESSAGE_LIMIT = 300

@@ -132,17 +132,15 @@ def commit_action(
 ) -> Plan[CommitResult]:
     """Compare-and-set the player's state and append the log entry, in one transaction.
 
-    Order matters for the races: the key is checked first (cheap replay), then the versioned
-    UPDATE (on PostgreSQL a concurrent writer blocks here on the row lock and then sees the new
-    version), then the INSERT (the unique constraint settles a same-key race that got past
-    both). Every losing path re-reads the key, so a request that lost to its own duplicate is a
-    replay rather than a conflict.
+    The versioned UPDATE comes first: on PostgreSQL a concurrent writer blocks on the row lock
+    and then sees the new version; on SQLite the transaction holds the write lock. A reused
+    idempotency key needs no extra query up front: its first use moved the version (so the
+    UPDATE matches nothing) or, if the caller sent the current version again, the unique
+    constraint rejects the INSERT. Both losing paths look the key up, so a request that lost
+    to its own duplicate is a replay, not a conflict. (``find_idempotent`` is the cheap
+    pre-check for callers that want to skip the game rules on a replay.)
     """
     key = entry.idempotency_key
-    replay = yield from _replay(q, player_id, key)
-    if replay is not None:
-        yield ROLLBACK
-        return replay
     updated: CursorResult[Any] = yield Run(
         q.player_update,
         {
@@ -153,7 +151,7 @@ def commit_action(
         },
     )
     if updated.rowcount != 1:
-        # Read committed (PostgreSQL) sees the winner's rows from here on.
+        # Read committed (PostgreSQL) sees the winner's rows from this statement on.
         replay = yield from _replay(q, player_id, key)
         actual = None
         if replay is None:

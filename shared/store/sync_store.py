@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from . import plans
-from .base import BaseStore
+from .base import Access, BaseStore
 from .engines import (
     PoolConfig,
     StoreTarget,
@@ -64,14 +64,13 @@ class SyncStore(BaseStore):
         self._write = engine.execution_options(**write_options(target.backend))
         self._write_lock = threading.Lock() if target.backend == "sqlite" else None
 
-    def _run(self, plan: Plan[T], *, write: bool = False) -> T:
+    def _run(self, plan: Plan[T], access: Access = "read") -> T:
+        engine = self._write if access == "transaction" else self._read
         try:
-            if not write:
-                return drive_sync(plan, self._read)
-            if self._write_lock is None:
-                return drive_sync(plan, self._write)
+            if access == "read" or self._write_lock is None:
+                return drive_sync(plan, engine)
             with self._write_lock:
-                return drive_sync(plan, self._write)
+                return drive_sync(plan, engine)
         except SQLAlchemyError as exc:
             raise self._store_error(exc) from exc
         finally:
@@ -82,7 +81,7 @@ class SyncStore(BaseStore):
 
         ``upto`` stops at an older migration (tests, staged roll-outs). Returns the version.
         """
-        return self._run(plans.init_schema(self._q, upto), write=True)
+        return self._run(plans.init_schema(self._q, upto), "transaction")
 
     def ping(self) -> None:
         """Raise :class:`StoreError` unless the database answers."""
@@ -97,7 +96,7 @@ class SyncStore(BaseStore):
     ) -> PlayerRow:
         """Insert a player (version 0) and its first log entry; PlayerExists if taken."""
         return self._run(
-            plans.create_player(self._q, player_id, token_hash, state, entry), write=True
+            plans.create_player(self._q, player_id, token_hash, state, entry), "transaction"
         )
 
     def get_player(self, player_id: str) -> PlayerRow | None:
@@ -119,7 +118,7 @@ class SyncStore(BaseStore):
         """
         return self._run(
             plans.commit_action(self._q, player_id, expected_version, new_state, entry),
-            write=True,
+            "transaction",
         )
 
     def find_idempotent(self, player_id: str, key: str) -> LogEntry | None:
@@ -128,14 +127,17 @@ class SyncStore(BaseStore):
 
     def set_narration(self, player_id: str, seq: int, text: str, degraded: bool) -> None:
         """Store an entry's narration; LogEntryNotFound if there is no such entry."""
-        self._run(plans.set_narration(self._q, player_id, seq, text, degraded), write=True)
+        self._run(plans.set_narration(self._q, player_id, seq, text, degraded), "write")
 
     def list_log(self, player_id: str, limit: int, before_seq: int | None = None) -> list[LogEntry]:
         """Up to ``limit`` entries, newest first; pass the last ``seq`` seen to page on."""
         return self._run(plans.list_log(self._q, player_id, limit, before_seq))
 
     def count_actions_since(self, player_id: str, seconds: float) -> int:
-        """Log entries written by this player in the last ``seconds`` (database clock)."""
+        """Actions (entries after the creation entry, seq > 0) in the last ``seconds``.
+
+        Measured by the database clock, so every process agrees.
+        """
         return self._run(plans.count_actions_since(self._q, player_id, seconds))
 
 

@@ -9,8 +9,8 @@ an id without that record (the apps answer 404), and PENDING only for a real que
 
 The blocking face (Flask) uses a thread-safe Redis client and polls with backoff. The async
 face (Quart) never blocks the loop: submits run on a small private thread pool (Celery's
-producer is blocking), and reads go through ``redis.asyncio``; all waiters of one event loop
-share one poller that reads every pending result with a single MGET per tick.
+producer is blocking), reads go through ``redis.asyncio``, and all waiters of one event loop
+are woken by one pattern subscription to the result backend's publishes.
 """
 
 from __future__ import annotations
@@ -37,9 +37,14 @@ from shared.tasks.results import TaskStatus, is_final, looks_like_task_id, statu
 log = get_logger("tasks")
 
 ISSUED_PREFIX = "xianxia:llm-task:"
-# Blocking waiters poll from 10 ms up to this interval; the async poller ticks at POLL_TICK.
+# Each face's Redis pool: callers beyond it wait (up to REDIS_POOL_WAIT s) for a connection
+# instead of failing; hundreds of requests in flight share a few dozen connections.
+REDIS_CONNECTIONS = 32
+REDIS_POOL_WAIT = 10.0
+# Blocking waiters poll from 10 ms up to this interval.
 _MAX_POLL_INTERVAL = 0.25
-POLL_TICK = 0.02
+# Async waiters are woken by pub/sub; this sweep only catches what it missed.
+SWEEP_INTERVAL = 1.0
 
 
 class LLMTaskQueue:
@@ -57,7 +62,10 @@ class LLMTaskQueue:
         self._ttl = task_timings(settings).result_ttl
         # Pure helpers of the result backend (key names, JSON decoding); no I/O.
         self._backend = self.celery.backend
-        self._redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3.0)
+        self._redis = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT,
+            socket_connect_timeout=3.0,
+        ))
         self._executor = ThreadPoolExecutor(submit_threads, thread_name_prefix="llm-submit")
         self._aio: _AsyncSide | None = None
 
@@ -163,18 +171,26 @@ class LLMTaskQueue:
         return status_from_meta(task_id, self._backend.decode(raw))
 
     async def await_result_async(self, task_id: str, timeout: float) -> TaskStatus:
-        """:meth:`await_result` for the event loop: one shared poller, no thread per waiter."""
-        side = self._async_side()
-        status = await self.astatus(task_id)
-        if status is None:
+        """:meth:`await_result` for the event loop: one shared subscription, no thread or poll
+        per waiter."""
+        if not looks_like_task_id(task_id):
             raise NotFound(f"No task with id {task_id!r}.", code="task_not_found")
-        if status["state"] in ("SUCCESS", "FAILURE"):
-            return status
+        waiter = self._async_side().waiter
+        # Listen first, then read: a result stored in between is either read or heard.
+        fut = waiter.register(task_id)
         try:
-            meta = await asyncio.wait_for(side.poller.wait(task_id), timeout)
+            async with asyncio.timeout(timeout):
+                await waiter.listening()
+                status = await self.astatus(task_id)
+                if status is None:
+                    raise NotFound(f"No task with id {task_id!r}.", code="task_not_found")
+                if status["state"] in ("SUCCESS", "FAILURE"):
+                    return status
+                return status_from_meta(task_id, await fut)
         except TimeoutError:
             raise TaskTimeout(f"task {task_id} did not finish within {timeout:g} s") from None
-        return status_from_meta(task_id, meta)
+        finally:
+            waiter.discard(task_id, fut)
 
     async def aclose(self) -> None:
         """Close the async Redis client of the running loop."""
@@ -218,13 +234,18 @@ class LLMTaskQueue:
 
 
 class _AsyncSide:
-    """The ``redis.asyncio`` client and result poller of one event loop."""
+    """The ``redis.asyncio`` client and result waiter of one event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, url: str, queue: LLMTaskQueue) -> None:
         self.loop = loop
-        self.redis = aioredis.Redis.from_url(url, socket_connect_timeout=3.0)
+        self.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT,
+            socket_connect_timeout=3.0,
+        ))
         self._queue = queue
-        self.poller = _ResultPoller(self.redis, queue._meta_key, queue._backend.decode)
+        self.waiter = _ResultWaiter(
+            self.redis, queue._backend.task_keyprefix, queue._backend.decode
+        )
 
     async def read(self, task_id: str) -> tuple[bool, bytes | None]:
         try:
@@ -237,56 +258,106 @@ class _AsyncSide:
         return bool(issued), raw
 
     async def close(self) -> None:
-        await self.poller.stop()
+        await self.waiter.stop()
         await self.redis.aclose()
 
 
-class _ResultPoller:
-    """Wakes the waiters of many tasks with one MGET per tick while any are waiting."""
+class _ResultWaiter:
+    """Wakes the waiters of many tasks from the result backend's own publishes.
 
-    def __init__(self, client: aioredis.Redis, key_for: Any, decode: Any) -> None:
+    Celery's Redis backend PUBLISHes every stored state on a channel named like its key
+    (``celery-task-meta-<id>``). One pattern subscription per event loop hears them all, so
+    the cost is per finished task, not per waiter and tick. While anyone waits, an MGET of
+    the waited-for keys every :data:`SWEEP_INTERVAL` catches what the subscription missed
+    (published before it was up, or during a reconnect).
+    """
+
+    def __init__(self, client: aioredis.Redis, prefix: bytes, decode: Any) -> None:
         self._redis = client
-        self._key_for = key_for
+        self._prefix = prefix
         self._decode = decode
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
 
-    async def wait(self, task_id: str) -> dict[str, Any]:
-        """The task's final meta, whenever it comes (the caller bounds the wait)."""
+    def register(self, task_id: str) -> asyncio.Future[dict[str, Any]]:
+        """A future for the task's final meta; pair with :meth:`discard` when done with it."""
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(task_id, []).append(fut)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="llm-task-poller")
-        try:
-            return await fut
-        finally:
-            waiting = self._waiters.get(task_id)
-            if waiting is not None and fut in waiting:
-                waiting.remove(fut)
-                if not waiting:
-                    del self._waiters[task_id]
+        if self._listener is None:
+            self._ready = asyncio.Event()
+            self._listener = asyncio.create_task(self._listen(self._ready),
+                                                 name="llm-result-listener")
+        return fut
 
-    async def _run(self) -> None:
-        while self._waiters:
-            ids = list(self._waiters)
-            try:
-                raws = await self._redis.mget([self._key_for(i) for i in ids])
-            except redis.RedisError as exc:
-                # Waiters keep their own deadlines; try again on the next tick.
-                log.warning("result poll failed: %s", exc)
-                raws = [None] * len(ids)
-            for task_id, raw in zip(ids, raws, strict=True):
-                if raw is None:
-                    continue
-                meta = self._decode(raw)
-                if is_final(meta):
-                    for fut in self._waiters.pop(task_id, []):
-                        if not fut.done():
-                            fut.set_result(meta)
-            await asyncio.sleep(POLL_TICK)
+    async def listening(self) -> None:
+        """Return once the subscription is up (or failed: the sweeps then stand in)."""
+        await self._ready.wait()
+
+    def discard(self, task_id: str, fut: asyncio.Future[dict[str, Any]]) -> None:
+        """Forget a registered future (resolved, timed out or cancelled)."""
+        waiting = self._waiters.get(task_id)
+        if waiting is not None and fut in waiting:
+            waiting.remove(fut)
+            if not waiting:
+                del self._waiters[task_id]
+
+    def _deliver(self, task_id: str, raw: bytes) -> None:
+        if task_id not in self._waiters:
+            return
+        meta = self._decode(raw)
+        if is_final(meta):
+            for fut in self._waiters.pop(task_id, []):
+                if not fut.done():
+                    fut.set_result(meta)
+
+    async def _sweep(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        raws = await self._redis.mget([self._prefix + i.encode() for i in ids])
+        for task_id, raw in zip(ids, raws, strict=True):
+            if raw is not None:
+                self._deliver(task_id, raw)
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        pubsub: Any = None
+        cut = len(self._prefix)
+        next_sweep = loop.time() + SWEEP_INTERVAL
+        try:
+            while self._waiters:
+                try:
+                    if pubsub is None:
+                        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                        await pubsub.psubscribe(self._prefix + b"*")
+                        ready.set()
+                    msg = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=SWEEP_INTERVAL
+                    )
+                    if msg is not None and msg["type"] == "pmessage":
+                        self._deliver(msg["channel"][cut:].decode(), msg["data"])
+                    if loop.time() >= next_sweep:
+                        next_sweep = loop.time() + SWEEP_INTERVAL
+                        await self._sweep(list(self._waiters))
+                except redis.RedisError as exc:
+                    # Waiters keep their own deadlines; reconnect after a pause.
+                    log.warning("result listener: %s", exc)
+                    ready.set()
+                    if pubsub is not None:
+                        with contextlib.suppress(redis.RedisError):
+                            await pubsub.aclose()
+                        pubsub = None
+                    await asyncio.sleep(SWEEP_INTERVAL)
+        finally:
+            # Cleared before any await, so a waiter arriving now starts a new listener.
+            self._listener = None
+            ready.set()
+            if pubsub is not None:
+                with contextlib.suppress(redis.RedisError):
+                    await pubsub.aclose()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
+        task = self._listener
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -72,6 +72,19 @@ class WorkerResources:
 
         return self._get("store", lambda: open_store(self.settings.database_url))
 
+    def warm(self) -> None:
+        """Load the world and import what the tasks use, before the first task arrives.
+
+        Safe before a fork: nothing here opens a connection (the client and the store are
+        still built on first use, in the process that runs the task). Bad data fails here,
+        so a worker with a broken world stops at start-up, as the apps do.
+        """
+        import shared.ai.narrator
+        import shared.game.narration
+        import shared.store  # noqa: F401
+
+        _ = self.world
+
     def close(self) -> None:
         """Close what was built (at worker shutdown); safe to call twice."""
         with self._lock:

@@ -10,6 +10,7 @@
 
   const CURRENT_KEY = "xianxia.current";          // id of the cultivator shown on load
   const ROSTER_KEY = "xianxia.roster";            // {player_id: name} of cultivators made here
+  const NPC_NAMES_KEY = "xianxia.npcNames";       // {npc_id: name} learned from conversations
   const tokenKey = (id) => `xianxia.token.${id}`; // one secret token per player id
   const LOG_PAGE = 10;
   const TASK_POLLS = 30;                          // Celery mode: bounded polling of the prose
@@ -27,7 +28,7 @@
   };
 
   const FIELD_LABELS = {
-    qi: "灵气",
+    qi: "修为",
     hp: "气血",
     max_hp: "气血上限",
     attack: "攻击",
@@ -58,7 +59,7 @@
     version: null,
     busy: false,
     nextBefore: null,
-    world: {realms: [], roots: {}, locations: {}, items: {}, techniques: {}, monsters: {}},
+    world: {realms: [], roots: {}, locations: {}, items: {}, techniques: {}, monsters: {}, npcs: {}},
   };
 
   const $ = (id) => document.getElementById(id);
@@ -194,7 +195,14 @@
   // ---------------------------------------------------------------- world catalogues
 
   async function loadWorld() {
-    const kinds = ["realms", "roots", "locations", "items", "techniques", "monsters"];
+    const wanted = Object.keys(state.world);
+    let kinds = wanted;
+    try {
+      const index = await api("/api/world");
+      kinds = wanted.filter((k) => (index.kinds || []).includes(k));
+    } catch {
+      // Try each catalogue anyway; those that fail just leave ids on screen.
+    }
     const results = await Promise.allSettled(kinds.map((k) => api(`/api/world/${k}`)));
     results.forEach((r, i) => {
       if (r.status !== "fulfilled") return; // the page still works, with ids instead of names
@@ -216,7 +224,21 @@
 
   function nameOf(kind, id) {
     const entry = state.world[kind] && state.world[kind][id];
-    return entry && entry.name ? entry.name : id;
+    if (entry && entry.name) return entry.name;
+    if (kind === "npcs") return readJson(NPC_NAMES_KEY, {})[id] || id;
+    return id;
+  }
+
+  /** NPCs are not a world catalogue: remember their names from the talks that named them. */
+  function learnNpcNames(outcome) {
+    const facts = outcome && outcome.narration && outcome.narration.facts;
+    if (!facts || typeof facts.npc !== "string") return;
+    const npcIds = (outcome.events || []).map((e) => e && e.npc).filter((x) => typeof x === "string");
+    if (npcIds.length !== 1) return;
+    const names = readJson(NPC_NAMES_KEY, {});
+    if (names[npcIds[0]] === facts.npc) return;
+    names[npcIds[0]] = facts.npc;
+    localStorage.setItem(NPC_NAMES_KEY, JSON.stringify(names));
   }
 
   // ---------------------------------------------------------------- rendering the player
@@ -255,8 +277,8 @@
       $("qi").textContent = `${player.qi} / ${required}`;
       setBar($("qi-bar"), player.qi, required);
       $("qi-hint").textContent = player.qi >= required
-        ? "灵气充盈，可尝试突破"
-        : `距突破还差 ${required - player.qi} 灵气`;
+        ? "修为圆满，可尝试突破"
+        : `距突破还差 ${required - player.qi} 修为`;
     } else {
       $("qi").textContent = String(player.qi);
       setBar($("qi-bar"), 0, 0);
@@ -289,13 +311,26 @@
     const routes = loc && loc.routes ? loc.routes : [];
     fillSelect($("travel-target"),
       routes.map((r) => [r.to, `${r.name || nameOf("locations", r.to)}（${r.cost} 日）`]), false);
-    $("travel-target").disabled = routes.length === 0;
+    setAvailable("travel", routes.length > 0, "此地无路可走");
 
+    // Without catalogue data (loc unknown) keep the actions open and let the server decide.
     const monsters = loc && loc.monsters ? loc.monsters : [];
     fillSelect($("fight-target"), monsters.map((m) => [m, nameOf("monsters", m)]), true);
+    setAvailable("fight", !loc || monsters.length > 0, "此地没有妖兽");
 
     const npcs = loc && loc.npcs ? loc.npcs : [];
-    fillSelect($("talk-target"), npcs.map((n) => [n, n]), true);
+    fillSelect($("talk-target"), npcs.map((n) => [n, nameOf("npcs", n)]), false);
+    setAvailable("talk", !loc || npcs.length > 0, "此地无人可谈");
+  }
+
+  /** Mark an action as impossible here (its button stays disabled even when not busy). */
+  function setAvailable(type, available, why) {
+    const button = document.querySelector(`#actions button[data-action="${type}"]`);
+    button.dataset.unavailable = available ? "false" : "true";
+    button.title = available ? "" : why;
+    button.disabled = state.busy || !available;
+    const row = button.closest(".action-row");
+    for (const control of row.querySelectorAll("select, input")) control.disabled = !available;
   }
 
   function renderTechniques(player) {
@@ -522,6 +557,7 @@
       throw new NetworkError(String(exc && exc.message ? exc.message : exc));
     }
     if (!res.ok) throw await errorFrom(res);
+    resetNarration(); // accepted: the old prose gives way to the new
 
     const type = (res.headers.get("Content-Type") || "").toLowerCase();
     if (!type.includes("text/event-stream") || !res.body) {
@@ -562,6 +598,7 @@
 
   function applyActionBody(body) {
     state.version = body.version;
+    if (body.outcome) learnNpcNames(body.outcome);
     if (body.player) renderPlayer(body.player);
     if (body.outcome) renderOutcome(body.outcome);
   }
@@ -572,9 +609,11 @@
     setBusy(true);
     clearError();
     const key = newIdempotencyKey();
+    const box = $("narration");
+    const before = box.dataset.state;
+    box.dataset.state = "waiting";
     try {
       for (let attempt = 1; ; attempt++) {
-        resetNarration();
         try {
           await attemptAction(action, key);
           break;
@@ -586,11 +625,13 @@
         }
       }
     } catch (err) {
-      $("narration").dataset.state = "idle";
+      // Refused or unreachable: the last narration stays as it was.
+      if (box.dataset.state === "waiting") box.dataset.state = before;
+      else box.dataset.state = "done";
       showError(err);
     } finally {
-      setBusy(false);
       await refreshHistory();
+      setBusy(false);
     }
   }
 
@@ -598,13 +639,14 @@
     state.busy = busy;
     document.body.dataset.busy = busy ? "true" : "false";
     for (const b of document.querySelectorAll("#actions button, #inventory button")) {
-      b.disabled = busy;
+      b.disabled = busy || b.dataset.unavailable === "true";
     }
   }
 
   // ---------------------------------------------------------------- history
 
   function historyItem(entry) {
+    learnNpcNames(entry.outcome);
     const li = el("li", "history-entry");
     li.dataset.testid = "history-entry";
     li.dataset.action = entry.action && entry.action.type ? entry.action.type : "";
@@ -615,6 +657,7 @@
     if (type === "travel" && entry.action.target) label += ` → ${nameOf("locations", entry.action.target)}`;
     if (type === "fight" && entry.action.target) label += ` · ${nameOf("monsters", entry.action.target)}`;
     if (type === "use_item" && entry.action.item) label += ` · ${nameOf("items", entry.action.item)}`;
+    if (type === "talk" && entry.action.target) label += ` · ${nameOf("npcs", entry.action.target)}`;
     if (type === "create" && entry.action.name) label += ` · ${entry.action.name}`;
     head.append(el("span", "history-seq", `#${entry.seq}`), el("span", "history-action", label));
     const when = new Date(entry.created_at);

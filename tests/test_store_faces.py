@@ -1,0 +1,292 @@
+"""Store behaviour, each test run on both faces (sync, async) and both databases.
+
+The ``store`` fixture presents the sync face with awaitable methods (``SyncFace``), so one
+test body checks that the two faces behave identically. Other ``test_store_*`` modules import
+the helpers from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from shared.errors import AppError
+from shared.store import (
+    SCHEMA_VERSION,
+    AsyncStore,
+    LogEntryNotFound,
+    NewLogEntry,
+    PlayerExists,
+    PlayerNotFound,
+    SyncStore,
+    VersionConflict,
+    open_async_store,
+    open_store,
+)
+from shared.store.schema import action_log
+
+STATE = {
+    "name": "韩立",
+    "root": "伪灵根",
+    "realm": "练气",
+    "stage": 1,
+    "qi": 12.5,
+    "alive": True,
+    "master": None,
+    "inventory": {"回春丹": 2, "下品灵石": 30},
+    "techniques": ["长春功"],
+}
+
+
+def entry(seq: int, key: str | None = None, **action: Any) -> NewLogEntry:
+    """A log entry with recognisable JSON in every column."""
+    return NewLogEntry(
+        seq=seq,
+        action={"type": "cultivate", "n": seq, **action},
+        outcome={"summary": f"第{seq}次修炼，灵气入体。", "success": True},
+        narration_request={"kind": "cultivate", "facts": {"seq": seq}},
+        idempotency_key=key,
+    )
+
+
+class SyncFace:
+    """A SyncStore whose methods can be awaited, so one test body covers both faces."""
+
+    def __init__(self, store: SyncStore) -> None:
+        self.inner = store
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return attr(*args, **kwargs)
+
+        return call
+
+
+Face = SyncFace | AsyncStore
+
+
+@pytest.fixture(params=["sync", "async"])
+async def store(request: pytest.FixtureRequest, store_url: str) -> AsyncIterator[Face]:
+    """A migrated store on a fresh database, through each face."""
+    if request.param == "sync":
+        sync = open_store(store_url)
+        sync.init_schema()
+        yield SyncFace(sync)
+        sync.close()
+    else:
+        face = open_async_store(store_url)
+        await face.init_schema()
+        yield face
+        await face.close()
+
+
+async def new_player(store: Face, player_id: str = "p1", state: dict[str, Any] | None = None):
+    """Create a player with the standard state and its creation entry (seq 0)."""
+    return await store.create_player(player_id, "hash-" + player_id, state or STATE, entry(0))
+
+
+def backdate(store_url: str, player_id: str, seqs: list[int], age: timedelta) -> None:
+    """Move log entries into the past (test data only; the store reads the DB clock)."""
+    sync = open_store(store_url)
+    try:
+        with sync.engine.begin() as conn:
+            conn.execute(
+                update(action_log)
+                .where(action_log.c.player_id == player_id, action_log.c.seq.in_(seqs))
+                .values(created_at=datetime.now(UTC) - age)
+            )
+    finally:
+        sync.close()
+
+
+def assert_utc(value: datetime) -> None:
+    """Timestamps come back timezone-aware, in UTC."""
+    assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
+
+
+async def test_create_then_get_round_trips_every_field(store: Face) -> None:
+    created = await new_player(store)
+    got = await store.get_player("p1")
+    assert got == created
+    assert got.id == "p1" and got.token_hash == "hash-p1" and got.version == 0
+    assert got.state == STATE
+    assert_utc(got.created_at)
+    assert_utc(got.updated_at)
+    assert got.created_at <= got.updated_at
+
+
+async def test_get_missing_player_is_none(store: Face) -> None:
+    assert await store.get_player("nobody") is None
+
+
+async def test_create_writes_the_first_log_entry(store: Face) -> None:
+    await new_player(store)
+    (first,) = await store.list_log("p1", 10)
+    assert first.player_id == "p1" and first.seq == 0
+    assert first.action == {"type": "cultivate", "n": 0}
+    assert first.outcome["summary"] == "第0次修炼，灵气入体。"
+    assert first.narration_request == {"kind": "cultivate", "facts": {"seq": 0}}
+    assert first.narration is None and first.degraded is None and first.idempotency_key is None
+    assert_utc(first.created_at)
+
+
+async def test_create_duplicate_id_raises_and_keeps_the_first(store: Face) -> None:
+    await new_player(store)
+    with pytest.raises(PlayerExists) as info:
+        await store.create_player("p1", "other", {"name": "厉飞雨"}, entry(0))
+    assert info.value.status == 409
+    row = await store.get_player("p1")
+    assert row.token_hash == "hash-p1" and row.state == STATE
+    assert len(await store.list_log("p1", 10)) == 1
+
+
+async def test_commit_with_the_right_version(store: Face) -> None:
+    before = await new_player(store)
+    new_state = {**STATE, "qi": 20}
+    result = await store.commit_action("p1", 0, new_state, entry(1))
+    assert result.replayed is False and result.version == 1
+    assert result.entry.seq == 1 and result.entry.player_id == "p1"
+    assert result.entry.action == {"type": "cultivate", "n": 1}
+    assert result.entry.narration is None
+    assert_utc(result.entry.created_at)
+    row = await store.get_player("p1")
+    assert row.version == 1 and row.state == new_state
+    assert row.created_at == before.created_at and row.updated_at >= before.updated_at
+    newest = (await store.list_log("p1", 1))[0]
+    assert newest == result.entry
+
+
+async def test_commit_with_a_wrong_version_raises_and_writes_nothing(store: Face) -> None:
+    await new_player(store)
+    await store.commit_action("p1", 0, {**STATE, "qi": 1}, entry(1))
+    for stale in (0, 5):
+        with pytest.raises(VersionConflict) as info:
+            await store.commit_action("p1", stale, {"lost": True}, entry(2))
+        assert (info.value.expected, info.value.actual) == (stale, 1)
+        assert info.value.status == 409 and isinstance(info.value, AppError)
+    row = await store.get_player("p1")
+    assert row.version == 1 and row.state == {**STATE, "qi": 1}
+    assert [e.seq for e in await store.list_log("p1", 10)] == [1, 0]
+
+
+async def test_commit_on_a_missing_player_raises_not_found(store: Face) -> None:
+    with pytest.raises(PlayerNotFound) as info:
+        await store.commit_action("ghost", 0, {}, entry(1))
+    assert info.value.status == 404
+
+
+async def test_commit_reusing_a_log_seq_is_a_conflict_and_writes_nothing(store: Face) -> None:
+    await new_player(store)
+    with pytest.raises(VersionConflict) as info:
+        await store.commit_action("p1", 0, {"lost": True}, entry(0))
+    assert info.value.actual is None
+    row = await store.get_player("p1")
+    assert row.version == 0 and row.state == STATE
+
+
+async def test_idempotent_replay_returns_the_first_entry_and_writes_nothing(store: Face) -> None:
+    await new_player(store)
+    first = await store.commit_action("p1", 0, {**STATE, "qi": 1}, entry(1, key="k-1"))
+    assert first.replayed is False
+    # The retry carries the version it read before the first attempt.
+    again = await store.commit_action("p1", 0, {"other": 1}, entry(1, key="k-1", x=1))
+    assert again.replayed is True and again.entry == first.entry and again.version == 1
+    # A retry built on the refreshed version is caught by the unique key instead.
+    refreshed = await store.commit_action("p1", 1, {"other": 2}, entry(2, key="k-1"))
+    assert refreshed.replayed is True and refreshed.entry == first.entry
+    assert refreshed.version == 1
+    row = await store.get_player("p1")
+    assert row.version == 1 and row.state == {**STATE, "qi": 1}
+    assert [e.seq for e in await store.list_log("p1", 10)] == [1, 0]
+
+
+async def test_idempotency_keys_are_per_player(store: Face) -> None:
+    await new_player(store, "p1")
+    await new_player(store, "p2")
+    a = await store.commit_action("p1", 0, {"a": 1}, entry(1, key="same"))
+    b = await store.commit_action("p2", 0, {"b": 1}, entry(1, key="same"))
+    assert not a.replayed and not b.replayed
+    assert (await store.get_player("p2")).state == {"b": 1}
+
+
+async def test_find_idempotent(store: Face) -> None:
+    await new_player(store, "p1")
+    await new_player(store, "p2")
+    assert await store.find_idempotent("p1", "k") is None
+    result = await store.commit_action("p1", 0, {"a": 1}, entry(1, key="k"))
+    assert await store.find_idempotent("p1", "k") == result.entry
+    assert await store.find_idempotent("p2", "k") is None
+    assert await store.find_idempotent("p1", "other") is None
+
+
+async def test_set_narration(store: Face) -> None:
+    await new_player(store)
+    await store.commit_action("p1", 0, {"a": 1}, entry(1))
+    await store.set_narration("p1", 1, "你盘膝而坐，灵气如潮。", False)
+    newest, creation = await store.list_log("p1", 10)
+    assert (newest.narration, newest.degraded) == ("你盘膝而坐，灵气如潮。", False)
+    assert creation.narration is None
+    await store.set_narration("p1", 1, "（离线）灵气入体。", True)
+    newest = (await store.list_log("p1", 1))[0]
+    assert (newest.narration, newest.degraded) == ("（离线）灵气入体。", True)
+    assert (await store.get_player("p1")).version == 1  # narration is not a state change
+
+
+async def test_set_narration_on_a_missing_entry_raises(store: Face) -> None:
+    await new_player(store)
+    with pytest.raises(LogEntryNotFound):
+        await store.set_narration("p1", 7, "无", False)
+    with pytest.raises(LogEntryNotFound):
+        await store.set_narration("ghost", 0, "无", False)
+
+
+async def test_list_log_pages_newest_first(store: Face) -> None:
+    await new_player(store)
+    for version in range(11):
+        await store.commit_action("p1", version, {"turn": version + 1}, entry(version + 1))
+    pages: list[list[int]] = []
+    before: int | None = None
+    while True:
+        page = await store.list_log("p1", 5, before)
+        if not page:
+            break
+        pages.append([e.seq for e in page])
+        before = page[-1].seq
+    assert pages == [[11, 10, 9, 8, 7], [6, 5, 4, 3, 2], [1, 0]]
+    assert [e.seq for e in await store.list_log("p1", 3, before_seq=5)] == [4, 3, 2]
+    assert await store.list_log("ghost", 5) == []
+
+
+async def test_count_actions_since_uses_the_database_clock(store: Face, store_url: str) -> None:
+    await new_player(store, "p1")
+    await new_player(store, "p2")
+    for version in range(3):
+        await store.commit_action("p1", version, {}, entry(version + 1))
+    # Actions only: the creation entry (seq 0) is not one.
+    assert await store.count_actions_since("p1", 60) == 3
+    assert await store.count_actions_since("p2", 60) == 0
+    assert await store.count_actions_since("p1", 0) == 0
+    backdate(store_url, "p1", [1, 2], timedelta(minutes=10))
+    assert await store.count_actions_since("p1", 60) == 1
+    assert await store.count_actions_since("p1", 3600) == 3
+    assert await store.count_actions_since("p1", 599.5) == 1
+
+
+async def test_ping_and_init_schema_again(store: Face) -> None:
+    await store.ping()
+    assert await store.init_schema() == SCHEMA_VERSION
+    assert await store.get_player("p1") is None
+
+
+async def test_repr_names_the_database_without_password(store: Face) -> None:
+    text = repr(getattr(store, "inner", store))
+    assert ("sqlite" in text) or ("postgresql" in text)
+    assert store.backend in ("sqlite", "postgresql")
