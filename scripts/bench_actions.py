@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_procs as procs  # noqa: E402
+import bench_procs as procs
 
 NPC = "li_laohan"
 

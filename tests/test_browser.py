@@ -83,30 +83,39 @@ def page(browser: Any, page_errors: list[str]) -> Iterator[Any]:
         context.close()
 
 
-@pytest.fixture
-def streaming_fake(fake: FakeDeepSeek) -> FakeDeepSeek:
-    """The fake DeepSeek answering slowly enough, in several chunks, that streaming shows."""
+def _configure_streaming(fake: FakeDeepSeek) -> None:
+    # Slow enough, in enough chunks (the fake sends ~6 characters a chunk), that streaming shows.
     fake.configure(latency=0.1, chunk_delay=0.12, api_key=fake.api_key)
-    return fake
 
 
-def _start(kind: str, tmp_path: Path, env: dict[str, str]) -> AppServer:
-    log_dir = tmp_path / "logs"
+@pytest.fixture
+def streaming_fake(fake_deepseek: FakeDeepSeek) -> Iterator[FakeDeepSeek]:
+    """The session's fake DeepSeek, set to stream slowly for this test, reset afterwards."""
+    fake_deepseek.reset()
+    _configure_streaming(fake_deepseek)
+    yield fake_deepseek
+    fake_deepseek.reset()
+
+
+def _start(kind: str, run_dir: Path, env: dict[str, str]) -> AppServer:
+    log_dir = run_dir / "logs"
     log_dir.mkdir(exist_ok=True)
-    base = {"DATABASE_URL": f"sqlite:///{tmp_path / 'game.db'}", "LLM_BACKEND": ""}
+    base = {"DATABASE_URL": f"sqlite:///{run_dir / 'game.db'}", "LLM_BACKEND": ""}
     try:
         return start_app_server(kind, {**base, **env}, log_dir)
     except RuntimeError as exc:
         pytest.fail(f"{kind} app did not start: {exc}")
 
 
-@pytest.fixture(params=["quart", "flask"])
-def online_app(request: pytest.FixtureRequest, tmp_path: Path,
-               streaming_fake: FakeDeepSeek) -> Iterator[AppServer]:
+# The servers live for the module (each test makes its own cultivator in a fresh browser
+# context), so the file starts three servers rather than one per test.
+@pytest.fixture(scope="module", params=["quart", "flask"])
+def online_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               fake_deepseek: FakeDeepSeek) -> Iterator[AppServer]:
     """Each app as a real server, narrating through the fake DeepSeek."""
-    server = _start(request.param, tmp_path, {
-        "DEEPSEEK_API_KEY": streaming_fake.api_key,
-        "DEEPSEEK_BASE_URL": streaming_fake.base_url,
+    server = _start(request.param, tmp_path_factory.mktemp(f"browser-{request.param}"), {
+        "DEEPSEEK_API_KEY": fake_deepseek.api_key,
+        "DEEPSEEK_BASE_URL": fake_deepseek.base_url,
     })
     try:
         yield server
@@ -114,10 +123,10 @@ def online_app(request: pytest.FixtureRequest, tmp_path: Path,
         server.stop()
 
 
-@pytest.fixture
-def offline_app(tmp_path: Path) -> Iterator[AppServer]:
+@pytest.fixture(scope="module")
+def offline_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """The Quart app with no DeepSeek key: the offline narrator."""
-    server = _start("quart", tmp_path, {"DEEPSEEK_API_KEY": ""})
+    server = _start("quart", tmp_path_factory.mktemp("browser-offline"), {"DEEPSEEK_API_KEY": ""})
     try:
         yield server
     finally:
@@ -221,7 +230,9 @@ def test_play_streams_narration_and_keeps_history(
     assert page_errors == []
 
 
-def test_retry_after_network_error_applies_once(page: Any, online_app: AppServer) -> None:
+def test_retry_after_network_error_applies_once(
+    page: Any, online_app: AppServer, streaming_fake: FakeDeepSeek
+) -> None:
     """The first action request reaches the server but its answer is lost; the page retries
     with the same Idempotency-Key and the server replays instead of applying twice."""
     _create(page, online_app.base_url, "守一")
@@ -246,7 +257,9 @@ def test_retry_after_network_error_applies_once(page: Any, online_app: AppServer
     assert _history_actions(page, 2) == ["cultivate", "create"]
 
 
-def test_refusal_shows_error_envelope(page: Any, online_app: AppServer) -> None:
+def test_refusal_shows_error_envelope(
+    page: Any, online_app: AppServer, streaming_fake: FakeDeepSeek
+) -> None:
     """A 422 refusal from the rules (breakthrough without enough qi) is shown clearly."""
     _create(page, online_app.base_url, "急躁")
     shown, required = (int(x) for x in re.findall(r"\d+", _text(page, "qi"))[:2])

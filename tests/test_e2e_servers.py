@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.data import load_world
 from shared.config import Settings
+from shared.data import load_world
 from shared.store import open_store
 from shared.usecases import GameContext, SyncEffects, drive_sync
 from shared.usecases.identity import Identity

@@ -326,6 +326,19 @@ async def test_not_configured(face: str) -> None:
     assert client.stats.snapshot()["calls"] == {"no_api_key": 1}
 
 
+async def test_compressed_answers_are_decoded(face: str) -> None:
+    import gzip
+
+    def gzipped(req: httpx.Request, stream: bool) -> httpx.Response:
+        raw = sse_events(["压缩", "之文"]) if stream else completion_json("压缩之文")
+        return httpx.Response(200, content=gzip.compress(raw),
+                              headers={"Content-Encoding": "gzip"})
+
+    client, _ = make_client(Upstream(gzipped))
+    assert (await run_face(face, client))[0] == "压缩之文"
+    await client.aclose()
+
+
 def test_unknown_transport_setting() -> None:
     with pytest.raises(ConfigError):
         DeepSeekClient(Settings(llm_transport="carrier-pigeon"))

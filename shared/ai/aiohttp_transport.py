@@ -123,7 +123,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the shared session; the body streams lazily."""
         session = self._get_session()
-        headers = request.headers.multi_items()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
         try:
             content: Any = request.content
         except httpx.RequestNotRead:

@@ -1,0 +1,113 @@
+"""The benchmark's arithmetic and report (scripts/bench_load.py, scripts/bench_report.py).
+
+The benchmark itself runs for minutes and is not a test; these check that its verdicts,
+percentiles and document follow from the numbers it is given.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.config import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+import bench_load
+import bench_report
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert bench_load.percentile(values, 50) == 50.0
+    assert bench_load.percentile(values, 99) == 99.0
+    assert bench_load.percentile(values, 100) == 100.0
+    assert bench_load.percentile([3.0], 99) == 3.0
+    assert bench_load.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert bench_load.percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
+    assert bench_load.percentile([], 50) is None
+
+
+def _phase(rps: float, p99: float, cpu_ms: float, *, errors: int = 0, degraded: int = 0,
+           finished: bool = True, n: int = 2000) -> dict[str, Any]:
+    ok = n - errors - degraded
+    return {"requests": n, "ok": ok, "degraded": degraded, "errors": errors,
+            "finished": finished, "wall_s": ok / rps, "rps": rps, "p50_s": p99 / 2,
+            "p99_s": p99, "cpu_ms_per_req": cpu_ms, "cpu_s": cpu_ms * n / 1000}
+
+
+def _stack(name: str, load: dict[str, Any], burst_wall: float, rss: tuple[int, int]) -> dict:
+    return {
+        "stack": name,
+        "burst": {**_phase(50, burst_wall, 1.0, n=50), "wall_s": burst_wall},
+        "load": load,
+        "overhead": _phase(1500, 0.1, 0.5, n=5000),
+        "sweep": {"50": _phase(48, 1.05, 1.0, n=200), "500": load},
+        "rss_first": {"after": 1000, "bytes": rss[0], "finished": True},
+        "rss_total": {"after": 20000, "bytes": rss[1], "finished": True},
+        "processes": 2,
+    }
+
+
+RESULTS: dict[str, Any] = {
+    "plan": {"burst": 50, "latency": 1.0, "load": 2000, "load_conc": 500, "overhead": 5000,
+             "overhead_conc": 64, "rss_first": 1000, "rss_total": 20000, "worker_threads": 64,
+             "worker_procs": 8},
+    "settings": {"llm_transport": "aiohttp", "llm_max_workers": 32,
+                 "llm_max_concurrency": 512},
+    "quick": False,
+    "started": "2026-01-01 00:00:00",
+    "duration_s": 600.0,
+    "machine": {"cpus": 2, "memory_gib": 24, "python": "3.11", "platform": "linux",
+                "versions": {"quart": "0.22"}},
+    "stacks": [
+        _stack("flask", _phase(100, 7.0, 1.0), 13.0, (100 << 20, 102 << 20)),
+        _stack("quart-httpx", _phase(400, 1.4, 1.1), 1.05, (100 << 20, 105 << 20)),
+        _stack("quart-threadpool", _phase(31, 16.0, 1.5, finished=False, n=1000), 2.1,
+               (100 << 20, 115 << 20)),
+    ],
+}
+
+
+def test_verdicts_follow_the_numbers() -> None:
+    lines = [v.line() for v in bench_report.verdicts(RESULTS)]
+    assert "PASS  quart-httpx: 50 concurrent at 1 s in <= 1.2 s: 1.05 s, 50 ok " \
+           "(margin 0.15 s)" in lines
+    load = [v for v in bench_report.verdicts(RESULTS) if v.target.startswith("2000 at 500")]
+    assert [(v.stack, v.passed) for v in load] == [("quart-httpx", True),
+                                                    ("quart-threadpool", False)]
+    assert "did not finish" in load[1].measured
+    cpu = {v.stack: v for v in bench_report.verdicts(RESULTS) if v.target.startswith("CPU")}
+    assert cpu["quart-httpx"].passed is True  # 1.1 / 1.0 <= 1.2
+    assert cpu["quart-threadpool"].passed is False  # 1.5x
+    assert cpu["quart-threadpool"].margin == "margin -0.30x"
+    rss = {v.stack: v.passed for v in bench_report.verdicts(RESULTS) if v.target.startswith("RSS")}
+    assert rss == {"flask": True, "quart-httpx": True, "quart-threadpool": False}  # +15%
+
+
+def test_errors_or_degraded_answers_fail_the_load_target() -> None:
+    results = copy.deepcopy(RESULTS)
+    results["stacks"][1]["load"] = _phase(400, 1.4, 1.1, degraded=1)
+    (verdict,) = [v for v in bench_report.verdicts(results)
+                  if v.stack == "quart-httpx" and v.target.startswith("2000")]
+    assert verdict.passed is False
+    assert "1 degraded" in verdict.measured
+
+
+def test_report_and_charts_are_written(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "evaluation.md"
+    lines = bench_report.write_report(RESULTS, out)
+    text = out.read_text()
+    assert any(line.startswith("MISS  quart-threadpool") for line in lines)
+    for png in ("throughput_vs_concurrency.png", "p99_vs_concurrency.png", "cpu_per_1000.png"):
+        assert (tmp_path / "img" / png).stat().st_size > 1000
+        assert f"img/{png}" in text
+    # The seed's table: option C was not run, so it is not scored.
+    assert "| total (of 25) |" in text
+    assert "not measured in this run" in text
+    assert "Ship option A" in text
