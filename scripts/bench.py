@@ -172,6 +172,8 @@ def bench_stack(
             if not proc.alive():
                 out.setdefault("failed", f"{proc.name} died:\n{proc.log_tail()}")
         stack.stop()
+        if celery:
+            bp.drop_queue(BENCH_REDIS_URL, env["CELERY_QUEUE"])
     return out
 
 

@@ -182,6 +182,14 @@ class Stack:
             proc.stop()
 
 
+def drop_queue(redis_url: str, name: str) -> None:
+    """Delete a Celery queue and the binding tables kombu keeps for it (they have no TTL)."""
+    import redis
+
+    with redis.Redis.from_url(redis_url, socket_connect_timeout=3.0) as client:
+        client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+
+
 def stack_env(name: str, fake_url: str, run_dir: Path, redis_url: str) -> dict[str, str]:
     """The environment of one stack: its own SQLite file and Celery queue, the fake upstream."""
     spec = STACKS[name]

@@ -306,7 +306,7 @@ def _results_rows(results: dict[str, Any]) -> list[list[str]]:
     rows = []
     for s in results["stacks"]:
         if "failed" in s and s.get("load") is None:
-            rows.append([s["stack"], f"failed: {s['failed'].splitlines()[0]}", *["-"] * 9])
+            rows.append([s["stack"], f"failed: {s['failed'].splitlines()[0]}", *["-"] * 10])
             continue
         load, over = s.get("load"), s.get("overhead")
         growth = _growth(s)
@@ -317,6 +317,7 @@ def _results_rows(results: dict[str, Any]) -> list[list[str]]:
             f"{_f(_get(load, 'p50_s'))} / {_f(_get(load, 'p99_s'))}",
             f"{_get(load, 'errors')} / {_get(load, 'degraded')}",
             _f(_cpu_per_1000(load)),
+            _f(None if not _cpu_per_1000(load) else 1000 / _cpu_per_1000(load), "{:.0f}"),
             f"{_f(_get(over, 'rps'), '{:.0f}')}{_dnf(over)}",
             f"{_f(_get(over, 'p50_s'), '{:.3f}')} / {_f(_get(over, 'p99_s'), '{:.3f}')}",
             _f(_cpu_per_1000(over)),
@@ -345,7 +346,7 @@ def recommendation(results: dict[str, Any], totals: dict[str, int],
     ]
     if misses:
         out.append("- It misses: " + "; ".join(f"{v.target} ({v.measured})" for v in misses)
-                   + ". See the profile notes below for where the time goes.")
+                   + ". The profile notes below show where the time goes.")
     else:
         out.append("- It meets every target measured here.")
     for key in measured:
@@ -413,12 +414,15 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
         *_table(
             ["stack", f"{plan['burst']} at once, {plan['latency']:g} s: wall",
              f"{plan['load']:,} at {plan['load_conc']}: req/s", "p50 / p99 s",
-             "errors / degraded", "CPU s per 1,000", f"{plan['overhead']:,} at "
+             "errors / degraded", "CPU s per 1,000", "CPU-bound ceiling req/s/core",
+             f"{plan['overhead']:,} at "
              f"{plan['overhead_conc']}, 0 s: req/s", "p50 / p99 s", "CPU s per 1,000",
              f"RSS after {plan['rss_first']:,} / {plan['rss_total']:,}", "RSS growth"],
             _results_rows(results)),
         "",
-        "\"did not finish\": the phase hit its time cap; the figures are for what it did.",
+        "\"did not finish\": the phase hit its time cap; the figures are for what it did. "
+        "CPU-bound ceiling: 1,000 / (CPU ms per request), the rate the stack's processes "
+        "could reach with one core to themselves.",
         "",
         "![throughput](img/throughput_vs_concurrency.png)",
         "![p99](img/p99_vs_concurrency.png)",
@@ -454,9 +458,14 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
         *recommendation(results, totals, checks),
         "",
     ]
-    notes = img_dir / "profile-notes.md"
-    if notes.exists():
-        lines += ["## Profile notes", "", notes.read_text().strip(), ""]
+    profiles = sorted(img_dir.glob("profile-*.md"))
+    if profiles:
+        lines += ["## Profile notes", "",
+                  "From `scripts/bench_profile.py` (run separately; its date is the file's). "
+                  "The CPU-bound ceiling above is what one core would allow at the measured CPU "
+                  "per request; below it, the time is lost to sharing the CPUs.", ""]
+        for path in profiles:
+            lines += [path.read_text().strip(), ""]
     lines += ["Charts: " + ", ".join(f"`docs/img/{p}`" for p in pngs) + "; raw numbers: "
               "`docs/img/bench-results.json`.", ""]
     out.write_text("\n".join(lines))

@@ -119,12 +119,12 @@ class FakeState:
         self.reset_stats()
 
     def reset_stats(self) -> None:
-        """Zero every counter."""
+        """Zero every counter (``in_flight`` is a live gauge: requests still running keep it)."""
         self.requests = 0
         self.chat = 0
         self.streams = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
+        self.in_flight = getattr(self, "in_flight", 0)
+        self.max_in_flight = self.in_flight
         self.fault_counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.last_request: dict[str, Any] | None = None
@@ -184,10 +184,10 @@ def reply_text(messages: list[dict[str, Any]]) -> str:
     return template.format(echo=echo)
 
 
-def _error(status: int, message: str | None = None, **fmt: str) -> web.Response:
+def _error(status: int, message: str | None = None, last4: str = "0000") -> web.Response:
     default, etype, code = ERROR_BODIES.get(status, ("Fake Error", "fake_error", "fake_error"))
-    body = {"error": {"message": (message or default).format(**fmt), "type": etype,
-                      "param": None, "code": code}}
+    text = (message or default).replace("{last4}", last4)
+    body = {"error": {"message": text, "type": etype, "param": None, "code": code}}
     return web.Response(status=status, body=json.dumps(body).encode(),
                         content_type="application/json")
 

@@ -115,6 +115,7 @@ def test_parse_completion_skips_keepalive_newlines() -> None:
         (b"", LLMEmptyResponse, True),
         (b"\n\n\n\n", LLMEmptyResponse, True),
         (b"{not json", LLMProtocolError, False),
+        (b'{"x": "\xff"}', LLMProtocolError, False),
         (b"[1, 2]", LLMProtocolError, False),
         (b'{"choices": []}', LLMProtocolError, False),
         (b'{"error": {"message": "boom"}}', LLMProtocolError, False),

@@ -60,6 +60,8 @@ CASES = [
     Case("503 twice", ["503", "503"], "ok", 3, (0.5, 1.0)),
     Case("503 thrice", ["503", "503", "503"], LLMStatusError, 3, (0.5, 1.0)),
     Case("402", ["402"], LLMStatusError, 1),
+    Case("401", ["401"], LLMStatusError, 1),
+    Case("400", ["400"], LLMStatusError, 1),
     Case("422 plain text", ["422_text"], LLMStatusError, 1),
     Case("hang", ["hang"], "ok", 2, (0.5,), {"llm_read_timeout": 0.3}),
     Case("connection reset", ["reset"], "ok", 2, (0.5,)),
@@ -218,3 +220,48 @@ def test_fake_rejects_bad_requests(fake: FakeDeepSeek) -> None:
                       json={"model": "deepseek-v4-flash", "messages": msg})
         assert r.status_code == 401 and "format" in r.json()["error"]["message"]
     assert fake.stats()["statuses"] == {"422": 1, "400": 2, "429": 1, "401": 1}
+
+
+async def test_create_app_in_process() -> None:
+    """The fake also runs inside a test's own loop (``create_app``), e.g. for app tests."""
+    import importlib.util
+    import sys
+
+    from aiohttp.test_utils import TestServer
+
+    from shared.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "fake_deepseek_module", REPO_ROOT / "scripts" / "fake_deepseek.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    app = module.create_app(models=["only-this"], api_key="sk-in-process-0000",
+                            usage_position="separate")
+    async with TestServer(app, host="127.0.0.1") as server:
+        base = str(server.make_url("")).rstrip("/")
+        client = DeepSeekClient(fake_settings(base, "sk-in-process-0000", "only-this"))
+        s = client.astream("在山门前")
+        text = "".join([d async for d in s])
+        assert "在山门前" in text and s.result is not None and s.result.usage
+        await client.aclose()
+    assert app["fake_state"].stats()["chat"] == 1
+
+
+def fake_settings(base_url: str, key: str, model: str) -> Any:
+    from shared.config import Settings
+
+    return Settings(deepseek_base_url=base_url, deepseek_api_key=key, deepseek_model=model)
+
+
+def test_fake_exits_on_its_own(tmp_path: Any) -> None:
+    """``--max-seconds`` bounds a fake that nobody stops (e.g. after a crashed session)."""
+    from tests.fake_server import start_fake, stop_fake
+
+    server = start_fake(tmp_path / "short.log", "--max-seconds", "1")
+    try:
+        server.process.wait(timeout=15)
+        assert server.process.returncode == 0
+    finally:
+        stop_fake(server.process)

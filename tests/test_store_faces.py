@@ -73,19 +73,44 @@ class SyncFace:
 Face = SyncFace | AsyncStore
 
 
-@pytest.fixture(params=["sync", "async"])
-async def store(request: pytest.FixtureRequest, store_url: str) -> AsyncIterator[Face]:
-    """A migrated store on a fresh database, through each face."""
-    if request.param == "sync":
-        sync = open_store(store_url)
+# Every face on every database, plus the async face's aiosqlite write path (SQLite only).
+COMBOS = [
+    ("sync", "sqlite"),
+    ("sync", "postgres"),
+    ("async", "sqlite"),
+    ("async", "postgres"),
+    ("async-aiosqlite-writes", "sqlite"),
+]
+
+
+@pytest.fixture(params=COMBOS, ids=[f"{face}-{db}" for face, db in COMBOS])
+def combo(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(face, database URL) for one combination."""
+    face, db = request.param
+    return face, request.getfixturevalue("sqlite_url" if db == "sqlite" else "postgres_url")
+
+
+@pytest.fixture
+def store_url(combo: tuple[str, str]) -> str:
+    """This module's tests take the database from ``combo`` (overrides conftest's)."""
+    return combo[1]
+
+
+@pytest.fixture
+async def store(combo: tuple[str, str]) -> AsyncIterator[Face]:
+    """A migrated store on a fresh database, through each face (and each SQLite write path)."""
+    face_name, url = combo
+    if face_name == "sync":
+        sync = open_store(url)
         sync.init_schema()
         yield SyncFace(sync)
         sync.close()
-    else:
-        face = open_async_store(store_url)
-        await face.init_schema()
-        yield face
-        await face.close()
+        return
+    writes = "aiosqlite" if face_name == "async-aiosqlite-writes" else "thread"
+    face = open_async_store(url, sqlite_writes=writes)
+    await face.init_schema()
+    yield face
+    await face.close()
 
 
 async def new_player(store: Face, player_id: str = "p1", state: dict[str, Any] | None = None):

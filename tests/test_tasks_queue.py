@@ -132,7 +132,8 @@ def queue(redis_url: str) -> Iterator[LLMTaskQueue]:
     try:
         yield q
     finally:
-        redis.Redis.from_url(redis_url).delete(name)
+        redis.Redis.from_url(redis_url).delete(
+            name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
         q.close()
 
 

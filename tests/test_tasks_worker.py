@@ -63,6 +63,12 @@ class Worker:
             self.kill()
 
 
+def drop_queue(redis_url: str, name: str) -> None:
+    """Delete a test queue and the binding tables kombu keeps for it (they have no TTL)."""
+    redis.Redis.from_url(redis_url).delete(
+        name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+
+
 def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -139,7 +145,7 @@ def _rig(redis_url: str, fake: FakeDeepSeek, sqlite_url: str, tmp_path: Path,
     finally:
         workers.stop_all()
         queue.close()
-        redis.Redis.from_url(redis_url).delete(settings.celery_queue)
+        drop_queue(redis_url, settings.celery_queue)
 
 
 @pytest.fixture

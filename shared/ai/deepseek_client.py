@@ -35,7 +35,15 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from typing import Any
 
 import httpx
@@ -65,7 +73,7 @@ TRANSPORTS = ("aiohttp", "httpx", "httpx-aiohttp")
 class ChatStream(Iterator[str]):
     """Text deltas of one streamed answer; ``.result`` is the ChatResult once exhausted."""
 
-    def __init__(self, make: Callable[[ChatStream], Iterator[str]]) -> None:
+    def __init__(self, make: Callable[[ChatStream], Generator[str, None, None]]) -> None:
         self.result: ChatResult | None = None
         self._gen = make(self)
 
@@ -77,7 +85,7 @@ class ChatStream(Iterator[str]):
 
     def close(self) -> None:
         """Stop early and close the upstream response."""
-        self._gen.close()  # type: ignore[attr-defined]
+        self._gen.close()
 
     def __enter__(self) -> ChatStream:
         return self
@@ -89,7 +97,7 @@ class ChatStream(Iterator[str]):
 class AsyncChatStream(AsyncIterator[str]):
     """Async text deltas of one streamed answer; ``.result`` once exhausted."""
 
-    def __init__(self, make: Callable[[AsyncChatStream], Any]) -> None:
+    def __init__(self, make: Callable[[AsyncChatStream], AsyncGenerator[str, None]]) -> None:
         self.result: ChatResult | None = None
         self._gen = make(self)
 
@@ -116,6 +124,14 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _compressed(headers: httpx.Headers) -> bool:
+    # On raw bytes: Headers.get() first sniffs the encoding of every header.
+    for key, value in headers.raw:
+        if key.lower() == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+            return True
+    return False
+
+
 async def _read_body(response: httpx.Response) -> bytes:
     """The whole body, then the response closed.
 
@@ -124,7 +140,7 @@ async def _read_body(response: httpx.Response) -> bytes:
     only used if a server compresses anyway.
     """
     try:
-        if response.headers.get("content-encoding", "identity") != "identity":
+        if _compressed(response.headers):
             return await response.aread()
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
@@ -279,13 +295,10 @@ class DeepSeekClient:
         # stream= and ready-encoded headers skip httpx's content sniffing and header
         # normalising, which cost more than the rest of the request building together.
         content = prepared.content
-        headers = httpx.Headers(
-            [*prepared.raw_headers, (b"Content-Length", b"%d" % len(content))], encoding="ascii"
-        )
         request = httpx.Request(
             "POST",
             self._url,
-            headers=headers,
+            headers=[*prepared.raw_headers, (b"Content-Length", b"%d" % len(content))],
             stream=httpx.ByteStream(content),
             extensions={"timeout": call.timeouts(remaining)},
         )
@@ -371,7 +384,9 @@ class DeepSeekClient:
         prepared = self._prepare(messages, True, kw)
         return ChatStream(lambda sink: self._stream(sink, prepared))
 
-    def _stream(self, sink: ChatStream, prepared: PreparedRequest) -> Iterator[str]:
+    def _stream(
+        self, sink: ChatStream, prepared: PreparedRequest
+    ) -> Generator[str, None, None]:
         call = self._tracker.start(prepared.model, stream=True)
         yielded = False
         try:
@@ -479,7 +494,9 @@ class DeepSeekClient:
         prepared = self._prepare(messages, True, kw)
         return AsyncChatStream(lambda sink: self._astream(sink, prepared))
 
-    async def _astream(self, sink: AsyncChatStream, prepared: PreparedRequest) -> Any:
+    async def _astream(
+        self, sink: AsyncChatStream, prepared: PreparedRequest
+    ) -> AsyncGenerator[str, None]:
         call = self._tracker.start(prepared.model, stream=True)
         yielded = False
         try:

@@ -14,7 +14,7 @@ is accepted too and wrapped in a ``PromptBook``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -65,7 +65,7 @@ def _online(result: ChatResult) -> Narration:
 class NarrationStream(Iterator[str]):
     """Text deltas; once exhausted, ``.result`` is the whole :class:`Narration`."""
 
-    def __init__(self, make: Callable[[NarrationStream], Iterator[str]]) -> None:
+    def __init__(self, make: Callable[[NarrationStream], Generator[str, None, None]]) -> None:
         self._result: Narration | None = None
         self._gen = make(self)
 
@@ -84,13 +84,15 @@ class NarrationStream(Iterator[str]):
 
     def close(self) -> None:
         """Stop early; closes the upstream response."""
-        self._gen.close()  # type: ignore[attr-defined]
+        self._gen.close()
 
 
 class AsyncNarrationStream(AsyncIterator[str]):
     """Async text deltas; once exhausted, ``.result`` is the whole :class:`Narration`."""
 
-    def __init__(self, make: Callable[[AsyncNarrationStream], Any]) -> None:
+    def __init__(
+        self, make: Callable[[AsyncNarrationStream], AsyncGenerator[str, None]]
+    ) -> None:
         self._result: Narration | None = None
         self._gen = make(self)
 
@@ -114,10 +116,10 @@ class AsyncNarrationStream(AsyncIterator[str]):
 
 def _as_prompts(prompts: Any) -> Prompts:
     if hasattr(prompts, "offline") and hasattr(prompts, "messages"):
-        return prompts  # type: ignore[no-any-return]
+        return prompts
     from shared.game.narration import PromptBook  # a World: wrap it (lazy: another package)
 
-    return PromptBook(prompts)  # type: ignore[no-any-return]
+    return PromptBook(prompts)
 
 
 class Narrator:
@@ -210,7 +212,9 @@ class Narrator:
         """Deltas of the narration of ``req`` (blocking); ``.result`` when exhausted."""
         return NarrationStream(lambda sink: self._stream(sink, req, user_id))
 
-    def _stream(self, sink: NarrationStream, req: Any, user_id: str | None) -> Iterator[str]:
+    def _stream(
+        self, sink: NarrationStream, req: Any, user_id: str | None
+    ) -> Generator[str, None, None]:
         if not self.online:
             sink._result = self._degraded(self.prompts.offline(req), NO_API_KEY)
             yield sink._result.text
@@ -239,7 +243,7 @@ class Narrator:
 
     async def _astream(
         self, sink: AsyncNarrationStream, req: Any, user_id: str | None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         if not self.online:
             sink._result = self._degraded(self.prompts.offline(req), NO_API_KEY)
             yield sink._result.text

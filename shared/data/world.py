@@ -30,7 +30,7 @@ class World:
     """
 
     CATALOG_KINDS: ClassVar[tuple[str, ...]] = (
-        "realms", "roots", "locations", "items", "techniques", "monsters",
+        "realms", "roots", "locations", "items", "techniques", "monsters", "npcs",
     )
 
     realms: tuple[Realm, ...]

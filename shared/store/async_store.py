@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import plans
 from .base import Access, BaseStore
+from .drivers import drive_async
 from .engines import (
+    WRITER_POOL,
     PoolConfig,
     StoreTarget,
     build_async_engine,
+    build_sync_engine,
     default_pool,
     ensure_parent,
     read_options,
@@ -21,60 +24,50 @@ from .engines import (
     write_options,
 )
 from .errors import StoreError
-from .plans import COMMIT, ROLLBACK, Plan
+from .plans import Plan
 from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
+from .writer_thread import WriterThread
 
 T = TypeVar("T")
 
 
-async def drive_async(plan: Plan[T], engine: AsyncEngine) -> T:
-    """Run a plan on one pooled connection (see :mod:`shared.store.plans`)."""
-    async with engine.connect() as conn:
-        result: Any = None
-        error: DBAPIError | None = None
-        while True:
-            try:
-                step = plan.send(result) if error is None else plan.throw(error)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            result = error = None
-            if step is COMMIT:
-                await conn.commit()
-            elif step is ROLLBACK:
-                await conn.rollback()
-            else:
-                try:
-                    result = await conn.execute(step.statement, step.params)
-                except DBAPIError as exc:
-                    error = exc
+SqliteWrites = Literal["thread", "aiosqlite"]
 
 
 class AsyncStore(BaseStore):
     """Player state and action log for one event loop; every method is a coroutine.
 
-    On SQLite the writes of this process queue on an asyncio lock, so hundreds of concurrent
-    requests wait in the loop rather than in SQLite's busy handler; other processes are held
-    off by ``BEGIN IMMEDIATE`` and ``busy_timeout``. On PostgreSQL row locks do that work.
+    Reads go through the async engine (aiosqlite or async psycopg). On PostgreSQL writes do
+    too, and row locks order concurrent writers. On SQLite the writes of this process are
+    queued in arrival order, so hundreds of concurrent requests wait in Python rather than in
+    SQLite's busy handler, while other processes are held off by ``BEGIN IMMEDIATE`` and
+    ``busy_timeout``: by default on a :class:`WriterThread` (sync engine, fastest), or with
+    ``sqlite_writes="aiosqlite"`` on the async engine behind an asyncio lock.
     """
 
-    def __init__(self, engine: AsyncEngine, target: StoreTarget) -> None:
+    def __init__(
+        self, engine: AsyncEngine, target: StoreTarget, writer: WriterThread | None = None
+    ) -> None:
         super().__init__(target, engine.dialect.name)
         self.engine = engine
+        self.writer = writer
         self._read = engine.execution_options(**read_options(target.backend))
         self._write = engine.execution_options(**write_options(target.backend))
         self._write_lock = asyncio.Lock() if target.backend == "sqlite" else None
 
     async def _run(self, plan: Plan[T], access: Access = "read") -> T:
-        engine = self._write if access == "transaction" else self._read
         try:
-            if access == "read" or self._write_lock is None:
+            if access == "read":
+                return await drive_async(plan, self._read)
+            if self.writer is not None:
+                return await self.writer.run(plan, transaction=access == "transaction")
+            engine = self._write if access == "transaction" else self._read
+            if self._write_lock is None:
                 return await drive_async(plan, engine)
             async with self._write_lock:
                 return await drive_async(plan, engine)
         except SQLAlchemyError as exc:
             raise self._store_error(exc) from exc
-        finally:
-            plan.close()
 
     async def init_schema(self, *, upto: int | None = None) -> int:
         """Create or migrate the schema (idempotent, safe from concurrent processes).
@@ -88,7 +81,9 @@ class AsyncStore(BaseStore):
         await self._run(plans.ping(self._q))
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Finish queued writes and close every connection."""
+        if self.writer is not None:
+            await self.writer.close()
         await self.engine.dispose()
 
     async def create_player(
@@ -144,12 +139,17 @@ class AsyncStore(BaseStore):
 
 
 def open_async_store(
-    url: str, *, pool: PoolConfig | None = None, busy_timeout: float = 5.0
+    url: str,
+    *,
+    pool: PoolConfig | None = None,
+    busy_timeout: float = 5.0,
+    sqlite_writes: SqliteWrites = "thread",
 ) -> AsyncStore:
     """Open the async face on ``sqlite:///path`` or ``postgresql://...`` (no connection yet).
 
-    Call it from the serving loop's start-up (the SQLite write lock belongs to one loop).
-    ``busy_timeout`` (seconds) bounds waits for SQLite's lock and PostgreSQL's connect.
+    Call it from the serving loop's start-up. ``busy_timeout`` (seconds) bounds waits for
+    SQLite's lock and PostgreSQL's connect. ``sqlite_writes`` picks where SQLite writes run
+    (see :class:`AsyncStore`; ``"aiosqlite"`` is kept for comparison and measured slower).
     """
     target = resolve_url(url)
     try:
@@ -157,4 +157,7 @@ def open_async_store(
     except OSError as exc:
         raise StoreError(f"cannot create the folder of {target.display()}: {exc}") from exc
     engine = build_async_engine(target, pool or default_pool(target.backend, True), busy_timeout)
-    return AsyncStore(engine, target)
+    writer = None
+    if target.backend == "sqlite" and sqlite_writes == "thread":
+        writer = WriterThread(build_sync_engine(target, WRITER_POOL, busy_timeout))
+    return AsyncStore(engine, target, writer)

@@ -43,8 +43,8 @@ class StoreTarget:
     path: Path | None  # the SQLite file, None for PostgreSQL
 
     def display(self) -> str:
-        """The URL without its password, for logs and errors."""
-        return self.sync_url.render_as_string(hide_password=True)
+        """The URL without driver or password, for logs and errors."""
+        return self.sync_url.set(drivername=self.backend).render_as_string(hide_password=True)
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,10 @@ def default_pool(backend: Backend, is_async: bool) -> PoolConfig:
     if is_async:
         return PoolConfig(size=20, max_overflow=10, timeout=60.0, recycle=1800.0)
     return PoolConfig(size=5, max_overflow=15, timeout=30.0, recycle=1800.0)
+
+
+# The async face's SQLite writer thread (see writer_thread.py) needs exactly one connection.
+WRITER_POOL = PoolConfig(size=1, max_overflow=0, timeout=60.0)
 
 
 def resolve_url(url: str) -> StoreTarget:

@@ -2,10 +2,9 @@
 
 A plan yields :class:`Run` (execute one statement; the result is sent back), ``COMMIT`` or
 ``ROLLBACK``, and finally returns its value. A database error raised by a ``Run`` is thrown
-back into the plan at that ``yield``, so a plan can handle e.g. a unique violation. The sync
-face drives plans with ``Connection.execute``, the async face with ``await
-AsyncConnection.execute``; neither contains any logic of its own (the model is httpx's
-BaseClient / Client / AsyncClient split).
+back into the plan at that ``yield``, so a plan can handle e.g. a unique violation.
+:mod:`shared.store.drivers` runs plans for both faces; the faces contain no logic of their
+own (the model is httpx's BaseClient / Client / AsyncClient split).
 
 A statement after ``COMMIT``/``ROLLBACK`` starts a new transaction. Writes must end with an
 explicit ``COMMIT``: whatever is still open when the plan returns or raises is rolled back

@@ -6,10 +6,11 @@ import threading
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import plans
 from .base import Access, BaseStore
+from .drivers import drive_sync
 from .engines import (
     PoolConfig,
     StoreTarget,
@@ -21,32 +22,10 @@ from .engines import (
     write_options,
 )
 from .errors import StoreError
-from .plans import COMMIT, ROLLBACK, Plan
+from .plans import Plan
 from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
 
 T = TypeVar("T")
-
-
-def drive_sync(plan: Plan[T], engine: Engine) -> T:
-    """Run a plan on one pooled connection (see :mod:`shared.store.plans`)."""
-    with engine.connect() as conn:
-        result: Any = None
-        error: DBAPIError | None = None
-        while True:
-            try:
-                step = plan.send(result) if error is None else plan.throw(error)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            result = error = None
-            if step is COMMIT:
-                conn.commit()
-            elif step is ROLLBACK:
-                conn.rollback()
-            else:
-                try:
-                    result = conn.execute(step.statement, step.params)
-                except DBAPIError as exc:
-                    error = exc
 
 
 class SyncStore(BaseStore):
@@ -73,8 +52,6 @@ class SyncStore(BaseStore):
                 return drive_sync(plan, engine)
         except SQLAlchemyError as exc:
             raise self._store_error(exc) from exc
-        finally:
-            plan.close()
 
     def init_schema(self, *, upto: int | None = None) -> int:
         """Create or migrate the schema (idempotent, safe from concurrent processes).

@@ -30,9 +30,10 @@ class TaskTimings:
     """The time budget of one LLM task, derived from the client's own deadline.
 
     ``soft_time_limit`` and ``time_limit`` sit above the client's total deadline, so they only
-    fire if something hangs outside the client. ``visibility_timeout`` sits above the longest
-    time a message can stay unacknowledged (a retry's delay plus a full run), so Redis never
-    hands a call that is still running to a second worker.
+    fire if something hangs outside the client (Celery enforces them in prefork children
+    only; under the thread pool the client's deadline is the bound). ``visibility_timeout``
+    sits above the longest time a message can stay unacknowledged (a retry's delay plus a
+    full run), so Redis never hands a call that is still running to a second worker.
     """
 
     soft_time_limit: float
@@ -89,7 +90,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
         # LLM tasks wait on the network: threads, one shared client, as many as chat_threaded.
         "worker_pool": "threads",
         "worker_concurrency": settings.llm_max_workers,
-        # Tasks cut off from the broker will be redelivered; finishing them would run them twice.
+        # Tasks cut off from the broker will be redelivered, so prefork cancels them rather
+        # than run them twice (a thread cannot be cancelled: there llm.narrate's idempotence
+        # keeps the second run from calling the LLM again).
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,
         "broker_connection_retry_on_startup": True,

@@ -1,0 +1,158 @@
+"""Where the time goes in one Quart stack under load: hypercorn in-process under pyinstrument.
+
+    .venv/bin/python scripts/bench_profile.py [--stack quart-httpx] [--requests 2000]
+        [--concurrency 500] [--latency 1.0]
+
+Runs ``pyinstrument -m hypercorn -w 0 ...`` (the worker in the profiled process itself) with
+the stack's settings, drives it with ``scripts/bench_load.py``, stops it with SIGTERM and
+writes ``docs/img/profile-<stack>.md``: the event loop thread's time by package (self time;
+``loop`` is the event loop itself) and the hottest functions. ``scripts/bench.py`` puts
+every such file into docs/evaluation.md. Work done on other threads (the thread pool's calls,
+the Celery worker) is not in this profile; the CPU split in the results covers those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_procs as bp
+from bench import BENCH_REDIS_URL, run_load
+
+# Frames whose self time is the event loop itself: waiting in epoll, or uvloop's C code
+# (invisible to the profiler, so it lands on the Python frame that called into the loop).
+LOOP_FRAMES = {"select", "poll", "epoll", "run", "run_once", "run_forever",
+               "run_until_complete"}
+LOOP_OWNERS = ("stdlib:selectors", "stdlib:runners", "stdlib:base_events", "<builtin>",
+               "uvloop")
+
+
+def package_of(file_path: str | None, function: str) -> str:
+    """A short owner for a frame: the site-package, our top package, or the stdlib module."""
+    if not file_path:
+        return "<builtin>"
+    path = file_path.replace("\\", "/")
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+    for ours in ("shared", "quart_app", "legacy_flask"):
+        if f"/{ours}/" in path:
+            return ours
+    if path.startswith("<"):
+        return "<builtin>"
+    return "stdlib:" + Path(path).stem
+
+
+def summarize(session_path: Path) -> dict[str, Any]:
+    """Self time by package and by function from a saved pyinstrument session."""
+    from pyinstrument.session import Session
+
+    session = Session.load(str(session_path))
+    root = session.root_frame()
+    by_package: Counter[str] = Counter()
+    by_function: Counter[str] = Counter()
+    stack = [root] if root is not None else []
+    while stack:
+        frame = stack.pop()
+        stack.extend(frame.children)
+        if frame.is_synthetic:
+            continue
+        self_time = frame.total_self_time
+        if self_time <= 0:
+            continue
+        pkg = package_of(frame.file_path, frame.function)
+        if frame.function.rsplit(".", 1)[-1] in LOOP_FRAMES and pkg.startswith(LOOP_OWNERS):
+            pkg = "loop"
+        by_package[pkg] += self_time
+        by_function[f"{frame.function} ({pkg})"] += self_time
+    return {
+        "duration_s": session.duration,
+        "cpu_time_s": session.cpu_time,
+        "by_package": by_package.most_common(),
+        "by_function": by_function.most_common(20),
+    }
+
+
+def write_markdown(stack: str, load: dict[str, Any], prof: dict[str, Any], out: Path) -> None:
+    """The profile as a short markdown section."""
+    total = sum(t for _, t in prof["by_package"]) or 1.0
+    busy = total - dict(prof["by_package"]).get("loop", 0.0)
+    lines = [
+        f"### Profile: {stack}, {load['requests']} requests at {load['concurrency']} in flight",
+        "",
+        f"Written by `scripts/bench_profile.py --stack {stack}`. Under the profiler: "
+        f"{load['ok']} ok, {load['errors']} errors, {load['rps']:.0f} req/s, p99 "
+        f"{load['p99_s']:.2f} s (sampling slows the loop; compare shares, not speed). "
+        f"Python code ran {busy:.1f} s of the {total:.1f} s sampled on the loop thread; the "
+        f"rest (`loop`) is the event loop waiting in epoll or in uvloop's C code. Process "
+        f"CPU {prof['cpu_time_s']:.1f} s.",
+        "",
+        "| owner | self time s | share of busy time |",
+        "|---|---|---|",
+    ]
+    for pkg, t in prof["by_package"][:14]:
+        share = "-" if pkg == "loop" else f"{t / busy:.0%}"
+        lines.append(f"| {pkg} | {t:.2f} | {share} |")
+    lines += ["", "Hottest functions (self time):", "", "| function | s |", "|---|---|"]
+    lines += [f"| `{name}` | {t:.2f} |" for name, t in prof["by_function"][:12]]
+    out.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    p = argparse.ArgumentParser(description="Profile one Quart stack under load.")
+    p.add_argument("--stack", default="quart-httpx",
+                   choices=[s for s in bp.STACKS if s.startswith("quart")])
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=500)
+    p.add_argument("--latency", type=float, default=1.0)
+    p.add_argument("--cap", type=float, default=120.0)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    out = args.out or bp.ROOT / "docs" / "img" / f"profile-{args.stack}.md"
+
+    with tempfile.TemporaryDirectory(prefix="xianxia-prof-") as tmp:
+        run_dir = Path(tmp)
+        session_path = run_dir / "hypercorn.pyisession"
+        fake = bp.start_fake(run_dir, 0.0, args.cap + 300)
+        env = bp.stack_env(args.stack, fake.base_url, run_dir, BENCH_REDIS_URL)
+        procs: list[bp.Proc] = []
+        try:
+            if bp.STACKS[args.stack]["backend"] == "celery":
+                stack = bp.start_stack(args.stack, env, run_dir, 64, 8)
+                procs = stack.procs[:-1]  # keep the workers, replace the server
+                stack.procs[-1].stop()
+            port = bp.free_port()
+            cmd = [str(bp.BIN / "pyinstrument"), "-r", "pyisession", "-o", str(session_path),
+                   "-m", "hypercorn", "--config", str(bp.ROOT / "deploy/hypercorn.toml"),
+                   "--workers", "0", "--backlog", "2048", "--bind", f"127.0.0.1:{port}",
+                   "quart_app:create_app()"]
+            server = bp.start(f"{args.stack}-profiled", cmd, env, run_dir)
+            procs.append(server)
+            base = f"http://127.0.0.1:{port}"
+            bp.wait_until(lambda: bp.http_ok(base + "/readyz"), server, 60.0, args.stack)
+            run_load(base + "/api/llm", 50, 50, 30.0, "warm-up")
+            fake.set_latency(args.latency)
+            load = run_load(base + "/api/llm", args.requests, args.concurrency, args.cap,
+                            f"{args.stack} profiled")
+        finally:
+            for proc in reversed(procs):
+                proc.stop(timeout=60.0)  # SIGTERM: hypercorn returns, pyinstrument saves
+            fake.proc.stop()
+            bp.drop_queue(BENCH_REDIS_URL, env["CELERY_QUEUE"])
+        prof = summarize(session_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_markdown(args.stack, load, prof, out)
+    print(json.dumps({"load": load, "by_package": prof["by_package"][:10]}, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
