@@ -90,13 +90,20 @@ def run_load(url: str, requests: int, concurrency: int, cap: float, label: str) 
     return summary
 
 
-def measured(stack: bp.Stack, url: str, requests: int, concurrency: int, cap: float,
-             label: str, with_redis: bool) -> dict[str, Any]:
-    """A load phase plus the CPU the stack's processes (and Redis, for Celery) spent on it."""
+def measured(stack: bp.Stack, fake: bp.Fake, url: str, requests: int, concurrency: int,
+             cap: float, label: str, with_redis: bool) -> dict[str, Any]:
+    """A load phase plus the CPU the stack's processes (and Redis, for Celery) spent on it,
+    and how busy the whole machine was meanwhile (the upstream, the load generator, others).
+    """
     before = bp.cpu_seconds(stack.procs)
     split_before = bp.cpu_by_proc(stack.procs)
     redis_before = bp.redis_cpu_seconds() if with_redis else None
+    fake_before = sum(bp.cpu_seconds([fake.proc]).values())
+    machine_before = bp.machine_busy_seconds()
     summary = run_load(url, requests, concurrency, cap, label)
+    machine = bp.machine_busy_seconds() - machine_before
+    summary["fake_cpu_s"] = sum(bp.cpu_seconds([fake.proc]).values()) - fake_before
+    summary["machine_busy_cores"] = machine / summary["wall_s"] if summary["wall_s"] else None
     after = bp.cpu_seconds(stack.procs)
     split_after = bp.cpu_by_proc(stack.procs)
     redis_after = bp.redis_cpu_seconds() if with_redis else None
@@ -141,7 +148,7 @@ def bench_stack(
         sent = plan.rss_first
         out["rss_first"] = {"after": sent, "bytes": bp.rss_bytes(stack.procs),
                             "finished": first["finished"]}
-        out["overhead"] = measured(stack, url, plan.overhead, c, budget.cap(plan.cap_fast),
+        out["overhead"] = measured(stack, fake, url, plan.overhead, c, budget.cap(plan.cap_fast),
                                    f"{name} {plan.overhead} at {c} in flight, 0 s", celery)
         sent += plan.overhead
         rest = run_load(url, plan.rss_total - sent, c, budget.cap(plan.cap_fast * 1.5),
@@ -152,14 +159,15 @@ def bench_stack(
                             + rest["ok"] + rest["degraded"] + plan.rss_first}
 
         fake.set_latency(plan.latency)
-        out["burst"] = measured(stack, url, plan.burst, plan.burst, budget.cap(15.0),
+        out["burst"] = measured(stack, fake, url, plan.burst, plan.burst, budget.cap(15.0),
                                 f"{name} {plan.burst} at once, {plan.latency:g} s", celery)
         out["sweep"] = {}
         for conc in plan.sweep:
             out["sweep"][str(conc)] = measured(
-                stack, url, conc * plan.sweep_factor, conc, budget.cap(plan.cap_slow / 2),
+                stack, fake, url, conc * plan.sweep_factor, conc, budget.cap(plan.cap_slow / 2),
                 f"{name} sweep {conc} in flight", celery)
-        out["load"] = measured(stack, url, plan.load, plan.load_conc, budget.cap(plan.cap_slow),
+        out["load"] = measured(stack, fake, url, plan.load, plan.load_conc,
+                               budget.cap(plan.cap_slow),
                                f"{name} {plan.load} at {plan.load_conc} in flight, "
                                f"{plan.latency:g} s", celery)
         out["sweep"][str(plan.load_conc)] = out["load"]

@@ -109,6 +109,7 @@ async def run_load(
         reporter.cancel()
     done = tally.ok + tally.degraded + tally.errors
     lat = sorted(tally.latencies)
+    cpu = time.process_time()
     return {
         "requests": requests,
         "concurrency": concurrency,
@@ -123,6 +124,7 @@ async def run_load(
         "p50_s": percentile(lat, 50),
         "p99_s": percentile(lat, 99),
         "max_s": lat[-1] if lat else None,
+        "loadgen_cpu_s": cpu,  # this process's own CPU (start-up included)
     }
 
 

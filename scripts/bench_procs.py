@@ -320,6 +320,12 @@ def rss_bytes(procs: list[Proc]) -> int:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all CPUs, all processes) so far."""
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
 def redis_cpu_seconds(port: int = 6379) -> float | None:
     """CPU seconds of the machine's redis-server (read only; None when not visible)."""
     for p in psutil.process_iter(["name", "cmdline"]):

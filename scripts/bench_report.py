@@ -347,6 +347,17 @@ def recommendation(results: dict[str, Any], totals: dict[str, int],
     if misses:
         out.append("- It misses: " + "; ".join(f"{v.target} ({v.measured})" for v in misses)
                    + ". The profile notes below show where the time goes.")
+        load = _get(by[best_stack], "load")
+        cpu = _cpu_per_1000(load)
+        busy = _get(load, "machine_busy_cores")
+        cpus = results["machine"]["cpus"]
+        if cpu and busy is not None and 1000 / cpu >= LOAD_MIN_RPS and busy >= 0.9 * cpus:
+            out.append(
+                f"- At {cpu:.2f} ms of CPU per request its server would serve "
+                f"{1000 / cpu:.0f} req/s on a core of its own, but the machine was saturated "
+                f"({busy:.2f} of {cpus} cores busy, with the fake upstream, the load generator "
+                "and other work: see the CPU table above). The throughput miss is shared CPU, "
+                "not a limit of the stack; re-measure on a machine with a core to spare.")
     else:
         out.append("- It meets every target measured here.")
     for key in measured:
@@ -354,13 +365,33 @@ def recommendation(results: dict[str, Any], totals: dict[str, int],
             continue
         load = _get(by[OPTIONS[key][1]], "load")
         out.append(f"- Option {key} ({OPTIONS[key][0]}): {load['rps']:.0f} req/s at "
-                   f"{results['plan']['load_conc']} in flight, total {totals[key]} of 25.")
+                   f"{results['plan']['load_conc']} in flight, total {totals[key]} of 25."
+                   + _why(key, load, results))
     if "C" in measured and best != "C":
         out.append("- Keep option C for work whose result must outlive the request or the "
                    "process (queued narration, `POST /api/llm/tasks`): it is the only option "
                    "whose calls survive an app restart, a blue/green toggle or a worker crash, "
                    "at the measured cost above.")
     return out
+
+
+def _why(key: str, load: dict[str, Any], results: dict[str, Any]) -> str:
+    """A measured reason for an option's throughput, where one stands out."""
+    plan, cfg = results["plan"], results.get("settings", {})
+    if key == "B" and cfg.get("llm_max_workers"):
+        cap = cfg["llm_max_workers"] / plan["latency"]
+        if load["rps"] <= 1.1 * cap:
+            return (f" Its pool caps it: {cfg['llm_max_workers']} threads / "
+                    f"{plan['latency']:g} s = {cap:.0f} calls per second, whatever the CPU.")
+    split = load.get("cpu_split_s") or {}
+    served = load["ok"] + load["degraded"]
+    if key == "C" and split and served:
+        worker = sum(v for k, v in split.items() if "worker" in k)
+        app = sum(v for k, v in split.items() if "worker" not in k)
+        return (f" Of its {1000 * (worker + app) / served:.1f} ms CPU per request, the Celery "
+                f"workers spend {1000 * worker / served:.1f} ms (receive, STARTED and SUCCESS "
+                f"writes, the call) and the app {1000 * app / served:.1f} ms (publish, wait).")
+    return ""
 
 
 def write_report(results: dict[str, Any], out: Path) -> list[str]:
@@ -428,6 +459,7 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
         "![p99](img/p99_vs_concurrency.png)",
         "![cpu](img/cpu_per_1000.png)",
         "",
+        *_cpu_share_table(results),
         "Concurrency sweep (upstream latency "
         f"{plan['latency']:g} s; req/s and p99 s):",
         "",
@@ -470,6 +502,35 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
               "`docs/img/bench-results.json`.", ""]
     out.write_text("\n".join(lines))
     return [v.line() for v in checks]
+
+
+def _cpu_share_table(results: dict[str, Any]) -> list[str]:
+    """Cores busy during the load phase: the stack, the upstream, the load generator, others."""
+    rows = []
+    for s in results["stacks"]:
+        load = s.get("load")
+        if not load or load.get("machine_busy_cores") is None or not load["wall_s"]:
+            continue
+        wall = load["wall_s"]
+        stack = load["cpu_s"] / wall
+        fake = load.get("fake_cpu_s", 0.0) / wall
+        gen = load.get("loadgen_cpu_s", 0.0) / wall
+        redis = load.get("redis_cpu_s", 0.0) / wall
+        machine = load["machine_busy_cores"]
+        others = max(0.0, machine - stack - fake - gen - redis)
+        rows.append([s["stack"], f"{stack:.2f}", f"{fake:.2f}", f"{gen:.2f}",
+                     f"{redis:.2f}" if "redis_cpu_s" in load else "-", f"{others:.2f}",
+                     f"{machine:.2f} of {results['machine']['cpus']}"])
+    if not rows:
+        return []
+    return [
+        f"CPU cores in use during the {results['plan']['load']:,}-at-"
+        f"{results['plan']['load_conc']} phase (CPU seconds / wall seconds):",
+        "",
+        *_table(["stack", "stack's processes", "fake upstream", "load generator", "Redis",
+                 "everything else on the machine", "whole machine"], rows),
+        "",
+    ]
 
 
 def _sweep_table(results: dict[str, Any]) -> list[str]:

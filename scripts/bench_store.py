@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.store import AsyncStore, NewLogEntry, VersionConflict, open_async_store
+from shared.store import AsyncStore, NewLogEntry, PoolConfig, VersionConflict, open_async_store
 
 
 @dataclass
@@ -95,7 +95,8 @@ async def _round(
 
 
 async def main(args: argparse.Namespace) -> None:
-    store = open_async_store(args.url, sqlite_writes=args.sqlite_writes)
+    pool = PoolConfig(args.pool_size, 0, 60.0) if args.pool_size else None
+    store = open_async_store(args.url, pool=pool, sqlite_writes=args.sqlite_writes)
     try:
         await store.init_schema()
         for p in range(args.players):
@@ -126,6 +127,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--inflight", type=int, default=500)
     parser.add_argument("--players", type=int, default=100)
     parser.add_argument("--actions", type=int, default=5000, help="actions per round")
+    parser.add_argument("--pool-size", type=int, help="async pool size (default: the store's)")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (hypercorn -k uvloop)")
     parser.add_argument(
         "--sqlite-writes",

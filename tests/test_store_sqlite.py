@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.store import PoolConfig, StoreError, open_async_store, open_store
 from shared.store.aiosqlite_onehop import OneHopConnection
+from shared.store.sqlite_setup import configure_sqlite
 from tests.test_store_concurrency import commit_with_retry_async, commit_with_retry_sync
 from tests.test_store_faces import STATE, entry
 
@@ -292,3 +294,33 @@ async def test_foreign_keys_are_enforced(sqlite_url: str) -> None:
                 )
             )
     await store.close()
+
+
+def test_wal_switch_waits_for_another_connection(tmp_path: Path) -> None:
+    """A fresh file being switched to WAL elsewhere: wait and retry, then WAL."""
+    path = tmp_path / "fresh.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (n INTEGER)")
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        conn = configure_sqlite(sqlite3.connect(path), busy_timeout=5.0)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+    finally:
+        release.join()
+        holder.close()
+
+
+def test_wal_switch_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (n INTEGER)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            configure_sqlite(sqlite3.connect(path), busy_timeout=0.05)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from shared import metrics
 from shared.ai.breaker import CircuitBreaker
 from shared.ai.errors import CircuitOpenError, LLMError, LLMTimeout
 from shared.ai.protocol import ChatResult, Completion
@@ -46,11 +47,13 @@ class ClientStats:
     def _started(self) -> None:
         with self._lock:
             self.in_flight += 1
+        metrics.llm_in_flight.inc()
 
     def _ended(self, outcome: str) -> None:
         with self._lock:
             self.in_flight -= 1
             self.calls[outcome] += 1
+        metrics.llm_in_flight.dec()
 
     def _attempt(self, retry: bool) -> None:
         with self._lock:
@@ -163,8 +166,8 @@ class Call:
     def succeeded(self, completion: Completion) -> ChatResult:
         """Close the call as a success and build its result."""
         latency_ms = (self.t.clock() - self.started) * 1000.0
-        self._end("ok")
         self.t.breaker.record_success()
+        self._end("ok")
         usage = completion.usage
         if self.t.log.isEnabledFor(logging.INFO):
             self.t.log.info(
@@ -185,11 +188,11 @@ class Call:
     def failed(self, err: LLMError) -> LLMError:
         """Close the call as a failure (after its retries); returns ``err`` to raise."""
         latency_ms = (self.t.clock() - self.started) * 1000.0
-        self._end(err.reason)
         if err.trips_breaker:
             self.t.breaker.record_failure()
         else:
             self.t.breaker.record_success()  # the upstream answered: it is up
+        self._end(err.reason)
         status = getattr(err, "status", None) or "-"
         self.t.log.info(
             "llm call id=%s model=%s stream=%s outcome=%s status=%s attempts=%d "
@@ -206,8 +209,8 @@ class Call:
         """Close a call that ended without an outcome (cancelled); no-op once closed."""
         if self._ended:
             return
-        self._end("cancelled")
         self.t.breaker.release()
+        self._end("cancelled")
         self.t.log.info(
             "llm call id=%s model=%s stream=%s outcome=cancelled attempts=%d",
             self.id, self.model, self.stream, self.attempts,
@@ -217,3 +220,6 @@ class Call:
         if not self._ended:
             self._ended = True
             self.t.stats._ended(outcome)
+            metrics.observe_llm_call(outcome, self.attempts, self.t.clock() - self.started)
+            # Exported on every call's end, so each worker's gauge is current between scrapes.
+            metrics.set_breaker_state(self.t.breaker.state)

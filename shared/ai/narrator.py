@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, 
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared import metrics
 from shared.ai.deepseek_client import DeepSeekClient
 from shared.ai.errors import LLMError
 from shared.ai.protocol import ChatResult
@@ -152,6 +153,7 @@ class Narrator:
     def _degraded(self, text: str, reason: str) -> Narration:
         if reason != NO_API_KEY:
             self._log.info("narration degraded: %s", reason)
+        metrics.inc_degraded(reason)
         return Narration(text, True, None, None, reason)
 
     # -- one-shot -----------------------------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -162,11 +161,19 @@ class OneHopConnection(aiosqlite.Connection):
         return await self._execute(tracked)
 
 
-def one_hop_creator(path: str, **connect_args: Any) -> Callable[[], Any]:
-    """An ``async_creator`` for ``create_async_engine`` opening :class:`OneHopConnection`."""
+def one_hop_creator(
+    path: str, configure: Callable[[sqlite3.Connection], sqlite3.Connection], **connect_args: Any
+) -> Callable[[], Any]:
+    """An ``async_creator`` for ``create_async_engine`` opening :class:`OneHopConnection`.
+
+    ``configure`` runs on the connection's own thread right after ``sqlite3.connect``.
+    """
+
+    def connector() -> sqlite3.Connection:
+        return configure(sqlite3.connect(path, **connect_args))
 
     async def create() -> OneHopConnection:
-        connection = OneHopConnection(partial(sqlite3.connect, path, **connect_args), 64)
+        connection = OneHopConnection(connector, 64)
         # Like SQLAlchemy's own aiosqlite dialect: a leaked connection must not keep the
         # interpreter alive at exit.
         connection._thread.daemon = True

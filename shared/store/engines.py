@@ -1,15 +1,16 @@
 """From a store URL to configured SQLAlchemy engines (sync and async) with sized pools.
 
 ``sqlite:///path`` maps to pysqlite / aiosqlite, ``postgresql://`` and
-``postgresql+psycopg://`` to psycopg 3 for both faces. SQLite connections get WAL, a busy
-timeout, ``synchronous=NORMAL`` and foreign keys, and SQLAlchemy takes over BEGIN (the
-documented event recipe) so that write transactions start with ``BEGIN IMMEDIATE``: a writer
-takes the write lock up front instead of failing to upgrade a read lock later.
+``postgresql+psycopg://`` to psycopg 3 for both faces. SQLite connections get the settings of
+:mod:`shared.store.sqlite_setup`, and SQLAlchemy takes over BEGIN (the documented event recipe)
+so that write transactions start with ``BEGIN IMMEDIATE``: a writer takes the write lock up
+front instead of failing to upgrade a read lock later.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from shared.config import ConfigError
-from shared.logging_setup import get_logger
 
 from .aiosqlite_onehop import one_hop_creator
+from .sqlite_setup import configure_sqlite
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -129,7 +130,13 @@ def build_sync_engine(target: StoreTarget, pool: PoolConfig, busy_timeout: float
         poolclass=QueuePool,
         **_engine_kwargs(target, pool, busy_timeout),
     )
-    _install_hooks(engine, target, busy_timeout)
+    if target.backend == "sqlite":
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            configure_sqlite(dbapi_connection, busy_timeout)
+
+        event.listen(engine, "connect", on_connect)
+        _listen_begin(engine)
     return engine
 
 
@@ -137,10 +144,16 @@ def build_async_engine(target: StoreTarget, pool: PoolConfig, busy_timeout: floa
     """The aiosqlite or async psycopg engine of the async face."""
     kwargs = _engine_kwargs(target, pool, busy_timeout)
     if target.path is not None:
-        # Same driver and dialect, but one thread hop per statement (see aiosqlite_onehop).
-        kwargs["async_creator"] = one_hop_creator(str(target.path), **kwargs.pop("connect_args"))
+        # Same driver and dialect, but one thread hop per statement (see aiosqlite_onehop);
+        # the settings are applied on aiosqlite's thread, where waiting does not block the loop.
+        kwargs["async_creator"] = one_hop_creator(
+            str(target.path),
+            partial(configure_sqlite, busy_timeout=busy_timeout),
+            **kwargs.pop("connect_args"),
+        )
     engine = create_async_engine(target.async_url, poolclass=AsyncAdaptedQueuePool, **kwargs)
-    _install_hooks(engine.sync_engine, target, busy_timeout)
+    if target.path is not None:
+        _listen_begin(engine.sync_engine)
     return engine
 
 
@@ -164,30 +177,9 @@ def _engine_kwargs(target: StoreTarget, pool: PoolConfig, busy_timeout: float) -
     }
 
 
-def _install_hooks(engine: Engine, target: StoreTarget, busy_timeout: float) -> None:
-    if target.backend != "sqlite":
-        return
-    busy_ms = int(busy_timeout * 1000)
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take BEGIN away from the driver; on_begin below emits it (SQLAlchemy's recipe).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            # busy_timeout first: switching to WAL may itself wait for another process.
-            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            mode = cursor.fetchone()[0]
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-        finally:
-            cursor.close()
-        if str(mode).lower() != "wal":
-            get_logger("store").warning("SQLite refused WAL mode (journal_mode=%s)", mode)
-
+def _listen_begin(engine: Engine) -> None:
     def on_begin(conn: Connection) -> None:
         if conn.get_execution_options().get(WRITE_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-    event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
