@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -30,6 +31,7 @@ from bench import BENCH_REDIS_URL, run_load
 # (invisible to the profiler, so it lands on the Python frame that called into the loop).
 LOOP_FRAMES = {"select", "poll", "epoll", "run", "run_once", "run_forever",
                "run_until_complete"}
+IMPORT_FRAMES = {"_find_and_load", "_call_with_frames_removed"}
 LOOP_OWNERS = ("stdlib:selectors", "stdlib:runners", "stdlib:base_events", "<builtin>",
                "uvloop")
 
@@ -58,8 +60,12 @@ def summarize(session_path: Path) -> dict[str, Any]:
     by_package: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
     stack = [root] if root is not None else []
+    imports = 0.0
     while stack:
         frame = stack.pop()
+        if frame.function in IMPORT_FRAMES:
+            imports += frame.time  # start-up, not serving: left out of the shares
+            continue
         stack.extend(frame.children)
         if frame.is_synthetic:
             continue
@@ -76,6 +82,7 @@ def summarize(session_path: Path) -> dict[str, Any]:
         "cpu_time_s": session.cpu_time,
         "by_package": by_package.most_common(),
         "by_function": by_function.most_common(20),
+        "imports_s": imports,
     }
 
 
@@ -90,8 +97,9 @@ def write_markdown(stack: str, load: dict[str, Any], prof: dict[str, Any], out: 
         f"{load['ok']} ok, {load['errors']} errors, {load['rps']:.0f} req/s, p99 "
         f"{load['p99_s']:.2f} s (sampling slows the loop; compare shares, not speed). "
         f"Python code ran {busy:.1f} s of the {total:.1f} s sampled on the loop thread; the "
-        f"rest (`loop`) is the event loop waiting in epoll or in uvloop's C code. Process "
-        f"CPU {prof['cpu_time_s']:.1f} s.",
+        f"rest (`loop`) is the event loop waiting in epoll or in uvloop's C code. Imports at "
+        f"start-up ({prof['imports_s']:.1f} s) are left out. Process CPU "
+        f"{prof['cpu_time_s']:.1f} s.",
         "",
         "| owner | self time s | share of busy time |",
         "|---|---|---|",
@@ -114,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=float, default=1.0)
     p.add_argument("--cap", type=float, default=120.0)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--session", type=Path, default=None,
+                   help="also keep the raw pyinstrument session here (open with pyinstrument "
+                        "--load)")
     args = p.parse_args(argv)
     out = args.out or bp.ROOT / "docs" / "img" / f"profile-{args.stack}.md"
 
@@ -147,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             fake.proc.stop()
             bp.drop_queue(BENCH_REDIS_URL, env["CELERY_QUEUE"])
         prof = summarize(session_path)
+        if args.session is not None:
+            shutil.copyfile(session_path, args.session)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_markdown(args.stack, load, prof, out)
     print(json.dumps({"load": load, "by_package": prof["by_package"][:10]}, indent=1))

@@ -306,7 +306,7 @@ def _results_rows(results: dict[str, Any]) -> list[list[str]]:
     rows = []
     for s in results["stacks"]:
         if "failed" in s and s.get("load") is None:
-            rows.append([s["stack"], f"failed: {s['failed'].splitlines()[0]}", *["-"] * 10])
+            rows.append([s["stack"], f"failed: {s['failed'].splitlines()[0]}", *["-"] * 9])
             continue
         load, over = s.get("load"), s.get("overhead")
         growth = _growth(s)
@@ -317,7 +317,6 @@ def _results_rows(results: dict[str, Any]) -> list[list[str]]:
             f"{_f(_get(load, 'p50_s'))} / {_f(_get(load, 'p99_s'))}",
             f"{_get(load, 'errors')} / {_get(load, 'degraded')}",
             _f(_cpu_per_1000(load)),
-            _f(None if not _cpu_per_1000(load) else 1000 / _cpu_per_1000(load), "{:.0f}"),
             f"{_f(_get(over, 'rps'), '{:.0f}')}{_dnf(over)}",
             f"{_f(_get(over, 'p50_s'), '{:.3f}')} / {_f(_get(over, 'p99_s'), '{:.3f}')}",
             _f(_cpu_per_1000(over)),
@@ -347,17 +346,7 @@ def recommendation(results: dict[str, Any], totals: dict[str, int],
     if misses:
         out.append("- It misses: " + "; ".join(f"{v.target} ({v.measured})" for v in misses)
                    + ". The profile notes below show where the time goes.")
-        load = _get(by[best_stack], "load")
-        cpu = _cpu_per_1000(load)
-        busy = _get(load, "machine_busy_cores")
-        cpus = results["machine"]["cpus"]
-        if cpu and busy is not None and 1000 / cpu >= LOAD_MIN_RPS and busy >= 0.9 * cpus:
-            out.append(
-                f"- At {cpu:.2f} ms of CPU per request its server would serve "
-                f"{1000 / cpu:.0f} req/s on a core of its own, but the machine was saturated "
-                f"({busy:.2f} of {cpus} cores busy, with the fake upstream, the load generator "
-                "and other work: see the CPU table above). The throughput miss is shared CPU, "
-                "not a limit of the stack; re-measure on a machine with a core to spare.")
+        out += _wave_model(by[best_stack], results)
     else:
         out.append("- It meets every target measured here.")
     for key in measured:
@@ -373,6 +362,34 @@ def recommendation(results: dict[str, Any], totals: dict[str, int],
                    "whose calls survive an app restart, a blue/green toggle or a worker crash, "
                    "at the measured cost above.")
     return out
+
+
+def _wave_model(stack: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    """Why one event loop tops out: a closed loop at a fixed latency moves in waves.
+
+    All N requests of a round arrive together and their handling (c CPU seconds each) runs
+    one after another on the loop, so a round takes about L + N*c: throughput N / (L + N*c).
+    """
+    load = stack.get("load")
+    cpu_ms = _cpu_per_1000(load)
+    if load is None or not cpu_ms:
+        return []
+    n, lat = results["plan"]["load_conc"], results["plan"]["latency"]
+    c = cpu_ms / 1000
+    model = n / (lat + n * c)
+    need = (n / LOAD_MIN_RPS - lat) / n * 1000
+    busy = load.get("machine_busy_cores")
+    machine = (f" The machine was not saturated: {busy:.2f} of {results['machine']['cpus']} "
+               "cores were busy in that phase (table above)." if busy is not None
+               and busy < 0.9 * results["machine"]["cpus"] else "")
+    return [
+        f"- Why: with {n} in flight at {lat:g} s, each round of {n} requests arrives at once "
+        f"and one event loop handles them one after another, so a round takes about "
+        f"{lat:g} s + {n} x {cpu_ms:.2f} ms (its measured CPU per request) and the throughput "
+        f"is about {n} / {lat + n * c:.2f} s = {model:.0f} req/s (measured "
+        f"{load['rps']:.0f}). {LOAD_MIN_RPS:g} req/s needs <= {need:.2f} ms of CPU per "
+        f"request on the loop, or more than one worker.{machine}"
+    ]
 
 
 def _why(key: str, load: dict[str, Any], results: dict[str, Any]) -> str:
@@ -445,15 +462,12 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
         *_table(
             ["stack", f"{plan['burst']} at once, {plan['latency']:g} s: wall",
              f"{plan['load']:,} at {plan['load_conc']}: req/s", "p50 / p99 s",
-             "errors / degraded", "CPU s per 1,000", "CPU-bound ceiling req/s/core",
-             f"{plan['overhead']:,} at "
+             "errors / degraded", "CPU s per 1,000", f"{plan['overhead']:,} at "
              f"{plan['overhead_conc']}, 0 s: req/s", "p50 / p99 s", "CPU s per 1,000",
              f"RSS after {plan['rss_first']:,} / {plan['rss_total']:,}", "RSS growth"],
             _results_rows(results)),
         "",
-        "\"did not finish\": the phase hit its time cap; the figures are for what it did. "
-        "CPU-bound ceiling: 1,000 / (CPU ms per request), the rate the stack's processes "
-        "could reach with one core to themselves.",
+        "\"did not finish\": the phase hit its time cap; the figures are for what it did.",
         "",
         "![throughput](img/throughput_vs_concurrency.png)",
         "![p99](img/p99_vs_concurrency.png)",
@@ -534,6 +548,7 @@ def _cpu_share_table(results: dict[str, Any]) -> list[str]:
 
 
 def _sweep_table(results: dict[str, Any]) -> list[str]:
+    lat = results["plan"]["latency"]
     conc = sorted({int(c) for s in results["stacks"] for c in (s.get("sweep") or {})})
     rows = []
     for s in results["stacks"]:
@@ -544,4 +559,12 @@ def _sweep_table(results: dict[str, Any]) -> list[str]:
             cells.append("-" if ph is None else
                          f"{ph['rps']:.0f} / {_f(ph['p99_s'])}{_dnf(ph)}")
         rows.append([s["stack"], *cells])
+        if s["stack"] == OPTIONS["A"][1]:
+            rows.append([f"{s['stack']}, model N / (L + N x CPU)",
+                         *[_model_cell(sweep.get(str(c)), c, lat) for c in conc]])
     return _table(["stack", *[f"{c} in flight" for c in conc]], rows)
+
+
+def _model_cell(phase: dict[str, Any] | None, n: int, lat: float) -> str:
+    cpu_ms = _cpu_per_1000(phase)
+    return "-" if not cpu_ms else f"{n / (lat + n * cpu_ms / 1000):.0f}"

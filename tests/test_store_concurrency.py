@@ -20,8 +20,8 @@ import pytest
 from shared.config import REPO_ROOT
 from shared.store import (
     SCHEMA_VERSION,
+    AsyncStore,
     CommitResult,
-    NewLogEntry,
     SyncStore,
     VersionConflict,
     open_async_store,
@@ -46,7 +46,7 @@ def commit_with_retry_sync(store: SyncStore, player_id: str, tag: str) -> int:
             conflicts += 1
 
 
-async def commit_with_retry_async(store, player_id: str, tag: str) -> int:
+async def commit_with_retry_async(store: AsyncStore, player_id: str, tag: str) -> int:
     """The async twin of :func:`commit_with_retry_sync`."""
     conflicts = 0
     while True:
@@ -103,9 +103,10 @@ def test_threads_on_one_player_never_lose_an_update(store_url: str) -> None:
     store.close()
 
 
-async def test_tasks_on_one_player_never_lose_an_update(store_url: str) -> None:
-    fresh(store_url).close()
-    store = open_async_store(store_url)
+async def herd_of_tasks(url: str, **options: str) -> None:
+    """16 tasks x 4 actions on one player through the async face."""
+    fresh(url).close()
+    store = open_async_store(url, **options)
     tasks, per_task = 16, 4
 
     async def work(n: int) -> None:
@@ -114,9 +115,17 @@ async def test_tasks_on_one_player_never_lose_an_update(store_url: str) -> None:
 
     await asyncio.gather(*(work(n) for n in range(tasks)))
     await store.close()
-    check = open_store(store_url)
+    check = open_store(url)
     check_history(check, "hot", tasks * per_task)
     check.close()
+
+
+async def test_tasks_on_one_player_never_lose_an_update(store_url: str) -> None:
+    await herd_of_tasks(store_url)
+
+
+async def test_tasks_with_aiosqlite_writes_never_lose_an_update(sqlite_url: str) -> None:
+    await herd_of_tasks(sqlite_url, sqlite_writes="aiosqlite")
 
 
 def test_same_key_from_many_threads_applies_once(store_url: str) -> None:
@@ -147,9 +156,10 @@ def test_same_key_from_many_threads_applies_once(store_url: str) -> None:
     store.close()
 
 
-async def test_same_key_from_many_tasks_applies_once(store_url: str) -> None:
-    fresh(store_url).close()
-    store = open_async_store(store_url)
+async def same_key_from_tasks(url: str, **options: str) -> None:
+    """20 identical requests (same key and version) at once through the async face."""
+    fresh(url).close()
+    store = open_async_store(url, **options)
     results = await asyncio.gather(
         *(store.commit_action("hot", 0, {"counter": 1, "by": n}, entry(1, "k")) for n in range(20))
     )
@@ -157,10 +167,18 @@ async def test_same_key_from_many_tasks_applies_once(store_url: str) -> None:
     assert sorted(r.replayed for r in results) == [False] + [True] * 19
     winner = next(n for n, r in enumerate(results) if not r.replayed)
     assert all(r.entry == results[winner].entry and r.version == 1 for r in results)
-    check = open_store(store_url)
+    check = open_store(url)
     check_history(check, "hot", 1)
     assert check.get_player("hot").state == {"counter": 1, "by": winner}
     check.close()
+
+
+async def test_same_key_from_many_tasks_applies_once(store_url: str) -> None:
+    await same_key_from_tasks(store_url)
+
+
+async def test_same_key_from_tasks_with_aiosqlite_writes(sqlite_url: str) -> None:
+    await same_key_from_tasks(sqlite_url, sqlite_writes="aiosqlite")
 
 
 async def test_sync_and_async_faces_interleave_on_one_database(store_url: str) -> None:
@@ -326,7 +344,3 @@ def test_writers_in_two_processes_never_lose_an_update(store_url: str, tmp_path:
     writers = {e.action["w"] for e in store.list_log("hot", 200) if e.seq}
     assert len(writers) == 2
     store.close()
-
-
-def test_new_log_entry_defaults_to_no_key() -> None:
-    assert NewLogEntry(1, {}, {}, {}).idempotency_key is None

@@ -100,3 +100,15 @@ def test_opening_does_not_connect(tmp_path: Path) -> None:
     store.ping()
     assert (tmp_path / "lazy.db").exists()
     store.close()
+
+
+async def test_closing_twice_is_harmless_and_closed_writes_fail_cleanly(sqlite_url: str) -> None:
+    store = open_async_store(sqlite_url)
+    await store.init_schema()
+    await store.close()
+    await store.close()
+    with pytest.raises(StoreError, match="closed"):
+        await store.set_narration("p1", 0, "文", False)
+    sync = open_store(sqlite_url)
+    sync.close()
+    sync.close()

@@ -111,3 +111,16 @@ def test_report_and_charts_are_written(tmp_path: Path) -> None:
     assert "| total (of 25) |" in text
     assert "not measured in this run" in text
     assert "Ship option A" in text
+
+
+def test_a_throughput_miss_is_explained_by_the_measured_cpu(tmp_path: Path) -> None:
+    results = copy.deepcopy(RESULTS)
+    load = _phase(240, 2.4, 2.26)
+    load["machine_busy_cores"] = 1.4
+    results["stacks"][1]["load"] = results["stacks"][1]["sweep"]["500"] = load
+    text = "\n".join(bench_report.recommendation(
+        results, bench_report.option_rows(results)[1], bench_report.verdicts(results)))
+    # 500 / (1 s + 500 x 2.26 ms) = 235; 380 req/s needs (500/380 - 1) / 500 = 0.63 ms.
+    assert "about 500 / 2.13 s = 235 req/s (measured 240)" in text
+    assert "needs <= 0.63 ms of CPU per request" in text
+    assert "1.40 of 2 cores were busy" in text

@@ -4,11 +4,16 @@ Two faces over one schema and one set of statements: :func:`open_store` gives th
 thread-safe :class:`SyncStore` (Flask), :func:`open_async_store` the :class:`AsyncStore`
 (Quart). Writes are optimistic (a version per player) and optionally idempotent (a key per
 action). Nothing connects until the first call; call ``init_schema()`` at start-up.
+
+Layout: ``schema`` (tables, migrations) and ``queries`` (every statement, built once per
+dialect) feed ``plans`` (each operation once, as a sans-I/O generator), which ``drivers`` run
+for both faces; ``engines`` turns a URL into configured engines; ``aiosqlite_onehop`` and
+``writer_thread`` are the async SQLite face's measured speed-ups (``scripts/bench_store.py``).
 """
 
 from __future__ import annotations
 
-from .async_store import AsyncStore, open_async_store
+from .async_store import AsyncStore, SqliteWrites, open_async_store
 from .engines import PoolConfig, resolve_url
 from .errors import LogEntryNotFound, PlayerExists, PlayerNotFound, StoreError, VersionConflict
 from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
@@ -26,6 +31,7 @@ __all__ = [
     "PlayerNotFound",
     "PlayerRow",
     "PoolConfig",
+    "SqliteWrites",
     "StoreError",
     "SyncStore",
     "VersionConflict",

@@ -18,12 +18,10 @@ from .engines import (
     build_async_engine,
     build_sync_engine,
     default_pool,
-    ensure_parent,
+    prepare_target,
     read_options,
-    resolve_url,
     write_options,
 )
-from .errors import StoreError
 from .plans import Plan
 from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
 from .writer_thread import WriterThread
@@ -53,7 +51,8 @@ class AsyncStore(BaseStore):
         self.writer = writer
         self._read = engine.execution_options(**read_options(target.backend))
         self._write = engine.execution_options(**write_options(target.backend))
-        self._write_lock = asyncio.Lock() if target.backend == "sqlite" else None
+        # Only for sqlite_writes="aiosqlite": queue this process's SQLite writers in the loop.
+        self._write_lock = asyncio.Lock() if target.backend == "sqlite" and not writer else None
 
     async def _run(self, plan: Plan[T], access: Access = "read") -> T:
         try:
@@ -151,11 +150,7 @@ def open_async_store(
     SQLite's lock and PostgreSQL's connect. ``sqlite_writes`` picks where SQLite writes run
     (see :class:`AsyncStore`; ``"aiosqlite"`` is kept for comparison and measured slower).
     """
-    target = resolve_url(url)
-    try:
-        ensure_parent(target)
-    except OSError as exc:
-        raise StoreError(f"cannot create the folder of {target.display()}: {exc}") from exc
+    target = prepare_target(url)
     engine = build_async_engine(target, pool or default_pool(target.backend, True), busy_timeout)
     writer = None
     if target.backend == "sqlite" and sqlite_writes == "thread":

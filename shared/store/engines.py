@@ -23,6 +23,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 from shared.config import ConfigError
 
 from .aiosqlite_onehop import one_hop_creator
+from .errors import StoreError
 from .sqlite_setup import configure_sqlite
 
 Backend = Literal["sqlite", "postgresql"]
@@ -157,10 +158,15 @@ def build_async_engine(target: StoreTarget, pool: PoolConfig, busy_timeout: floa
     return engine
 
 
-def ensure_parent(target: StoreTarget) -> None:
-    """Create the SQLite file's folder (OSError when that is impossible)."""
+def prepare_target(url: str) -> StoreTarget:
+    """Resolve ``url`` and create the SQLite file's folder (StoreError if impossible)."""
+    target = resolve_url(url)
     if target.path is not None:
-        target.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of {target.display()}: {exc}") from exc
+    return target
 
 
 def _engine_kwargs(target: StoreTarget, pool: PoolConfig, busy_timeout: float) -> dict[str, Any]:

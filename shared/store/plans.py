@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Execute ``statement`` with ``params``; the plan receives the (buffered or live) result."""
+    """Execute ``statement`` with ``params``; the plan receives its ``CursorResult``."""
 
     statement: Executable
     params: Mapping[str, Any] | None = None
@@ -49,7 +49,7 @@ COMMIT = End.COMMIT
 ROLLBACK = End.ROLLBACK
 
 Step = Run | End
-# What a plan receives for a Run: a CursorResult (sync) or a buffered Result (async).
+# A plan receives a CursorResult for each Run (both faces drive it on a sync Connection).
 Plan = Generator[Step, Any, T]
 
 

@@ -16,12 +16,10 @@ from .engines import (
     StoreTarget,
     build_sync_engine,
     default_pool,
-    ensure_parent,
+    prepare_target,
     read_options,
-    resolve_url,
     write_options,
 )
-from .errors import StoreError
 from .plans import Plan
 from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
 
@@ -123,10 +121,6 @@ def open_store(url: str, *, pool: PoolConfig | None = None, busy_timeout: float 
 
     ``busy_timeout`` (seconds) bounds waits for SQLite's lock and PostgreSQL's connect.
     """
-    target = resolve_url(url)
-    try:
-        ensure_parent(target)
-    except OSError as exc:
-        raise StoreError(f"cannot create the folder of {target.display()}: {exc}") from exc
+    target = prepare_target(url)
     engine = build_sync_engine(target, pool or default_pool(target.backend, False), busy_timeout)
     return SyncStore(engine, target)

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from .drivers import drive_sync
 from .engines import read_options, write_options
+from .errors import StoreError
 from .plans import Plan
 
 T = TypeVar("T")
@@ -35,15 +36,22 @@ class WriterThread:
         self._single = engine.execution_options(**read_options("sqlite"))
         self._transaction = engine.execution_options(**write_options("sqlite"))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._closed = False
 
     async def run(self, plan: Plan[T], transaction: bool) -> T:
         """Run ``plan`` on the writer thread (in a BEGIN IMMEDIATE transaction if asked)."""
+        if self._closed:
+            plan.close()
+            raise StoreError("the store is closed")
         engine = self._transaction if transaction else self._single
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, drive_sync, plan, engine)
 
     async def close(self) -> None:
-        """Finish queued writes, close the connection and stop the thread."""
+        """Finish queued writes, close the connection and stop the thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self.engine.dispose)
         self._executor.shutdown(wait=True)
