@@ -13,9 +13,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "flask"
 OPTIONS = {  # seed step 1's options and the stack that implements each
-    "A": ("httpx.AsyncClient (async face on the event loop)", "quart-httpx"),
-    "B": ("thread pool (sync client via run_in_executor)", "quart-threadpool"),
-    "C": ("Celery + Redis (worker process, results in Redis)", "quart-celery"),
+    "A": ("httpx.AsyncClient, the async face on the event loop", "quart-httpx"),
+    "B": ("thread pool, the blocking face via run_in_executor", "quart-threadpool"),
+    "C": ("Celery + Redis, calls in worker processes, results in Redis", "quart-celery"),
 }
 # Code that exists only for each option (lines, counted at report time).
 OPTION_CODE = {
@@ -365,10 +365,11 @@ def recommendation(results: dict[str, Any], totals: dict[str, int],
 
 
 def _wave_model(stack: dict[str, Any], results: dict[str, Any]) -> list[str]:
-    """Why one event loop tops out: a closed loop at a fixed latency moves in waves.
+    """Why one event loop tops out: a closed loop at a fixed latency moves in rounds.
 
-    All N requests of a round arrive together and their handling (c CPU seconds each) runs
-    one after another on the loop, so a round takes about L + N*c: throughput N / (L + N*c).
+    The N requests of a round arrive together and their handling (c CPU seconds each) runs
+    one after another on the loop, so a round takes up to L + N*c: N / (L + N*c) req/s while
+    the rounds stay in step (they drift apart a little, so the measurement lands above it).
     """
     load = stack.get("load")
     cpu_ms = _cpu_per_1000(load)
@@ -383,11 +384,13 @@ def _wave_model(stack: dict[str, Any], results: dict[str, Any]) -> list[str]:
                "cores were busy in that phase (table above)." if busy is not None
                and busy < 0.9 * results["machine"]["cpus"] else "")
     return [
-        f"- Why: with {n} in flight at {lat:g} s, each round of {n} requests arrives at once "
-        f"and one event loop handles them one after another, so a round takes about "
-        f"{lat:g} s + {n} x {cpu_ms:.2f} ms (its measured CPU per request) and the throughput "
-        f"is about {n} / {lat + n * c:.2f} s = {model:.0f} req/s (measured "
-        f"{load['rps']:.0f}). {LOAD_MIN_RPS:g} req/s needs <= {need:.2f} ms of CPU per "
+        f"- Why: its one event loop spends {cpu_ms:.2f} ms of CPU per request, "
+        f"{load['rps'] * c:.2f} of a core on average at {load['rps']:.0f} req/s, but in "
+        f"bursts: the {n} requests of a round arrive together and are handled one after "
+        f"another, adding up to {n} x {cpu_ms:.2f} ms = {n * c:.2f} s to each {lat:g} s round "
+        f"while rounds stay in step (model {n} / ({lat:g} + {n * c:.2f}) s = {model:.0f} "
+        f"req/s; the sweep table sets it beside the measurements). {LOAD_MIN_RPS:g} req/s "
+        f"needs rounds of at most {n / LOAD_MIN_RPS:.2f} s: about {need:.2f} ms of CPU per "
         f"request on the loop, or more than one worker.{machine}"
     ]
 
@@ -507,9 +510,8 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
     profiles = sorted(img_dir.glob("profile-*.md"))
     if profiles:
         lines += ["## Profile notes", "",
-                  "From `scripts/bench_profile.py` (run separately; its date is the file's). "
-                  "The CPU-bound ceiling above is what one core would allow at the measured CPU "
-                  "per request; below it, the time is lost to sharing the CPUs.", ""]
+                  "From `scripts/bench_profile.py` (run separately; its date is the file's): "
+                  "which layers the event loop's CPU per request is spent in.", ""]
         for path in profiles:
             lines += [path.read_text().strip(), ""]
     lines += ["Charts: " + ", ".join(f"`docs/img/{p}`" for p in pngs) + "; raw numbers: "

@@ -75,6 +75,9 @@ def close_sync(rt: Runtime) -> None:
     """Release the sync resources."""
     if rt.client is not None:
         rt.client.close()
+    if rt.tasks is not None:
+        rt.tasks.close()
+        rt.tasks = None
     if rt.store is not None:
         rt.store.close()
         rt.store = None  # closing twice (test teardown, then atexit) is harmless
@@ -95,6 +98,9 @@ async def close_async(rt: Runtime) -> None:
     if rt.client is not None:
         await rt.client.aclose()
         rt.client.close()
+    if rt.tasks is not None:
+        await rt.tasks.aclose()
+        rt.tasks.close()
     if rt.store is not None:
         await rt.store.close()
         rt.store = None

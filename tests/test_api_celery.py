@@ -86,3 +86,23 @@ async def test_raw_llm_endpoint_waits_for_the_worker(celery_apps) -> None:
         r = await api.post("/api/llm", json_body={"prompt": "一句话描述筑基"})
         assert r.status == 200, r.text
         assert r.json["text"] and r.json["degraded"] is False
+
+
+async def test_readyz_is_503_in_celery_mode_when_redis_is_down(sqlite_url: str) -> None:
+    from shared.config import Settings
+    from tests.conftest import free_port
+
+    settings = Settings(database_url=sqlite_url, llm_backend="celery",
+                        redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    flask_app = create_flask(settings)
+    quart_app = create_quart(settings)
+    try:
+        async with quart_app.test_app() as test_app:
+            for api in (ApiClient("flask", flask_app.test_client(), False),
+                        ApiClient("quart", test_app.test_client(), True)):
+                r = await api.get("/readyz")
+                assert r.status == 503, r.text
+                assert r.json["error"]["code"] == "not_ready"
+                assert "Redis" in r.json["error"]["message"]
+    finally:
+        close_sync(flask_app.extensions["xianxia"])

@@ -121,6 +121,7 @@ def test_a_throughput_miss_is_explained_by_the_measured_cpu(tmp_path: Path) -> N
     text = "\n".join(bench_report.recommendation(
         results, bench_report.option_rows(results)[1], bench_report.verdicts(results)))
     # 500 / (1 s + 500 x 2.26 ms) = 235; 380 req/s needs (500/380 - 1) / 500 = 0.63 ms.
-    assert "about 500 / 2.13 s = 235 req/s (measured 240)" in text
-    assert "needs <= 0.63 ms of CPU per request" in text
+    assert "0.54 of a core on average at 240 req/s" in text
+    assert "model 500 / (1 + 1.13) s = 235 req/s" in text
+    assert "rounds of at most 1.32 s: about 0.63 ms of CPU per request" in text
     assert "1.40 of 2 cores were busy" in text

@@ -6,13 +6,14 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
+from pydantic import BaseModel
 from quart import request
+from werkzeug.datastructures import Headers
 
 from quart_app.core import runtime
 from shared.api import parse_json_body
+from shared.api.bodies import validate_response_model
 from shared.usecases import Reply, drive_async
-
-ReplyValue = tuple[dict[str, Any], int, dict[str, str]]
 
 
 def checked_json_body(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -34,6 +35,12 @@ async def run(flow: Any) -> Reply:
     return await drive_async(flow, runtime().effects)
 
 
-def respond(reply: Reply) -> ReplyValue:
-    """The ``(body, status, headers)`` that quart-schema's ``validate_response`` checks."""
-    return reply.body, reply.status, reply.headers
+def respond(reply: Reply, model: type[BaseModel]) -> tuple[Any, int, Headers]:
+    """``(model instance, status, headers)`` for quart-schema's ``validate_response``.
+
+    The body is checked here with a cached adapter, so quart-schema finds an instance of
+    the route's model and does not build a new adapter per response; headers go as a
+    ``Headers`` object, which it passes through (a plain dict would cost it a pydantic
+    schema build on every response).
+    """
+    return validate_response_model(model, reply.body), reply.status, Headers(reply.headers)

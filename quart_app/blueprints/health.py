@@ -19,14 +19,14 @@ from shared.usecases import health as uc
 async def healthz() -> Any:
     """``GET /healthz``: which app answers, its version and LLM mode."""
     rt = runtime()
-    return respond(uc.healthz(rt.ctx, rt.app_name, rt.backend))
+    return respond(uc.healthz(rt.ctx, rt.app_name, rt.backend), HealthOut)
 
 
 @validate_response(ReadyOut, 200)
 async def readyz() -> Any:
     """``GET /readyz``: 200 when the store answers and the data is loaded, else 503."""
     rt = runtime()
-    return respond(await run(uc.readyz(rt.ctx, rt.app_name)))
+    return respond(await run(uc.readyz(rt.ctx, rt.app_name)), ReadyOut)
 
 
 @hide

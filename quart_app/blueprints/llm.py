@@ -21,7 +21,7 @@ async def llm(query_args: LLMPromptQuery) -> Any:
     prompt = query_args.prompt
     if request.method == "POST":
         prompt = (await _prompt_body()).prompt
-    return respond(await run(uc.complete_prompt(runtime().ctx, prompt)))
+    return respond(await run(uc.complete_prompt(runtime().ctx, prompt)), LLMTextOut)
 
 
 @checked_json_body
@@ -35,10 +35,11 @@ async def _prompt_body() -> LLMPromptIn:
 @validate_response(TaskSubmittedOut, 202)
 async def submit_llm_task(data: LLMPromptIn) -> Any:
     """``POST /api/llm/tasks``: 202 with the task id and where to poll."""
-    return respond(await run(uc.submit_prompt_task(runtime().ctx, data.prompt)))
+    return respond(await run(uc.submit_prompt_task(runtime().ctx, data.prompt)),
+                   TaskSubmittedOut)
 
 
 @validate_response(TaskOut, 200)
 async def get_llm_task(task_id: str) -> Any:
     """``GET /api/llm/tasks/<id>``: PENDING|STARTED|RETRY|SUCCESS|FAILURE; 404 if never issued."""
-    return respond(await run(uc.task_status(runtime().ctx, task_id)))
+    return respond(await run(uc.task_status(runtime().ctx, task_id)), TaskOut)

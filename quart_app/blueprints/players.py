@@ -23,7 +23,8 @@ from shared.usecases.streaming import narration_events
 @validate_response(ErrorOut, 400)
 async def create_player(data: CreatePlayerIn) -> Any:
     """``POST /api/players``."""
-    return respond(await run(players.create_player(runtime().ctx, data.name)))
+    return respond(await run(players.create_player(runtime().ctx, data.name)),
+                   CreatePlayerOut)
 
 
 @validate_response(PlayerOut, 200)
@@ -33,7 +34,7 @@ async def create_player(data: CreatePlayerIn) -> Any:
 async def get_player(player_id: str) -> Any:
     """``GET /api/players/<id>``."""
     token = bearer_token(request.headers)
-    return respond(await run(players.get_player(runtime().ctx, player_id, token)))
+    return respond(await run(players.get_player(runtime().ctx, player_id, token)), PlayerOut)
 
 
 @validate_querystring(LogQuery)
@@ -44,14 +45,15 @@ async def player_log(player_id: str, query_args: LogQuery) -> Any:
     ctx = runtime().ctx
     return respond(await run(
         players.player_log(ctx, player_id, token, query_args.limit, query_args.before)
-    ))
+    ), LogOut)
 
 
 @validate_response(ActionOut, 200)
 async def _action_json(player_id: str, data: dict[str, Any]) -> Any:
     token = bearer_token(request.headers)
     key = request.headers.get("Idempotency-Key")
-    return respond(await run(actions.perform_action(runtime().ctx, player_id, token, data, key)))
+    return respond(await run(actions.perform_action(runtime().ctx, player_id, token, data, key)),
+                   ActionOut)
 
 
 @checked_json_body

@@ -15,10 +15,10 @@ from shared.usecases import world as uc
 @validate_response(WorldIndexOut, 200)
 async def world_index() -> Any:
     """``GET /api/world``."""
-    return respond(uc.world_index(runtime().ctx))
+    return respond(uc.world_index(runtime().ctx), WorldIndexOut)
 
 
 @validate_response(WorldCatalogOut, 200)
 async def world_catalog(kind: str) -> Any:
     """``GET /api/world/<kind>``."""
-    return respond(uc.world_catalog(runtime().ctx, kind))
+    return respond(uc.world_catalog(runtime().ctx, kind), WorldCatalogOut)

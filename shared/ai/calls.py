@@ -89,6 +89,15 @@ class CallTracker:
         self.clock = clock
         self.log = logger
         self.stats = stats
+        self._exported_state: str | None = None
+
+    def export_breaker_state(self) -> None:
+        """Publish the breaker's state when it changed, so each worker's gauge is current
+        between scrapes without a metrics write on every call."""
+        state = self.breaker.state
+        if state != self._exported_state:
+            self._exported_state = state
+            metrics.set_breaker_state(state)
 
     def start(self, model: str, *, stream: bool = False) -> Call:
         """A new call, or CircuitOpenError when the breaker is failing fast."""
@@ -221,5 +230,4 @@ class Call:
             self._ended = True
             self.t.stats._ended(outcome)
             metrics.observe_llm_call(outcome, self.attempts, self.t.clock() - self.started)
-            # Exported on every call's end, so each worker's gauge is current between scrapes.
-            metrics.set_breaker_state(self.t.breaker.state)
+            self.t.export_breaker_state()

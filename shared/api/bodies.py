@@ -65,9 +65,14 @@ def validate(model: type[T], data: Any) -> T:
         raise ValidationFailed(validation_message(exc)) from None
 
 
-def dump_response(model: type[Any], body: Any) -> Any:
-    """Check a response body against its model and return its JSON form (500 if it is wrong)."""
+def validate_response_model(model: type[T], body: Any) -> T:
+    """A response body as an instance of its model (500 if the body does not fit)."""
     try:
-        return _adapter(model).dump_python(_adapter(model).validate_python(body), mode="json")
+        return _adapter(model).validate_python(body)
     except ValidationError as exc:
         raise InternalError(f"Response does not match {model.__name__}: {exc}") from None
+
+
+def dump_response(model: type[Any], body: Any) -> Any:
+    """Check a response body against its model and return its JSON form (500 if it is wrong)."""
+    return _adapter(model).dump_python(validate_response_model(model, body), mode="json")

@@ -134,6 +134,10 @@ class LLMTaskQueue:
         except redis.RedisError:
             return False
 
+    async def aping(self) -> bool:
+        """:meth:`ping` without blocking the event loop."""
+        return bool(await self._off_loop(self.ping))
+
     def close(self) -> None:
         """Release threads and connections (the async side is closed by :meth:`aclose`)."""
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -149,6 +149,11 @@ class CheckReady:
     """-> ``None``; raises when the store does not answer."""
 
 
+@dataclass(frozen=True, slots=True)
+class PingTasks:
+    """-> ``bool``: the task queue's Redis answers (Celery mode)."""
+
+
 Effect = (
     LoadPlayer
     | CreatePlayer
@@ -166,4 +171,5 @@ Effect = (
     | OpenNarrationStream
     | NextDelta
     | CheckReady
+    | PingTasks
 )

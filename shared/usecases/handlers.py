@@ -49,6 +49,7 @@ ROUTES: dict[type, _Route] = {
         "store", "list_log", "list_log", lambda e: (e.player_id, e.limit, e.before_seq)
     ),
     fx.CheckReady: _Route("store", "ping", "ping", lambda e: ()),
+    fx.PingTasks: _Route("tasks", "ping", "aping", lambda e: ()),
     fx.Narrate: _Route(
         "narrator", "narrate", "narrate_async", lambda e: (e.request,),
         lambda e: {"user_id": e.user_id},

@@ -31,4 +31,6 @@ def readyz(ctx: GameContext, app_name: str) -> Generator[Any, Any, Reply]:
         yield fx.CheckReady()
     except Exception as exc:  # any store failure means not ready
         raise NotReady(f"The store does not answer: {type(exc).__name__}") from None
+    if ctx.deferred_narration and not (yield fx.PingTasks()):
+        raise NotReady("Redis (the LLM task queue) does not answer.")
     return Reply({"status": "ready", "app": app_name})

@@ -6,6 +6,7 @@ from collections.abc import Generator
 from typing import Any
 
 from shared.errors import NotFound, ValidationFailed
+from shared.game import offline_raw_text
 from shared.textclean import strip_control
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
@@ -27,7 +28,10 @@ def complete_prompt(ctx: GameContext, prompt: str | None) -> Flow:
     if ctx.deferred_narration:
         task_id: str = yield fx.SubmitPromptTask(text)
         done: dict[str, Any] = yield fx.AwaitTask(task_id, ctx.settings.llm_total_timeout + 10)
-        result = done.get("result") or {}
+        result = done.get("result")
+        if result is None:
+            # The worker failed for good: the offline narrator answers, as it does in-process.
+            result = {"text": offline_raw_text(ctx.world, text), "degraded": True}
         return Reply(_text_body(result))
     told = yield fx.CompletePrompt(text)
     return Reply(_text_body(told.to_dict()))
