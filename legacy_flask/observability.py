@@ -6,11 +6,11 @@ import time
 
 from flask import Flask, Response, g, request
 
-from shared import metrics
+from shared.api.http import finish_request
 
 
 def init_app(app: Flask) -> None:
-    """Time every request and label it by its URL rule (bounded cardinality)."""
+    """Time every request; name the app and record the request on the way out."""
 
     @app.before_request
     def _start_timer() -> None:
@@ -18,10 +18,6 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _finish(resp: Response) -> Response:
-        resp.headers["X-App"] = "flask"
-        rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        started = g.get("t0")
-        if started is not None:
-            metrics.observe_request(rule, request.method, resp.status_code,
-                                    time.perf_counter() - started)
+        finish_request("flask", resp.headers, request.url_rule, request.method,
+                       resp.status_code, g.get("t0"))
         return resp

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
+
+from shared import metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,27 @@ SSE_HEADERS = {
 def routes_of(blueprint: str) -> tuple[Route, ...]:
     """The routes one blueprint registers."""
     return tuple(r for r in ROUTES if r.blueprint == blueprint)
+
+
+def register_routes(app: Any, blueprint_cls: type, modules: Mapping[str, ModuleType]) -> None:
+    """Register every route of :data:`ROUTES` on ``app`` (Flask or Quart), each blueprint's
+    views taken by name from its module in ``modules``."""
+    for name in BLUEPRINTS:
+        bp = blueprint_cls(name, modules[name].__name__)
+        for route in routes_of(name):
+            bp.add_url_rule(route.rule, route.endpoint, getattr(modules[name], route.endpoint),
+                            methods=list(route.methods))
+        app.register_blueprint(bp)
+
+
+def finish_request(app_name: str, headers: MutableMapping[str, str], url_rule: Any,
+                   method: str, status: int, started: float | None) -> None:
+    """After every response: name the app, and count and time the request by URL rule
+    (the rule, not the path, keeps the metric's labels bounded)."""
+    headers["X-App"] = app_name
+    if started is not None:
+        rule = url_rule.rule if url_rule is not None else "<unmatched>"
+        metrics.observe_request(rule, method, status, time.perf_counter() - started)
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
