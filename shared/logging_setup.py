@@ -44,6 +44,15 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+_SERVER_LOGGERS = ("hypercorn.error", "hypercorn.access", "gunicorn.error", "gunicorn.access")
+
+
+def _not_printed_by_a_server(record: logging.LogRecord) -> bool:
+    """False for a server's record that its own handler prints (hypercorn attaches its
+    handlers after the app is built, so this is decided per record, not at set-up)."""
+    return not (record.name in _SERVER_LOGGERS and logging.getLogger(record.name).handlers)
+
+
 def get_logger(name: str = "") -> logging.Logger:
     """The project's logger, or a child of it (``get_logger("llm")`` → ``xianxia.llm``)."""
     return logging.getLogger(f"{LOGGER_NAME}.{name}" if name else LOGGER_NAME)
@@ -63,12 +72,11 @@ def configure_logging(level: str = "INFO", app_name: str = "core") -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler._xianxia = True  # type: ignore[attr-defined]
         handler.setFormatter(fmt)
+        handler.addFilter(_not_printed_by_a_server)
         root.addHandler(handler)
-    # Also scrub records that go through the servers' own handlers.
-    for other in list(root.handlers) + [
-        h for n in ("hypercorn.error", "hypercorn.access", "gunicorn.error", "gunicorn.access")
-        for h in logging.getLogger(n).handlers
-    ]:
+    # Handlers the servers already attached are scrubbed too.
+    server_loggers = [logging.getLogger(n) for n in _SERVER_LOGGERS]
+    for other in list(root.handlers) + [h for lg in server_loggers for h in lg.handlers]:
         if not isinstance(other.formatter, RedactingFormatter):
             base = other.formatter or logging.Formatter()
             other.setFormatter(_wrap(base))
