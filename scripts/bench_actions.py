@@ -124,7 +124,6 @@ def main() -> int:
     stack_name = "quart-httpx" if args.app == "quart" else "flask"
     fake = procs.start_fake(run_dir, args.latency, max_seconds=args.cap + 300)
     env = procs.stack_env(stack_name, fake.base_url, run_dir, "redis://127.0.0.1:6379/15")
-    env["ACTION_RATE_PER_MINUTE"] = "0"
     stack = None
     try:
         stack = procs.start_stack(stack_name, env, run_dir, worker_threads=4)

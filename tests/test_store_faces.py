@@ -315,3 +315,30 @@ async def test_repr_names_the_database_without_password(store: Face) -> None:
     text = repr(getattr(store, "inner", store))
     assert ("sqlite" in text) or ("postgresql" in text)
     assert store.backend in ("sqlite", "postgresql")
+
+
+async def test_player_with_recent_actions_in_one_trip(store_url: str) -> None:
+    """The action path's read: the player and its recent actions (creation not counted)."""
+    from shared.store import NewLogEntry, open_async_store, open_store
+
+    sync = open_store(store_url)
+    sync.init_schema()
+    try:
+        assert sync.get_player_with_recent("ghost", 60) == (None, 0)
+        created = NewLogEntry(seq=0, action={"type": "create"}, outcome={},
+                              narration_request={}, idempotency_key=None)
+        sync.create_player("p1", "h", {"turn": 0}, created)
+        row, recent = sync.get_player_with_recent("p1", 60)
+        assert row is not None and row.id == "p1" and recent == 0
+        entry = NewLogEntry(seq=1, action={"type": "rest"}, outcome={}, narration_request={},
+                            idempotency_key=None)
+        sync.commit_action("p1", 0, {"turn": 1}, entry)
+        assert sync.get_player_with_recent("p1", 60)[1] == 1
+    finally:
+        sync.close()
+    async_store = open_async_store(store_url)
+    try:
+        row, recent = await async_store.get_player_with_recent("p1", 60)
+        assert row is not None and row.version == 1 and recent == 1
+    finally:
+        await async_store.close()

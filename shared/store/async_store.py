@@ -99,6 +99,12 @@ class AsyncStore(BaseStore):
         """The player, or None."""
         return await self._run(plans.get_player(self._q, player_id))
 
+    async def get_player_with_recent(
+        self, player_id: str, seconds: float
+    ) -> tuple[PlayerRow | None, int]:
+        """The player (or None) and its actions in the last ``seconds``, in one round trip."""
+        return await self._run(plans.get_player_with_recent(self._q, player_id, seconds))
+
     async def commit_action(
         self,
         player_id: str,

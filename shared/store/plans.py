@@ -107,6 +107,16 @@ def get_player(q: Queries, player_id: str) -> Plan[PlayerRow | None]:
     return None if row is None else to_player(row)
 
 
+def get_player_with_recent(
+    q: Queries, player_id: str, seconds: float
+) -> Plan[tuple[PlayerRow | None, int]]:
+    """The player and its actions in the last ``seconds``, in one trip (the action path)."""
+    row = yield from get_player(q, player_id)
+    if row is None:
+        return None, 0
+    return row, (yield from count_actions_since(q, player_id, seconds))
+
+
 def find_idempotent(q: Queries, player_id: str, key: str) -> Plan[LogEntry | None]:
     """The entry stored under ``key`` for this player, or None."""
     row = (yield Run(q.log_by_key, {"p_id": player_id, "p_key": key})).first()

@@ -78,6 +78,12 @@ class SyncStore(BaseStore):
         """The player, or None."""
         return self._run(plans.get_player(self._q, player_id))
 
+    def get_player_with_recent(
+        self, player_id: str, seconds: float
+    ) -> tuple[PlayerRow | None, int]:
+        """The player (or None) and its actions in the last ``seconds``, in one round trip."""
+        return self._run(plans.get_player_with_recent(self._q, player_id, seconds))
+
     def commit_action(
         self,
         player_id: str,

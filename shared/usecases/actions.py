@@ -20,12 +20,13 @@ from shared.store import CommitResult, LogEntry, NewLogEntry, VersionConflict
 from shared.textclean import clean_player_text
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
-from shared.usecases.players import authorize
+from shared.usecases.players import check_token, require_token
 from shared.usecases.replies import Reply
 from shared.usecases.views import narration_view, player_view, public_outcome
 
 # Attempts at applying an action when other requests keep moving the player's version.
 MAX_COMMIT_ATTEMPTS = 5
+RATE_WINDOW_SECONDS = 60  # ACTION_RATE_PER_MINUTE counts the actions in this window
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
@@ -93,16 +94,20 @@ def commit_action(
 ) -> Generator[Any, Any, Committed]:
     """Authorize, rate-limit, apply the rules and commit exactly once."""
     key = check_idempotency_key(idempotency_key)
-    row = yield from authorize(player_id, token)
+    limit = ctx.settings.action_rate_per_minute
+    require_token(token)
+    if limit > 0:
+        # One trip for the player and its recent actions: this is the hot path.
+        found, recent = yield fx.LoadPlayerWithRecent(player_id, RATE_WINDOW_SECONDS)
+    else:
+        found, recent = (yield fx.LoadPlayer(player_id)), 0
+    row = check_token(player_id, token, found)
     if key is not None:
         prior: LogEntry | None = yield fx.FindIdempotent(player_id, key)
         if prior is not None:
             return _from_entry(player_id, prior)
-    limit = ctx.settings.action_rate_per_minute
-    if limit > 0:
-        recent: int = yield fx.CountRecentActions(player_id, 60)
-        if recent >= limit:
-            raise RateLimited(f"At most {limit} actions a minute; wait a moment.")
+    if limit > 0 and recent >= limit:
+        raise RateLimited(f"At most {limit} actions a minute; wait a moment.")
     act = Action(
         type=action["type"],
         target=action.get("target"),

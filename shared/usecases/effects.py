@@ -22,6 +22,14 @@ class LoadPlayer:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadPlayerWithRecent:
+    """-> ``(PlayerRow | None, int)``: the player and its actions in the last ``seconds``."""
+
+    player_id: str
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class CreatePlayer:
     """-> ``PlayerRow``."""
 
@@ -37,14 +45,6 @@ class FindIdempotent:
 
     player_id: str
     key: str
-
-
-@dataclass(frozen=True, slots=True)
-class CountRecentActions:
-    """-> ``int``: actions this player took in the last ``seconds`` (database clock)."""
-
-    player_id: str
-    seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +156,9 @@ class PingTasks:
 
 Effect = (
     LoadPlayer
+    | LoadPlayerWithRecent
     | CreatePlayer
     | FindIdempotent
-    | CountRecentActions
     | CommitAction
     | Narrate
     | QueueNarration

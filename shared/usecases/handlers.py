@@ -27,15 +27,16 @@ class _Route:
 
 ROUTES: dict[type, _Route] = {
     fx.LoadPlayer: _Route("store", "get_player", "get_player", lambda e: (e.player_id,)),
+    fx.LoadPlayerWithRecent: _Route(
+        "store", "get_player_with_recent", "get_player_with_recent",
+        lambda e: (e.player_id, e.seconds),
+    ),
     fx.CreatePlayer: _Route(
         "store", "create_player", "create_player",
         lambda e: (e.player_id, e.token_hash, e.state, e.entry),
     ),
     fx.FindIdempotent: _Route(
         "store", "find_idempotent", "find_idempotent", lambda e: (e.player_id, e.key)
-    ),
-    fx.CountRecentActions: _Route(
-        "store", "count_actions_since", "count_actions_since", lambda e: (e.player_id, e.seconds)
     ),
     fx.CommitAction: _Route(
         "store", "commit_action", "commit_action",

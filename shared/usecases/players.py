@@ -38,12 +38,21 @@ def create_player(ctx: GameContext, name: str, identity: Identity | None = None)
 
 def authorize(player_id: str, token: str | None) -> Generator[Any, Any, PlayerRow]:
     """Load a player and check the token: 401 without one, 404 unknown, 403 wrong."""
+    require_token(token)
+    return check_token(player_id, token, (yield fx.LoadPlayer(player_id)))
+
+
+def require_token(token: str | None) -> None:
+    """401 when no token was sent (checked before any I/O)."""
     if not token:
         raise Unauthorized("Send the player token as 'Authorization: Bearer <token>'.")
-    row: PlayerRow | None = yield fx.LoadPlayer(player_id)
+
+
+def check_token(player_id: str, token: str | None, row: PlayerRow | None) -> PlayerRow:
+    """404 for an unknown player, 403 for a token that is not this player's."""
     if row is None:
         raise NotFound(f"No player with id {player_id!r}.", code="player_not_found")
-    if not token_matches(token, row.token_hash):
+    if not token or not token_matches(token, row.token_hash):
         raise Forbidden("That token does not belong to this player.")
     return row
 
