@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from shared.api.http import json_text
-from shared.errors import AppError, InternalError, error_for_status
+from shared.api.http import error_text, from_http_exception
+from shared.errors import AppError, InternalError
 from shared.logging_setup import get_logger
 
 log = get_logger("flask")
 
 
-def render_error(err: AppError) -> Response:
-    """The envelope with its status (and Allow for 405 is added by the caller)."""
-    return Response(json_text(err.to_body()) + "\n", status=err.status,
+def render_error(err: AppError, headers: dict[str, str] | None = None) -> Response:
+    """The envelope with its status."""
+    return Response(error_text(err), status=err.status, headers=headers,
                     mimetype="application/json")
 
 
@@ -27,11 +27,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:
-        resp = render_error(error_for_status(err.code or 500))
-        for name, value in err.get_headers():
-            if name.lower() == "allow":  # 405 says which methods the route takes
-                resp.headers["Allow"] = value
-        return resp
+        return render_error(*from_http_exception(err))
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:

@@ -7,16 +7,16 @@ from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
 from shared.api.bodies import validation_message
-from shared.api.http import json_text
-from shared.errors import AppError, InternalError, ValidationFailed, error_for_status
+from shared.api.http import error_text, from_http_exception
+from shared.errors import AppError, InternalError, ValidationFailed
 from shared.logging_setup import get_logger
 
 log = get_logger("quart")
 
 
-def render_error(err: AppError) -> Response:
+def render_error(err: AppError, headers: dict[str, str] | None = None) -> Response:
     """The envelope with its status."""
-    return Response(json_text(err.to_body()) + "\n", status=err.status,
+    return Response(error_text(err), status=err.status, headers=headers,
                     mimetype="application/json")
 
 
@@ -34,11 +34,7 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def _http_error(err: HTTPException) -> Response:
-        resp = render_error(error_for_status(err.code or 500))
-        for name, value in err.get_headers():
-            if name.lower() == "allow":
-                resp.headers["Allow"] = value
-        return resp
+        return render_error(*from_http_exception(err))
 
     @app.errorhandler(Exception)
     async def _unexpected(err: Exception) -> Response:

@@ -7,7 +7,7 @@ Nothing here runs at import; the app factories call these at start-up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Settings
@@ -31,7 +31,6 @@ class Runtime:
     store: Any = None
     tasks: Any = None
     effects: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare(app_name: str, settings: Settings) -> Runtime:
@@ -96,8 +95,7 @@ async def open_async(rt: Runtime) -> Runtime:
 async def close_async(rt: Runtime) -> None:
     """Release the async resources (the shared HTTP client, the engine)."""
     if rt.client is not None:
-        await rt.client.aclose()
-        rt.client.close()
+        await rt.client.aclose()  # closes the sync pool too
     if rt.tasks is not None:
         await rt.tasks.aclose()
         rt.tasks.close()

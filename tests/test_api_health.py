@@ -51,3 +51,10 @@ async def test_page_is_served(api: ApiClient) -> None:
     assert "/static/app.js" in r.text
     js = await api.get("/static/app.js")
     assert js.status == 200
+
+
+async def test_405_names_the_allowed_methods(api: ApiClient) -> None:
+    r = await api.request("DELETE", "/api/players/someone")
+    assert r.status == 405
+    assert r.json["error"]["code"] == "method_not_allowed"
+    assert "GET" in r.headers["Allow"]

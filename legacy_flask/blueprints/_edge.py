@@ -34,10 +34,7 @@ def run(flow: Any) -> Reply:
     return drive_sync(flow, runtime().effects)
 
 
-def respond(reply: Reply, model: type[BaseModel] | None = None) -> Response:
+def respond(reply: Reply, model: type[BaseModel]) -> Response:
     """JSON response; the body is checked against ``model`` as quart-schema does in Quart."""
-    body: Any = reply.body
-    if model is not None:
-        body = dump_response(model, body)
-    return Response(json_text(body) + "\n", status=reply.status, headers=reply.headers,
-                    mimetype="application/json")
+    return Response(json_text(dump_response(model, reply.body)) + "\n", status=reply.status,
+                    headers=reply.headers, mimetype="application/json")

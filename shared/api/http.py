@@ -92,6 +92,20 @@ def json_text(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+def error_text(err: Any) -> str:
+    """The response body of an ``AppError``: the envelope, as both apps send it."""
+    return json_text(err.to_body()) + "\n"
+
+
+def from_http_exception(err: Any) -> tuple[Any, dict[str, str]]:
+    """A framework's ``HTTPException`` (404, 405, 413...) as the shared error, plus the
+    headers worth keeping (``Allow`` on a 405)."""
+    from shared.errors import error_for_status
+
+    allow = {name: value for name, value in err.get_headers() if name.lower() == "allow"}
+    return error_for_status(err.code or 500), allow
+
+
 def sse_event(event: str, data: Any) -> bytes:
     """One Server-Sent Event."""
     return f"event: {event}\ndata: {json_text(data)}\n\n".encode()
