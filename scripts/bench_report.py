@@ -171,7 +171,7 @@ JUDGED = {
         "A": (3, "in-process: calls in flight die with the process; retries, deadline and "
                  "breaker in the client"),
         "B": (3, "as A, and a full pool queues calls behind it until their deadline"),
-        "C": (4, "survives an app restart or toggle and a worker SIGKILL (tests/test_tasks_"
+        "C": (4, "survives an app restart or toggle and a worker SIGKILL (tests/tasks/test_"
                  "worker.py); results pollable from either app; Redis becomes a hard "
                  "dependency"),
     },

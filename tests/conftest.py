@@ -16,7 +16,7 @@ import pytest
 
 from shared.config import REPO_ROOT, Settings
 
-pytest_plugins = ["tests.fake_server"]
+pytest_plugins = ["tests.support.fake_server"]
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") not in ("", "0", "false")
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
@@ -110,7 +110,7 @@ def settings(sqlite_url: str) -> Settings:
 @pytest.fixture(params=["flask", "quart"])
 async def api(request: pytest.FixtureRequest, settings: Settings):
     """The same API client over each app's in-process test client (Quart inside test_app)."""
-    from tests.apiclient import ApiClient
+    from tests.support.apiclient import ApiClient
 
     if request.param == "flask":
         from legacy_flask import create_app as create_flask

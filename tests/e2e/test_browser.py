@@ -1,0 +1,312 @@
+"""The player's page in a real headless Chromium, against each app running as a real server.
+
+Each app (hypercorn + Quart, gunicorn + Flask) is started on 127.0.0.1 with a fresh SQLite file
+and the fake DeepSeek server (streaming in several delayed chunks). The page is driven as a
+player would: create a cultivator, cultivate, explore, watch the narration stream in, read the
+history, reload and resume. Screenshots go to ``var/screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.config import REPO_ROOT
+from tests.conftest import service_missing
+from tests.support.fake_server import FakeDeepSeek
+from tests.support.servers import AppServer, start_app_server
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
+WAIT_MS = 30_000  # every wait in the browser is bounded by this
+# Player text with HTML, SQL and an emoji: it must come back as the same text, never as markup.
+TRICKY_NAME = "<i>韩立</i>' OR 1=1--🐉"
+
+# Records the narration's length at every DOM change, to prove the text grew while streaming.
+WATCH_NARRATION = """() => {
+  const box = document.querySelector('[data-testid="narration"]');
+  window.__narrationLengths = [];
+  if (window.__narrationObserver) window.__narrationObserver.disconnect();
+  window.__narrationObserver = new MutationObserver(
+    () => window.__narrationLengths.push(box.textContent.length));
+  window.__narrationObserver.observe(box, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module (Debian's; playwright's own download cannot work)."""
+    if not CHROMIUM.exists():
+        service_missing("chromium", f"{CHROMIUM} is not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        service_missing("chromium", f"playwright is not importable: {exc}")
+    with sync_playwright() as pw:
+        try:
+            instance = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                          timeout=WAIT_MS)
+        except Exception as exc:  # any launch failure means the browser is not usable here
+            service_missing("chromium", f"launch failed: {exc}")
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """Uncaught JavaScript errors of the test's page."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Any, page_errors: list[str]) -> Iterator[Any]:
+    """A fresh browser context (empty localStorage) and page; script errors are collected."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    context.set_default_timeout(WAIT_MS)
+    tab = context.new_page()
+    tab.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def _configure_streaming(fake: FakeDeepSeek) -> None:
+    # Slow enough, in enough chunks (the fake sends ~6 characters a chunk), that streaming shows.
+    fake.configure(latency=0.1, chunk_delay=0.12, api_key=fake.api_key)
+
+
+@pytest.fixture
+def streaming_fake(fake_deepseek: FakeDeepSeek) -> Iterator[FakeDeepSeek]:
+    """The session's fake DeepSeek, set to stream slowly for this test, reset afterwards."""
+    fake_deepseek.reset()
+    _configure_streaming(fake_deepseek)
+    yield fake_deepseek
+    fake_deepseek.reset()
+
+
+def _start(kind: str, run_dir: Path, env: dict[str, str]) -> AppServer:
+    log_dir = run_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    base = {"DATABASE_URL": f"sqlite:///{run_dir / 'game.db'}", "LLM_BACKEND": ""}
+    try:
+        return start_app_server(kind, {**base, **env}, log_dir)
+    except RuntimeError as exc:
+        pytest.fail(f"{kind} app did not start: {exc}")
+
+
+# The servers live for the module (each test makes its own cultivator in a fresh browser
+# context), so the file starts three servers rather than one per test.
+@pytest.fixture(scope="module", params=["quart", "flask"])
+def online_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               fake_deepseek: FakeDeepSeek) -> Iterator[AppServer]:
+    """Each app as a real server, narrating through the fake DeepSeek."""
+    server = _start(request.param, tmp_path_factory.mktemp(f"browser-{request.param}"), {
+        "DEEPSEEK_API_KEY": fake_deepseek.api_key,
+        "DEEPSEEK_BASE_URL": fake_deepseek.base_url,
+    })
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def offline_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """The Quart app with no DeepSeek key: the offline narrator."""
+    server = _start("quart", tmp_path_factory.mktemp("browser-offline"), {"DEEPSEEK_API_KEY": ""})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def _text(page: Any, testid: str) -> str:
+    return str(page.get_by_test_id(testid).text_content() or "").strip()
+
+
+def _qi(page: Any) -> int:
+    match = re.match(r"(\d+)", _text(page, "qi"))
+    assert match, f"qi not shown as a number: {_text(page, 'qi')!r}"
+    return int(match.group(1))
+
+
+def _create(page: Any, base_url: str, name: str) -> None:
+    page.goto(base_url + "/")
+    page.get_by_test_id("name-input").fill(name)
+    page.get_by_test_id("create-button").click()
+    page.wait_for_function(
+        "n => document.querySelector('[data-testid=\"player-name\"]').textContent === n", arg=name)
+    assert _text(page, "turn") == "0"
+
+
+def _act(page: Any, testid: str) -> dict[str, Any]:
+    """Click an action and wait (bounded) until its narration is done; return what was seen."""
+    page.evaluate(WATCH_NARRATION)
+    page.get_by_test_id(testid).click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"narration\"]').dataset.state === 'done'")
+    return {
+        "deltas": int(page.get_by_test_id("narration").get_attribute("data-deltas") or 0),
+        "lengths": page.evaluate("() => window.__narrationLengths"),
+        "text": _text(page, "narration"),
+        "meta": _text(page, "narration-meta"),
+        "summary": _text(page, "outcome-summary"),
+    }
+
+
+def _history_actions(page: Any, at_least: int) -> list[str]:
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=\"history-entry\"]').length >= n",
+        arg=at_least)
+    return [str(a) for a in page.eval_on_selector_all(
+        '[data-testid="history-entry"]', "els => els.map(e => e.dataset.action)")]
+
+
+def _screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+# ------------------------------------------------------------------------------------ tests
+
+def test_play_streams_narration_and_keeps_history(
+    page: Any, page_errors: list[str], online_app: AppServer, streaming_fake: FakeDeepSeek
+) -> None:
+    """Create, cultivate, explore: numbers move, narration streams in pieces, history lists
+    every action, and a reload resumes the same cultivator from localStorage."""
+    _create(page, online_app.base_url, TRICKY_NAME)
+    assert page.get_by_test_id("offline-notice").is_hidden()
+    # The name is text, not markup.
+    assert page.locator('[data-testid="player-name"] i').count() == 0
+    assert _text(page, "realm"), "realm and stage are shown"
+    qi_before = _qi(page)
+
+    cultivated = _act(page, "action-cultivate")
+    assert cultivated["summary"]
+    assert cultivated["deltas"] >= 2, cultivated
+    growing = sorted({n for n in cultivated["lengths"] if n > 0})
+    assert len(growing) >= 2, f"narration did not grow while streaming: {cultivated['lengths']}"
+    assert cultivated["text"] and cultivated["meta"] == "DeepSeek 叙事", cultivated
+    assert _text(page, "turn") == "1"
+    assert _qi(page) > qi_before
+    assert page.locator('[data-testid="outcome-changes"] li[data-field="qi"]').count() == 1
+
+    explored = _act(page, "action-explore")
+    assert explored["summary"] and explored["text"]
+    assert explored["deltas"] >= 2, explored
+    assert _text(page, "turn") == "2"
+
+    actions = _history_actions(page, 3)
+    assert actions[:3] == ["explore", "cultivate", "create"]
+    assert page.get_by_test_id("history").get_by_text(cultivated["summary"]).count() >= 1
+    stats = streaming_fake.stats()
+    assert stats["streams"] >= 2, stats  # the narration really came from the (fake) LLM stream
+
+    _screenshot(page, f"page-{online_app.kind}")
+
+    page.reload()
+    page.wait_for_function(
+        "n => document.querySelector('[data-testid=\"player-name\"]').textContent === n",
+        arg=TRICKY_NAME)
+    assert _text(page, "turn") == "2"
+    assert _history_actions(page, 3)[:3] == ["explore", "cultivate", "create"]
+    assert page_errors == []
+
+
+def test_retry_after_network_error_applies_once(
+    page: Any, online_app: AppServer, streaming_fake: FakeDeepSeek
+) -> None:
+    """The first action request reaches the server but its answer is lost; the page retries
+    with the same Idempotency-Key and the server replays instead of applying twice."""
+    _create(page, online_app.base_url, "守一")
+    seen: list[dict[str, str]] = []
+
+    def lose_first_answer(route: Any) -> None:
+        seen.append(route.request.headers)
+        if len(seen) == 1:
+            route.fetch(timeout=WAIT_MS)  # the server applies the action...
+            route.abort("connectionreset")  # ...but the page never hears back
+        else:
+            route.continue_()
+
+    page.route("**/api/players/*/actions", lose_first_answer)
+    done = _act(page, "action-cultivate")
+    assert len(seen) == 2
+    keys = [h.get("idempotency-key") for h in seen]
+    assert keys[0] and keys[0] == keys[1]
+    assert _text(page, "turn") == "1", "the retried action was applied twice"
+    assert done["summary"] and done["text"]
+    assert page.get_by_test_id("error").is_hidden()
+    assert _history_actions(page, 2) == ["cultivate", "create"]
+
+
+def test_refusal_shows_error_envelope(
+    page: Any, online_app: AppServer, streaming_fake: FakeDeepSeek
+) -> None:
+    """A 422 refusal from the rules (breakthrough without enough qi) is shown clearly."""
+    _create(page, online_app.base_url, "急躁")
+    shown, required = (int(x) for x in re.findall(r"\d+", _text(page, "qi"))[:2])
+    assert shown < required, "a new cultivator should not be ready to break through"
+    page.get_by_test_id("action-breakthrough").click()
+    page.get_by_test_id("error").wait_for(state="visible")
+    assert _text(page, "error-code").startswith("422 ")
+    assert _text(page, "error-message")
+    assert _text(page, "turn") == "0"
+
+
+def test_offline_notice_and_offline_narration(page: Any, offline_app: AppServer) -> None:
+    """Without a DeepSeek key the page says so and still narrates (offline templates)."""
+    _create(page, offline_app.base_url, "无名")
+    notice = page.get_by_test_id("offline-notice")
+    notice.wait_for(state="visible")
+    assert "离线叙事模式" in str(notice.text_content())
+    assert "DEEPSEEK_API_KEY" in str(notice.text_content())
+    done = _act(page, "action-cultivate")
+    assert done["text"] and done["meta"].startswith("离线叙事")
+    assert _text(page, "turn") == "1"
+
+    # Talking: the player's words (with markup) travel and come back as plain text.
+    assert page.locator('[data-testid="talk-target"] option').count() >= 1, \
+        "the start location should have someone to talk to"
+    said = "<script>window.__pwned = 1</script>老丈好"
+    page.get_by_test_id("talk-text").fill(said)
+    talked = _act(page, "action-talk")
+    assert talked["text"] and _text(page, "turn") == "2"
+    assert _history_actions(page, 3)[0] == "talk"
+    assert page.get_by_test_id("history").get_by_text(said).count() == 1
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator('[data-testid="history"] script').count() == 0
+    _screenshot(page, "page-offline")
+
+
+def test_docs_page_renders_openapi(page: Any, offline_app: AppServer) -> None:
+    """``/docs`` (Quart) renders the routes and schemas of ``/openapi.json`` without a CDN."""
+    page.goto(offline_app.base_url + "/docs")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"docs-operation\"]').length >= 5")
+    paths = page.eval_on_selector_all(
+        '[data-testid="docs-operation"]',
+        "els => els.map(e => e.dataset.method + ' ' + e.dataset.path)")
+    assert any(p.startswith("post /api/players") and p.endswith("/actions") for p in paths), paths
+    content = page.get_by_test_id("docs-content")
+    assert content.get_by_text("CreatePlayerIn").count() >= 1
+    # Field constraints from the pydantic models are shown (CreatePlayerIn.name: 1-24).
+    assert content.get_by_text("maxLength: 24").count() >= 1
+    _screenshot(page, "docs")

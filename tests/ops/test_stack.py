@@ -1,0 +1,435 @@
+"""The whole stack for real: scripts/stack.sh starts nginx, quart_app on hypercorn and
+legacy_flask on gunicorn (shared SQLite file, free ports), and scripts/toggle_async.sh switches
+between them while players keep playing through nginx.
+
+What must hold: no failed request while switching (10+ switches and a canary), every action
+applied exactly once (turn and version equal the number of 200 answers; log seq contiguous),
+each player's state continuous from one app to the other, a switch to a stopped app refused
+while traffic flows, and a killed active app replaced by the backup with no client error
+beyond the requests in flight at the kill. Everything is stopped by pid at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.config import REPO_ROOT
+from tests.ops.test_metrics import samples
+from tests.ops.test_support import OpsStack, pid_alive, wait_until
+from tests.support.fake_server import FakeDeepSeek
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+PLAYERS = 12
+# A simple player: cultivate; at the bottleneck try to break through; when beaten down, rest.
+NEXT_AFTER_REFUSAL = {"qi_full": "breakthrough", "dead": "rest"}
+LOAD_LIMIT_S = 90  # hard limit for any load phase, whatever happens
+
+
+def apps_importable() -> None:
+    """Fail (not skip) when the real apps cannot be built: they are part of this project."""
+    code = "import quart_app, legacy_flask; quart_app.create_app(); legacy_flask.create_app()"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=120, check=False)
+    if out.returncode != 0:
+        pytest.fail(f"the real apps do not build:\n{out.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def stack(fake_deepseek: FakeDeepSeek) -> Iterator[OpsStack]:
+    """The real stack on free ports, narrated by the fake DeepSeek; stopped by pid at the end."""
+    apps_importable()
+    fake_deepseek.reset()
+    fake_deepseek.configure(latency=0.05)  # a quick "LLM": the switch, not the model, is tested
+    ops = OpsStack.create(
+        GUNICORN_WORKERS="2",
+        GUNICORN_THREADS="16",
+        NGINX_WORKERS="2",
+        ACTION_RATE_PER_MINUTE="1000000",
+        START_TIMEOUT="150",
+        VERIFY_REQUESTS="4",
+        DEEPSEEK_BASE_URL=fake_deepseek.base_url,
+        DEEPSEEK_API_KEY=fake_deepseek.api_key,
+    )
+    try:
+        started = ops.stack("start", timeout=400)
+        assert started.returncode == 0, started.stderr + "\n" + logs_tail(ops)
+        yield ops
+    finally:
+        ops.teardown()
+        fake_deepseek.reset()
+
+
+def logs_tail(ops: OpsStack, n: int = 3000) -> str:
+    """The end of every log of the stack (for failure messages)."""
+    parts = []
+    for path in sorted((ops.runtime / "logs").glob("*.log")):
+        parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-n:]}")
+    return "\n".join(parts)
+
+
+# --- players under load -----------------------------------------------------------------------
+
+
+@dataclass
+class Player:
+    """One player's view of the game, as its client saw it."""
+
+    id: str
+    token: str
+    version0: int
+    keepalive: bool
+    ok: int = 0
+    refused: int = 0
+    degraded: int = 0
+    apps: Counter[str] = field(default_factory=Counter)
+    versions: list[int] = field(default_factory=list)
+    turns: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Failure:
+    """A request the client could not get a good answer for."""
+
+    at: float
+    what: str
+
+
+# A request sent on a kept-alive connection that the server (an nginx worker retiring after a
+# reload) closed at that very moment fails before any response byte: RFC 9112 section 9.3.1
+# lets a client send it again on a new connection, and the Idempotency-Key makes that safe for
+# a POST. Browsers do this by themselves. nginx >= 1.27.4 can avoid it (keepalive_min_timeout);
+# the Debian 12 nginx (1.22) cannot. See docs/operations.md.
+KEEPALIVE_RACE = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
+
+
+@dataclass
+class Load:
+    """PLAYERS threads, each creating a player then acting until told to stop.
+
+    Even-numbered players keep their connection to nginx alive and send a request again (same
+    Idempotency-Key, at most 3 times) only when a kept-alive connection was closed under it
+    before any answer; odd-numbered players open a new connection per request and never retry
+    anything. With ``retry_failures`` every failure is retried with the same key.
+    """
+
+    base: str
+    retry_failures: bool = False
+    players: list[Player] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    keepalive_resets: int = 0
+    in_flight: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> Load:
+        """Create the players (through nginx), then start acting."""
+        ready = threading.Barrier(PLAYERS + 1)
+        for i in range(PLAYERS):
+            t = threading.Thread(target=self._run, args=(i, ready), daemon=True)
+            t.start()
+            self._threads.append(t)
+        ready.wait(timeout=60)
+        return self
+
+    def finish(self) -> None:
+        """Stop and wait (bounded)."""
+        self.stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        assert not any(t.is_alive() for t in self._threads), "a load thread hung"
+
+    def _fail(self, what: str) -> None:
+        with self._lock:
+            self.failures.append(Failure(time.monotonic(), what))
+
+    def _run(self, index: int, ready: threading.Barrier) -> None:
+        deadline = time.monotonic() + LOAD_LIMIT_S
+        keepalive = index % 2 == 0
+        headers = {} if keepalive else {"Connection": "close"}
+        limits = httpx.Limits(max_keepalive_connections=1 if keepalive else 0)
+        with httpx.Client(base_url=self.base, timeout=30, headers=headers,
+                          limits=limits) as client:
+            try:
+                r = client.post("/api/players", json={"name": f"道友{index}"})
+            except httpx.HTTPError as exc:
+                self._fail(f"create: {type(exc).__name__}: {exc}")
+                ready.wait(timeout=60)
+                return
+            if r.status_code != 201:
+                self._fail(f"create {r.status_code} {r.text[:200]}")
+                ready.wait(timeout=60)
+                return
+            body = r.json()
+            player = Player(body["player"]["id"], body["token"], body["version"], keepalive)
+            with self._lock:
+                self.players.append(player)
+            ready.wait(timeout=60)
+            kind = "cultivate"
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                refusal = self._act(client, player, kind)
+                kind = NEXT_AFTER_REFUSAL.get(refusal or "", "cultivate")
+
+    def _act(self, client: httpx.Client, player: Player, kind: str) -> str | None:
+        """One action until it gets an answer; returns the refusal code of a 422, if any."""
+        key = uuid.uuid4().hex
+        headers = {"Authorization": f"Bearer {player.token}", "Idempotency-Key": key}
+        resets = 0
+        for _attempt in range(20):
+            with self._lock:
+                self.in_flight += 1
+            r: httpx.Response | None = None
+            try:
+                r = client.post(f"/api/players/{player.id}/actions", json={"type": kind},
+                                headers=headers)
+            except KEEPALIVE_RACE as exc:
+                if player.keepalive and resets < 3 and not self.retry_failures:
+                    resets += 1
+                    with self._lock:
+                        self.keepalive_resets += 1
+                    continue
+                self._fail(f"{type(exc).__name__}: {exc}")
+            except httpx.HTTPError as exc:
+                self._fail(f"{type(exc).__name__}: {exc}")
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+            if r is not None and r.status_code == 200:
+                body = r.json()
+                player.ok += 1
+                player.apps[r.headers.get("X-App", "?")] += 1
+                player.versions.append(body["version"])
+                player.turns.append(body["player"]["turn"])
+                narration = body.get("narration") or {}
+                player.degraded += bool(narration.get("degraded"))
+                return None
+            if r is not None and r.status_code == 422:
+                player.refused += 1
+                return str(r.json()["error"]["code"])
+            if r is not None:
+                self._fail(f"{r.status_code} {r.headers.get('X-App')} {r.text[:200]}")
+            if not self.retry_failures or self.stop.is_set():
+                return None
+            time.sleep(0.05)  # same Idempotency-Key: applied at most once whatever happened
+        return None
+
+
+def check_exactly_once(base: str, players: list[Player]) -> None:
+    """Each player's stored turn/version/log match exactly the 200 answers it got."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for p in players:
+            auth = {"Authorization": f"Bearer {p.token}"}
+            r = client.get(f"/api/players/{p.id}", headers=auth)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["player"]["turn"] == p.ok, (p.id, body["player"]["turn"], p.ok)
+            assert body["version"] == p.version0 + p.ok
+            # Continuity: every answer continued exactly where the previous one left off,
+            # whichever app gave it.
+            assert p.versions == list(range(p.version0 + 1, p.version0 + p.ok + 1))
+            assert p.turns == list(range(1, p.ok + 1))
+            seqs: list[int] = []
+            before: int | None = None
+            while True:
+                params: dict[str, Any] = {"limit": 100}
+                if before is not None:
+                    params["before"] = before
+                page = client.get(f"/api/players/{p.id}/log", headers=auth, params=params)
+                assert page.status_code == 200, page.text
+                data = page.json()
+                seqs += [e["seq"] for e in data["entries"]]
+                before = data.get("next_before")
+                if before is None:
+                    break
+            assert sorted(seqs) == list(range(min(seqs), min(seqs) + p.ok + 1)), "log gaps"
+            assert len(seqs) == len(set(seqs)) == p.ok + 1  # the creation + each action
+
+
+def app_metrics(ops: OpsStack, port: int) -> dict[str, float]:
+    """200 answers to the action route as the app's own /metrics counts them."""
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).content
+    total = 0.0
+    for (name, labels), value in samples(body).items():
+        d = dict(labels)
+        if (name == "xianxia_http_requests_total" and d.get("route", "").endswith("/actions")
+                and d.get("status") == "200" and d.get("method") == "POST"):
+            total += value
+    return {"actions_200": total}
+
+
+def toggle_ok(ops: OpsStack, *args: str) -> float:
+    """Run the toggle, require success; returns how long it took (seconds)."""
+    started = time.monotonic()
+    r = ops.toggle(*args, timeout=120)
+    assert r.returncode == 0, f"toggle {args}: {r.stderr}\n{logs_tail(ops, 1500)}"
+    return time.monotonic() - started
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+def test_toggling_under_load_loses_nothing(stack: OpsStack) -> None:
+    toggle_ok(stack, "sync")
+    flask_before = app_metrics(stack, stack.flask_port)["actions_200"]
+    quart_before = app_metrics(stack, stack.quart_port)["actions_200"]
+    load = Load(stack.lb_url).start()
+    plan = ["async", "sync", "canary", "async", "sync", "async", "canary", "sync", "async",
+            "sync", "async", "sync"]
+    took: list[float] = []
+    try:
+        time.sleep(1.0)
+        for step in plan:
+            took.append(toggle_ok(stack, *(("canary", "50") if step == "canary" else (step,))))
+            time.sleep(1.0)
+    finally:
+        load.finish()
+
+    assert len(took) >= 10
+    print(f"switches: {len(took)}, seconds each: max {max(took):.2f}, "
+          f"mean {sum(took) / len(took):.2f}")
+    assert load.failures == [], load.failures[:10]
+    # Printed for the record: keep-alive requests sent again after a reload closed their
+    # connection (only the keep-alive half of the players may have any).
+    print(f"keep-alive connections closed under a request by reloads: {load.keepalive_resets}")
+    assert len(load.players) == PLAYERS
+    total = sum(p.ok for p in load.players)
+    served = Counter[str]()
+    for p in load.players:
+        served.update(p.apps)
+    assert total > 200, f"too little load to mean anything: {total}"
+    # Narrated by the (fake) LLM through both apps, not by the offline fallback.
+    assert sum(p.degraded for p in load.players) == 0
+    print(f"actions: {total} ok, served by {dict(served)}")
+    assert served["quart"] > 0 and served["flask"] > 0, served
+    assert sum(1 for p in load.players if len(p.apps) == 2) == PLAYERS, "every player moved"
+    check_exactly_once(stack.lb_url, load.players)
+
+    # /metrics of each app counts exactly the actions it served (gunicorn's 2 workers merged).
+    flask_after = app_metrics(stack, stack.flask_port)["actions_200"]
+    quart_after = app_metrics(stack, stack.quart_port)["actions_200"]
+    assert flask_after - flask_before == served["flask"]
+    assert quart_after - quart_before == served["quart"]
+
+    log_lines = stack.toggle_log.read_text().splitlines()
+    assert sum(" result=ok " in line for line in log_lines) >= 10
+    access = (stack.runtime / "logs" / "nginx-access.log")
+    assert wait_until(lambda: access.stat().st_size > 0, 5)
+
+
+def test_switch_to_a_stopped_app_is_refused_while_traffic_flows(stack: OpsStack) -> None:
+    toggle_ok(stack, "sync")
+    load = Load(stack.lb_url).start()
+    try:
+        stopped = stack.stack("stop", "quart", timeout=150)
+        assert stopped.returncode == 0, stopped.stderr
+        assert "quart:      stopped" in stack.stack("status").stdout
+        r = stack.toggle("async", timeout=60)
+        assert r.returncode == 1
+        assert "refused: target unhealthy" in r.stderr and "does not answer" in r.stderr
+        r = stack.toggle("canary", "10", timeout=60)
+        assert r.returncode == 1
+        assert "active=flask canary=0" in stack.lb_state()
+        time.sleep(1.0)
+        restarted = stack.stack("start", "quart", timeout=200)
+        assert restarted.returncode == 0, restarted.stderr
+        toggle_ok(stack, "async")
+        time.sleep(1.0)
+    finally:
+        load.finish()
+    assert load.failures == [], load.failures[:10]
+    check_exactly_once(stack.lb_url, load.players)
+
+
+def test_killed_active_app_fails_over_to_the_backup(stack: OpsStack) -> None:
+    if not pid_alive(stack.pids().get("quart", -1)):
+        assert stack.stack("start", "quart", timeout=200).returncode == 0
+    toggle_ok(stack, "async")
+    load = Load(stack.lb_url, retry_failures=True).start()
+    try:
+        time.sleep(2.0)
+        victim = stack.pids()["quart"]
+        in_flight_at_kill = load.in_flight
+        os.killpg(victim, signal.SIGKILL)  # the process group stack.sh made for this pid
+        killed_at = time.monotonic()
+        assert wait_until(lambda: not pid_alive(victim), 10)
+        time.sleep(4.0)
+        # No switch happened: the backup took over by itself.
+        assert "active=quart" in stack.lb_state()
+        r = stack.toggle("async", timeout=60)  # already async: nothing to do, no health check
+        assert r.returncode == 0
+        status = stack.toggle("status", timeout=60)
+        assert status.returncode == 1 and "quart:      UNHEALTHY" in status.stdout
+        r = stack.toggle("canary", "20", timeout=60)
+        assert r.returncode == 1 and "refused" in r.stderr
+    finally:
+        load.finish()
+
+    print(f"kill: {in_flight_at_kill} requests in flight, {len(load.failures)} failed attempts "
+          f"(all resent with their Idempotency-Key)")
+    late = [f for f in load.failures if f.at > killed_at + 2.0]
+    assert late == [], late[:10]
+    # Only requests that were in flight at the kill (at most one per player) may have failed.
+    assert len(load.failures) <= max(in_flight_at_kill, PLAYERS), load.failures
+    served_after = Counter[str]()
+    for p in load.players:
+        served_after.update(p.apps)
+    assert served_after["flask"] > 0
+    # Retried with the same Idempotency-Key: still applied exactly once each.
+    check_exactly_once(stack.lb_url, load.players)
+
+    assert stack.stack("start", "quart", timeout=200).returncode == 0
+    toggle_ok(stack, "async")
+
+
+def test_stop_ends_everything_by_pid(stack: OpsStack) -> None:
+    pids = stack.pids()
+    assert {"quart", "flask", "nginx"} <= set(pids), pids
+    assert all(pid_alive(pid) for pid in pids.values())
+    r = stack.stack("stop", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert not any(pid_alive(pid) for pid in pids.values())
+    status = stack.stack("status")
+    assert status.returncode == 1
+    for name in ("quart", "flask", "nginx"):
+        assert f"{name + ':':<11} stopped" in status.stdout
+    # The per-run metrics folder of gunicorn is gone with it.
+    assert not list(stack.runtime.glob("prometheus-flask-*"))
+
+
+def test_celery_worker_runs_only_in_celery_mode(redis_url: str) -> None:
+    ops = OpsStack.create(REDIS_URL=redis_url)
+    try:
+        skipped = ops.stack("start", "celery", timeout=60)
+        assert skipped.returncode == 0, skipped.stderr
+        assert "celery: skipped" in skipped.stderr
+        assert "celery" not in ops.pids()
+
+        started = ops.stack("start", "celery", timeout=120, LLM_BACKEND="celery")
+        assert started.returncode == 0, started.stderr
+        pid = ops.pids()["celery"]
+        assert wait_until(lambda: "ready" in (ops.runtime / "logs" / "celery.log").read_text(),
+                          60, 0.3), logs_tail(ops)
+        # The mode was saved with the stack: a later call from a plain shell sees it.
+        status = ops.stack("status", "celery")
+        assert f"celery:     running (pid {pid})" in status.stdout
+
+        stopped = ops.stack("stop", "celery", timeout=150)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not pid_alive(pid)
+        assert "celery" not in ops.pids()
+    finally:
+        ops.teardown()
