@@ -23,9 +23,9 @@ import psutil
 import pytest
 import redis
 
+from devtools.procs import FakeDeepSeek
 from shared.config import REPO_ROOT, Settings
 from shared.tasks import LLMTaskQueue, task_timings
-from tests.support.fake_server import FakeDeepSeek
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
