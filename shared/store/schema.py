@@ -76,6 +76,8 @@ class Timestamp(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):  # SQLite: naive ISO text that is UTC by construction
             return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a timestamp from the database, got {type(value).__name__}")
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)

@@ -79,13 +79,12 @@ class SyncFace:
 Face = SyncFace | AsyncStore
 
 
-# Every face on every database, plus the async face's aiosqlite write path (SQLite only).
+# Every face on every database.
 COMBOS = [
     ("sync", "sqlite"),
     ("sync", "postgres"),
     ("async", "sqlite"),
     ("async", "postgres"),
-    ("async-aiosqlite-writes", "sqlite"),
 ]
 
 
@@ -104,7 +103,7 @@ def store_url(combo: tuple[str, str]) -> str:
 
 @pytest.fixture
 async def store(combo: tuple[str, str]) -> AsyncIterator[Face]:
-    """A migrated store on a fresh database, through each face (and each SQLite write path)."""
+    """A migrated store on a fresh database, through each face."""
     face_name, url = combo
     if face_name == "sync":
         sync = open_store(url)
@@ -112,8 +111,7 @@ async def store(combo: tuple[str, str]) -> AsyncIterator[Face]:
         yield SyncFace(sync)
         sync.close()
         return
-    writes = "aiosqlite" if face_name == "async-aiosqlite-writes" else "thread"
-    face = open_async_store(url, sqlite_writes=writes)
+    face = open_async_store(url)
     await face.init_schema()
     yield face
     await face.close()

@@ -1,257 +1,118 @@
-"""Each store operation written once, as a generator of steps (sans-I/O).
+"""Each store operation written once, as a plain function of a SQLAlchemy ``Connection``.
 
-A plan yields :class:`Run` (execute one statement; the result is sent back), ``COMMIT`` or
-``ROLLBACK``, and finally returns its value. A database error raised by a ``Run`` is thrown
-back into the plan at that ``yield``, so a plan can handle e.g. a unique violation.
-:mod:`shared.store.drivers` runs plans for both faces; the faces contain no logic of their
-own (the model is httpx's BaseClient / Client / AsyncClient split).
+Both faces run these functions unchanged: the sync face on a pooled connection
+(``engine.connect()``), the async face through ``AsyncConnection.run_sync`` (PostgreSQL) or on
+its SQLite thread (:mod:`shared.store.sqlite_thread`). A database error raises out of
+``Connection.execute`` like any exception, so a function catches what it handles (a unique
+violation) and lets the rest reach the face, which wraps it in :class:`StoreError`.
 
-A statement after ``COMMIT``/``ROLLBACK`` starts a new transaction. Writes must end with an
-explicit ``COMMIT``: whatever is still open when the plan returns or raises is rolled back
-when the driver returns the connection (for single-statement reads that rollback is free).
+Transactions are "commit as you go": the first statement begins one (``BEGIN IMMEDIATE`` on
+SQLite when the face asked for a transaction), a function that writes ends with
+``conn.commit()``, and whatever is still open when it returns or raises is rolled back when
+the face closes the connection. A statement after ``commit()``/``rollback()`` begins anew.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CursorResult, Result
+from sqlalchemy import Connection, CursorResult
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import Executable
 
 from .errors import LogEntryNotFound, PlayerExists, PlayerNotFound, VersionConflict
-from .queries import Queries, log_params, to_log_entry, to_player
+from .queries import Queries, log_params, queries_for, to_log_entry, to_player
 from .records import Commit, CommitResult, Decide, LogEntry, NewLogEntry, PlayerRow, Replay
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
-T = TypeVar("T")
+
+def _q(conn: Connection) -> Queries:
+    return queries_for(conn.dialect.name)  # cached: built once per dialect
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
-    """Execute ``statement`` with ``params``; the plan receives its ``CursorResult``."""
-
-    statement: Executable
-    params: Mapping[str, Any] | None = None
-
-
-class End(enum.Enum):
-    """Finish the current transaction."""
-
-    COMMIT = "commit"
-    ROLLBACK = "rollback"
-
-
-COMMIT = End.COMMIT
-ROLLBACK = End.ROLLBACK
-
-Step = Run | End
-# A plan receives a CursorResult for each Run (both faces drive it on a sync Connection).
-Plan = Generator[Step, Any, T]
-
-
-def ping(q: Queries) -> Plan[None]:
+def ping(conn: Connection) -> None:
     """Round trip to the database."""
-    (yield Run(q.ping)).scalar_one()
+    conn.execute(_q(conn).ping).scalar_one()
 
 
-def init_schema(q: Queries, upto: int | None = None) -> Plan[int]:
+def init_schema(conn: Connection, upto: int | None = None) -> int:
     """Create or migrate the schema up to ``upto`` (default: latest); return the version.
 
     Runs in one write transaction after taking the schema lock (PostgreSQL advisory lock,
     SQLite ``BEGIN IMMEDIATE``), so concurrent callers apply each migration exactly once.
     """
+    q = _q(conn)
     target = SCHEMA_VERSION if upto is None else upto
     if q.schema_lock is not None:
-        yield Run(q.schema_lock)
-    yield Run(q.schema_version_create)
-    current = (yield Run(q.schema_version_max)).scalar() or 0
+        conn.execute(q.schema_lock)
+    conn.execute(q.schema_version_create)
+    current: int = conn.execute(q.schema_version_max).scalar() or 0
     for migration in MIGRATIONS:
         if current < migration.version <= target:
             for ddl in migration.ddl():
-                yield Run(ddl)
-            yield Run(
+                conn.execute(ddl)
+            conn.execute(
                 q.schema_version_insert,
                 {"version": migration.version, "description": migration.description},
             )
             current = migration.version
-    yield COMMIT
+    conn.commit()
     return current
 
 
 def create_player(
-    q: Queries, player_id: str, token_hash: str, state: dict[str, Any], entry: NewLogEntry
-) -> Plan[PlayerRow]:
+    conn: Connection, player_id: str, token_hash: str, state: dict[str, Any], entry: NewLogEntry
+) -> PlayerRow:
     """Insert a player at version 0 together with its first log entry."""
+    q = _q(conn)
     try:
-        stamps = (
-            yield Run(
-                q.player_insert,
-                {"id": player_id, "token_hash": token_hash, "state": state, "version": 0},
-            )
+        stamps = conn.execute(
+            q.player_insert,
+            {"id": player_id, "token_hash": token_hash, "state": state, "version": 0},
         ).one()
     except IntegrityError:
-        yield ROLLBACK
+        conn.rollback()
         raise PlayerExists(player_id) from None
-    (yield Run(q.log_insert, log_params(player_id, entry))).one()
-    yield COMMIT
+    conn.execute(q.log_insert, log_params(player_id, entry)).one()
+    conn.commit()
     return PlayerRow(player_id, token_hash, state, 0, stamps.created_at, stamps.updated_at)
 
 
-def get_player(q: Queries, player_id: str) -> Plan[PlayerRow | None]:
+def get_player(conn: Connection, player_id: str) -> PlayerRow | None:
     """The player, or None."""
-    row = (yield Run(q.player_select, {"p_id": player_id})).first()
+    row = conn.execute(_q(conn).player_select, {"p_id": player_id}).first()
     return None if row is None else to_player(row)
 
 
 def get_player_with_recent(
-    q: Queries, player_id: str, seconds: float
-) -> Plan[tuple[PlayerRow | None, int]]:
+    conn: Connection, player_id: str, seconds: float
+) -> tuple[PlayerRow | None, int]:
     """The player and its actions in the last ``seconds``, in one trip (the action path)."""
-    row = yield from get_player(q, player_id)
+    row = get_player(conn, player_id)
     if row is None:
         return None, 0
-    return row, (yield from count_actions_since(q, player_id, seconds))
+    return row, count_actions_since(conn, player_id, seconds)
 
 
-def find_idempotent(q: Queries, player_id: str, key: str) -> Plan[LogEntry | None]:
+def find_idempotent(conn: Connection, player_id: str, key: str) -> LogEntry | None:
     """The entry stored under ``key`` for this player, or None."""
-    row = (yield Run(q.log_by_key, {"p_id": player_id, "p_key": key})).first()
+    row = conn.execute(_q(conn).log_by_key, {"p_id": player_id, "p_key": key}).first()
     return None if row is None else to_log_entry(row)
 
 
-def _replay(q: Queries, player_id: str, key: str | None) -> Plan[CommitResult | None]:
+def _replay(conn: Connection, player_id: str, key: str | None) -> CommitResult | None:
     if key is None:
         return None
-    row = (yield Run(q.log_by_key_with_version, {"p_id": player_id, "p_key": key})).first()
+    row = conn.execute(
+        _q(conn).log_by_key_with_version, {"p_id": player_id, "p_key": key}
+    ).first()
     if row is None:
         return None
     return CommitResult(replayed=True, entry=to_log_entry(row), version=row.player_version)
 
 
-def commit_action(
-    q: Queries,
-    player_id: str,
-    expected_version: int,
-    new_state: dict[str, Any],
-    entry: NewLogEntry,
-) -> Plan[CommitResult]:
-    """Compare-and-set the player's state and append the log entry, in one transaction.
-
-    The versioned UPDATE comes first: on PostgreSQL a concurrent writer blocks on the row lock
-    and then sees the new version; on SQLite the transaction holds the write lock. A reused
-    idempotency key needs no extra query up front: its first use moved the version (so the
-    UPDATE matches nothing) or, if the caller sent the current version again, the unique
-    constraint rejects the INSERT. Both losing paths look the key up, so a request that lost
-    to its own duplicate is a replay, not a conflict. (``find_idempotent`` is the cheap
-    pre-check for callers that want to skip the game rules on a replay.)
-    """
-    key = entry.idempotency_key
-    updated: CursorResult[Any] = yield Run(
-        q.player_update,
-        {
-            "p_id": player_id,
-            "p_expected": expected_version,
-            "p_state": new_state,
-            "p_version": expected_version + 1,
-        },
-    )
-    if updated.rowcount != 1:
-        # Read committed (PostgreSQL) sees the winner's rows from this statement on.
-        replay = yield from _replay(q, player_id, key)
-        actual = None
-        if replay is None:
-            actual = (yield Run(q.player_version, {"p_id": player_id})).scalar()
-        yield ROLLBACK
-        if replay is not None:
-            return replay
-        if actual is None:
-            raise PlayerNotFound(player_id)
-        raise VersionConflict(player_id, expected_version, actual)
-    try:
-        created_at = (yield Run(q.log_insert, log_params(player_id, entry))).scalar_one()
-    except IntegrityError:
-        yield ROLLBACK
-        replay = yield from _replay(q, player_id, key)
-        if replay is not None:
-            return replay
-        raise VersionConflict(player_id, expected_version, None) from None
-    yield COMMIT
-    stored = _stored(player_id, entry, created_at)
-    return CommitResult(replayed=False, entry=stored, version=expected_version + 1)
-
-
-def transact_player(
-    q: Queries,
-    player_id: str,
-    decide: Decide,
-    recent_seconds: float = 0,
-    idempotency_key: str | None = None,
-) -> Plan[CommitResult]:
-    """Lock the player, read what ``decide`` needs, let it rule, write its verdict.
-
-    One write transaction: the row is read ``FOR UPDATE`` on PostgreSQL (SQLite holds the
-    write lock from ``BEGIN IMMEDIATE``), so every writer of this player, in any thread, task
-    or process, waits here and then sees the previous writer's commit. The recent-action count
-    and the idempotency lookup run after the lock, so ``decide`` rules on settled data and a
-    check it makes (rate limit, replay) cannot be raced.
-    """
-    found = (yield Run(q.player_lock, {"p_id": player_id})).first()
-    row = None if found is None else to_player(found)
-    recent = 0
-    prior: LogEntry | None = None
-    if row is not None:
-        if recent_seconds > 0:
-            recent = yield from count_actions_since(q, player_id, recent_seconds)
-        if idempotency_key is not None:
-            prior = yield from find_idempotent(q, player_id, idempotency_key)
-    decision = decide(row, recent, prior)  # an exception here leaves nothing written
-    if isinstance(decision, Replay):
-        if row is None or prior is None:
-            raise ValueError("decide returned Replay, but there is no prior entry to replay")
-        yield ROLLBACK
-        return CommitResult(replayed=True, entry=prior, version=row.version)
-    if not isinstance(decision, Commit):
-        raise TypeError(f"decide must return Commit or Replay, not {type(decision).__name__}")
-    if row is None:
-        raise PlayerNotFound(player_id)
-    return (yield from _write_locked(q, row, decision))
-
-
-def _write_locked(q: Queries, row: PlayerRow, decision: Commit) -> Plan[CommitResult]:
-    """The write half of :func:`transact_player`, with the player's row locked."""
-    entry = decision.entry
-    updated: CursorResult[Any] = yield Run(
-        q.player_update,
-        {
-            "p_id": row.id,
-            "p_expected": row.version,
-            "p_state": decision.state,
-            "p_version": row.version + 1,
-        },
-    )
-    if updated.rowcount != 1:  # only if the lock were not held: never silently overwrite
-        yield ROLLBACK
-        raise VersionConflict(row.id, row.version, None)
-    try:
-        created_at = (yield Run(q.log_insert, log_params(row.id, entry))).scalar_one()
-    except IntegrityError:
-        # The seq is taken (a caller's bug) or the key was used (decide ignored ``prior``).
-        yield ROLLBACK
-        replay = yield from _replay(q, row.id, entry.idempotency_key)
-        if replay is not None:
-            return replay
-        raise VersionConflict(row.id, row.version, None) from None
-    yield COMMIT
-    return CommitResult(
-        replayed=False, entry=_stored(row.id, entry, created_at), version=row.version + 1
-    )
-
-
-def _stored(player_id: str, entry: NewLogEntry, created_at: Any) -> LogEntry:
+def _stored(player_id: str, entry: NewLogEntry, created_at: datetime) -> LogEntry:
+    """The entry as just inserted (no prose yet)."""
     return LogEntry(
         player_id=player_id,
         seq=entry.seq,
@@ -265,45 +126,171 @@ def _stored(player_id: str, entry: NewLogEntry, created_at: Any) -> LogEntry:
     )
 
 
-def set_narration_if_missing(
-    q: Queries, player_id: str, seq: int, text: str, degraded: bool
-) -> Plan[bool]:
-    """Store an entry's narration only if it has none; True when it wrote."""
-    updated: CursorResult[Any] = yield Run(
-        q.narration_fill,
-        {"p_id": player_id, "p_seq": seq, "p_narration": text, "p_degraded": degraded},
-    )
-    wrote = updated.rowcount == 1
-    yield COMMIT
-    return wrote
+def commit_action(
+    conn: Connection,
+    player_id: str,
+    expected_version: int,
+    new_state: dict[str, Any],
+    entry: NewLogEntry,
+) -> CommitResult:
+    """Compare-and-set the player's state and append the log entry, in one transaction.
 
-
-def set_narration(q: Queries, player_id: str, seq: int, text: str, degraded: bool) -> Plan[None]:
-    """Store the narration of one log entry."""
-    updated: CursorResult[Any] = yield Run(
-        q.narration_update,
-        {"p_id": player_id, "p_seq": seq, "p_narration": text, "p_degraded": degraded},
+    The versioned UPDATE comes first: on PostgreSQL a concurrent writer blocks on the row lock
+    and then sees the new version; on SQLite the transaction holds the write lock. A reused
+    idempotency key needs no extra query up front: its first use moved the version (so the
+    UPDATE matches nothing) or, if the caller sent the current version again, the unique
+    constraint rejects the INSERT. Both losing paths look the key up, so a request that lost
+    to its own duplicate is a replay, not a conflict. (``find_idempotent`` is the cheap
+    pre-check for callers that want to skip the game rules on a replay.)
+    """
+    q = _q(conn)
+    key = entry.idempotency_key
+    updated: CursorResult[Any] = conn.execute(
+        q.player_update,
+        {
+            "p_id": player_id,
+            "p_expected": expected_version,
+            "p_state": new_state,
+            "p_version": expected_version + 1,
+        },
     )
     if updated.rowcount != 1:
-        yield ROLLBACK
+        # Read committed (PostgreSQL) sees the winner's rows from this statement on.
+        replay = _replay(conn, player_id, key)
+        actual = None
+        if replay is None:
+            actual = conn.execute(q.player_version, {"p_id": player_id}).scalar()
+        conn.rollback()
+        if replay is not None:
+            return replay
+        if actual is None:
+            raise PlayerNotFound(player_id)
+        raise VersionConflict(player_id, expected_version, actual)
+    try:
+        created_at = conn.execute(q.log_insert, log_params(player_id, entry)).scalar_one()
+    except IntegrityError:
+        conn.rollback()  # PostgreSQL refuses any statement in a failed transaction
+        replay = _replay(conn, player_id, key)
+        if replay is not None:
+            return replay
+        raise VersionConflict(player_id, expected_version, None) from None
+    conn.commit()
+    return CommitResult(
+        replayed=False, entry=_stored(player_id, entry, created_at), version=expected_version + 1
+    )
+
+
+def transact_player(
+    conn: Connection,
+    player_id: str,
+    decide: Decide,
+    recent_seconds: float = 0,
+    idempotency_key: str | None = None,
+) -> CommitResult:
+    """Lock the player, read what ``decide`` needs, let it rule, write its verdict.
+
+    One write transaction: the row is read ``FOR UPDATE`` on PostgreSQL (SQLite holds the
+    write lock from ``BEGIN IMMEDIATE``), so every writer of this player, in any thread, task
+    or process, waits here and then sees the previous writer's commit. The recent-action count
+    and the idempotency lookup run after the lock, so ``decide`` rules on settled data and a
+    check it makes (rate limit, replay) cannot be raced.
+    """
+    found = conn.execute(_q(conn).player_lock, {"p_id": player_id}).first()
+    row = None if found is None else to_player(found)
+    recent = 0
+    prior: LogEntry | None = None
+    if row is not None:
+        if recent_seconds > 0:
+            recent = count_actions_since(conn, player_id, recent_seconds)
+        if idempotency_key is not None:
+            prior = find_idempotent(conn, player_id, idempotency_key)
+    decision = decide(row, recent, prior)  # an exception here leaves nothing written
+    if isinstance(decision, Replay):
+        if row is None or prior is None:
+            raise ValueError("decide returned Replay, but there is no prior entry to replay")
+        conn.rollback()  # release the lock now; nothing was written
+        return CommitResult(replayed=True, entry=prior, version=row.version)
+    if not isinstance(decision, Commit):
+        raise TypeError(f"decide must return Commit or Replay, not {type(decision).__name__}")
+    if row is None:
+        raise PlayerNotFound(player_id)
+    return _write_locked(conn, row, decision)
+
+
+def _write_locked(conn: Connection, row: PlayerRow, decision: Commit) -> CommitResult:
+    """The write half of :func:`transact_player`, with the player's row locked."""
+    q = _q(conn)
+    entry = decision.entry
+    updated: CursorResult[Any] = conn.execute(
+        q.player_update,
+        {
+            "p_id": row.id,
+            "p_expected": row.version,
+            "p_state": decision.state,
+            "p_version": row.version + 1,
+        },
+    )
+    if updated.rowcount != 1:  # only if the lock were not held: never silently overwrite
+        conn.rollback()
+        raise VersionConflict(row.id, row.version, None)
+    try:
+        created_at = conn.execute(q.log_insert, log_params(row.id, entry)).scalar_one()
+    except IntegrityError:
+        # The seq is taken (a caller's bug) or the key was used (decide ignored ``prior``).
+        conn.rollback()
+        replay = _replay(conn, row.id, entry.idempotency_key)
+        if replay is not None:
+            return replay
+        raise VersionConflict(row.id, row.version, None) from None
+    conn.commit()
+    return CommitResult(
+        replayed=False, entry=_stored(row.id, entry, created_at), version=row.version + 1
+    )
+
+
+def _narration_params(player_id: str, seq: int, text: str, degraded: bool) -> dict[str, Any]:
+    return {"p_id": player_id, "p_seq": seq, "p_narration": text, "p_degraded": degraded}
+
+
+def set_narration(conn: Connection, player_id: str, seq: int, text: str, degraded: bool) -> None:
+    """Store the narration of one log entry."""
+    updated: CursorResult[Any] = conn.execute(
+        _q(conn).narration_update, _narration_params(player_id, seq, text, degraded)
+    )
+    if updated.rowcount != 1:
+        conn.rollback()
         raise LogEntryNotFound(player_id, seq)
-    yield COMMIT
+    conn.commit()
+
+
+def set_narration_if_missing(
+    conn: Connection, player_id: str, seq: int, text: str, degraded: bool
+) -> bool:
+    """Store an entry's narration only if it has none; True when it wrote."""
+    updated: CursorResult[Any] = conn.execute(
+        _q(conn).narration_fill, _narration_params(player_id, seq, text, degraded)
+    )
+    conn.commit()
+    return updated.rowcount == 1
 
 
 def list_log(
-    q: Queries, player_id: str, limit: int, before_seq: int | None = None
-) -> Plan[list[LogEntry]]:
+    conn: Connection, player_id: str, limit: int, before_seq: int | None = None
+) -> list[LogEntry]:
     """Up to ``limit`` entries, newest first, optionally only those before ``before_seq``."""
+    q = _q(conn)
     if before_seq is None:
-        result: Result[Any] = yield Run(q.log_page, {"p_id": player_id, "p_limit": limit})
+        result = conn.execute(q.log_page, {"p_id": player_id, "p_limit": limit})
     else:
-        result = yield Run(
+        result = conn.execute(
             q.log_page_before, {"p_id": player_id, "p_limit": limit, "p_before": before_seq}
         )
     return [to_log_entry(row) for row in result]
 
 
-def count_actions_since(q: Queries, player_id: str, seconds: float) -> Plan[int]:
+def count_actions_since(conn: Connection, player_id: str, seconds: float) -> int:
     """How many actions (log entries after creation) in the last ``seconds`` (database clock)."""
-    result = yield Run(q.log_count_since, {"p_id": player_id, "p_seconds": float(seconds)})
+    result = conn.execute(
+        _q(conn).log_count_since, {"p_id": player_id, "p_seconds": float(seconds)}
+    )
     return int(result.scalar_one())
