@@ -22,11 +22,16 @@ from .async_store import AsyncStore, SqliteWrites, open_async_store
 from .engines import PoolConfig, resolve_url
 from .errors import LogEntryNotFound, PlayerExists, PlayerNotFound, StoreError, VersionConflict
 from .records import (
+    HALL_KINDS,
     REPLAY,
     Commit,
     CommitResult,
+    Conversation,
     Decide,
     Decision,
+    Exchange,
+    HallEntry,
+    HallKind,
     LogEntry,
     NewLogEntry,
     PlayerRow,
@@ -36,13 +41,18 @@ from .schema import SCHEMA_VERSION
 from .sync_store import SyncStore, open_store
 
 __all__ = [
+    "HALL_KINDS",
     "REPLAY",
     "SCHEMA_VERSION",
     "AsyncStore",
     "Commit",
     "CommitResult",
+    "Conversation",
     "Decide",
     "Decision",
+    "Exchange",
+    "HallEntry",
+    "HallKind",
     "LogEntry",
     "LogEntryNotFound",
     "NewLogEntry",

@@ -22,7 +22,17 @@ from .engines import (
     read_options,
     write_options,
 )
-from .records import CommitResult, Decide, LogEntry, NewLogEntry, PlayerRow
+from .records import (
+    CommitResult,
+    Conversation,
+    Decide,
+    Exchange,
+    HallEntry,
+    HallKind,
+    LogEntry,
+    NewLogEntry,
+    PlayerRow,
+)
 from .sqlite_thread import SqliteThread
 
 P = ParamSpec("P")
@@ -230,6 +240,65 @@ class AsyncStore(BaseStore):
         Measured by the database clock, so every process agrees.
         """
         return await self._run("read", ops.count_actions_since, player_id, seconds)
+
+    async def get_conversation(self, player_id: str, npc_id: str) -> Conversation:
+        """The player's conversation with ``npc_id``: summary and last exchanges, oldest first.
+
+        ``Conversation("", [])`` when they never talked.
+        """
+        return await self._run("read", ops.get_conversation, player_id, npc_id)
+
+    async def append_exchange(
+        self, player_id: str, npc_id: str, exchange: Exchange, keep: int
+    ) -> list[Exchange]:
+        """Save the next exchange, keep the last ``keep`` verbatim, return those pushed out.
+
+        The pushed-out exchanges (oldest first) go to exactly one caller, which folds them into
+        the summary (``set_conversation_summary``). Concurrent calls for one pair are applied
+        one after the other. PlayerNotFound without the player; ValueError for a malformed
+        exchange (``{"player": str, "npc": str, "turn": int}``) or a negative ``keep``.
+        """
+        return await self._run(
+            "transaction", ops.append_exchange, player_id, npc_id, exchange, keep
+        )
+
+    async def set_conversation_summary(
+        self, player_id: str, npc_id: str, summary: str, *, previous: str | None = None
+    ) -> bool:
+        """Store the pair's running summary (creating the pair if needed); True when written.
+
+        With ``previous`` it writes only while the stored summary is still ``previous``, so two
+        refreshes built on the same summary cannot drop each other's exchanges (the loser gets
+        False). PlayerNotFound without the player.
+        """
+        return await self._run(
+            "transaction", ops.set_conversation_summary, player_id, npc_id, summary, previous
+        )
+
+    async def record_legacy(
+        self, player_id: str, name: str, kind: HallKind, record: dict[str, Any]
+    ) -> HallEntry:
+        """Enter an ended run (``kind`` ``"ascended"`` or ``"died"``) in the hall, once.
+
+        Returns the stored entry; a second call for the same player changes nothing and
+        returns the first. ``record`` is kept as given (the rules decide what it holds).
+        """
+        return await self._run("transaction", ops.record_legacy, player_id, name, kind, record)
+
+    async def get_legacy(self, player_id: str) -> HallEntry | None:
+        """The hall entry of this player's ended run, or None."""
+        return await self._run("read", ops.get_legacy, player_id)
+
+    async def list_hall(self, limit: int, kind: HallKind | None = None) -> list[HallEntry]:
+        """Up to ``limit`` hall entries, newest first; only ``kind`` when given."""
+        return await self._run("read", ops.list_hall, limit, kind)
+
+    async def claim_legacy(self, player_id: str, heir_id: str) -> HallEntry | None:
+        """Give this run's legacy to ``heir_id`` unless another heir has it: the entry, or None.
+
+        Atomic: one heir per legacy under any concurrency; the same heir may claim again.
+        """
+        return await self._run("transaction", ops.claim_legacy, player_id, heir_id)
 
 
 def open_async_store(

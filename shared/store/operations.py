@@ -21,8 +21,29 @@ from sqlalchemy import Connection, CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from .errors import LogEntryNotFound, PlayerExists, PlayerNotFound, VersionConflict
-from .queries import Queries, log_params, queries_for, to_log_entry, to_player
-from .records import Commit, CommitResult, Decide, LogEntry, NewLogEntry, PlayerRow, Replay
+from .queries import (
+    Queries,
+    log_params,
+    queries_for,
+    to_conversation,
+    to_hall_entry,
+    to_log_entry,
+    to_player,
+)
+from .records import (
+    HALL_KINDS,
+    Commit,
+    CommitResult,
+    Conversation,
+    Decide,
+    Exchange,
+    HallEntry,
+    HallKind,
+    LogEntry,
+    NewLogEntry,
+    PlayerRow,
+    Replay,
+)
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -294,3 +315,137 @@ def count_actions_since(conn: Connection, player_id: str, seconds: float) -> int
         _q(conn).log_count_since, {"p_id": player_id, "p_seconds": float(seconds)}
     )
     return int(result.scalar_one())
+
+
+# --- conversation memory (issue 10) ------------------------------------------------------
+
+
+def get_conversation(conn: Connection, player_id: str, npc_id: str) -> Conversation:
+    """The pair's summary and recent exchanges (empty if they never talked)."""
+    row = conn.execute(_q(conn).conversation_select, {"p_id": player_id, "p_npc": npc_id}).first()
+    return to_conversation(row)
+
+
+def _check_exchange(exchange: Exchange) -> Exchange:
+    player, npc, turn = exchange.get("player"), exchange.get("npc"), exchange.get("turn")
+    if not isinstance(player, str) or not isinstance(npc, str):
+        raise ValueError("an exchange needs the player's and the NPC's words as text")
+    if not isinstance(turn, int) or isinstance(turn, bool):
+        raise ValueError("an exchange needs the turn as an integer")
+    return {"player": player, "npc": npc, "turn": turn}
+
+
+def append_exchange(
+    conn: Connection, player_id: str, npc_id: str, exchange: Exchange, keep: int
+) -> list[Exchange]:
+    """Append ``exchange``, keep the last ``keep`` verbatim, return the ones pushed out.
+
+    One transaction with the pair's row locked (created first if missing), so concurrent
+    talks to one NPC each land once and in order, and every exchange pushed out is returned
+    to exactly one caller (who folds it into the summary). PlayerNotFound without the player.
+    """
+    if keep < 0:
+        raise ValueError("keep must be 0 or more")
+    new = _check_exchange(exchange)
+    q = _q(conn)
+    pair = {"p_id": player_id, "p_npc": npc_id}
+    try:
+        conn.execute(
+            q.conversation_ensure,
+            {"player_id": player_id, "npc_id": npc_id, "summary": "", "exchanges": []},
+        )
+    except IntegrityError:  # the foreign key: no such player
+        conn.rollback()
+        raise PlayerNotFound(player_id) from None
+    current = to_conversation(conn.execute(q.conversation_lock, pair).first())
+    everything = [*current.exchanges, new]
+    cut = max(0, len(everything) - keep)
+    conn.execute(q.conversation_update, {**pair, "p_exchanges": everything[cut:]})
+    conn.commit()
+    return everything[:cut]
+
+
+def set_conversation_summary(
+    conn: Connection, player_id: str, npc_id: str, summary: str, previous: str | None = None
+) -> bool:
+    """Store the pair's summary; True when it wrote.
+
+    With ``previous``, only if the stored summary is still ``previous`` (a compare-and-set,
+    so two refreshes made from the same old summary cannot silently drop each other's
+    exchanges: the loser gets False and can redo its summary from the new one).
+    """
+    q = _q(conn)
+    if previous is not None:
+        updated: CursorResult[Any] = conn.execute(
+            q.summary_replace,
+            {"p_id": player_id, "p_npc": npc_id, "p_summary": summary, "p_previous": previous},
+        )
+        conn.commit()
+        return updated.rowcount == 1
+    try:
+        conn.execute(
+            q.summary_upsert,
+            {"player_id": player_id, "npc_id": npc_id, "summary": summary, "exchanges": []},
+        )
+    except IntegrityError:
+        conn.rollback()
+        raise PlayerNotFound(player_id) from None
+    conn.commit()
+    return True
+
+
+# --- the hall of ended runs (issue 9) ----------------------------------------------------
+
+
+def record_legacy(
+    conn: Connection, player_id: str, name: str, kind: HallKind, record: dict[str, Any]
+) -> HallEntry:
+    """Enter an ended run in the hall, once per player; return the stored entry.
+
+    Recording the same player again (a retried request) changes nothing and returns the
+    first entry, so a run can never be entered twice.
+    """
+    if kind not in HALL_KINDS:
+        raise ValueError(f"kind must be one of {HALL_KINDS}, not {kind!r}")
+    q = _q(conn)
+    conn.execute(
+        q.hall_insert,
+        {"player_id": player_id, "name": name, "kind": kind, "record": record},
+    )
+    row = conn.execute(q.hall_by_player, {"p_id": player_id}).one()
+    conn.commit()
+    return to_hall_entry(row)
+
+
+def get_legacy(conn: Connection, player_id: str) -> HallEntry | None:
+    """The hall entry of this player's ended run, or None."""
+    row = conn.execute(_q(conn).hall_by_player, {"p_id": player_id}).first()
+    return None if row is None else to_hall_entry(row)
+
+
+def list_hall(conn: Connection, limit: int, kind: HallKind | None = None) -> list[HallEntry]:
+    """Up to ``limit`` entries, newest first, optionally only one ``kind``."""
+    q = _q(conn)
+    if kind is None:
+        result = conn.execute(q.hall_page, {"p_limit": limit})
+    else:
+        result = conn.execute(q.hall_page_of_kind, {"p_limit": limit, "p_kind": kind})
+    return [to_hall_entry(row) for row in result]
+
+
+def claim_legacy(conn: Connection, player_id: str, heir_id: str) -> HallEntry | None:
+    """Give ``player_id``'s legacy to ``heir_id`` if nobody else has it; the entry, or None.
+
+    At most one heir per legacy, whatever the concurrency; claiming again for the same heir
+    returns the entry again (a retried creation inherits once, not twice).
+    """
+    q = _q(conn)
+    claimed: CursorResult[Any] = conn.execute(
+        q.hall_claim, {"p_id": player_id, "p_heir": heir_id}
+    )
+    if claimed.rowcount != 1:
+        conn.rollback()
+        return None
+    row = conn.execute(q.hall_by_player, {"p_id": player_id}).one()
+    conn.commit()
+    return to_hall_entry(row)

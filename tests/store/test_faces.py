@@ -1,13 +1,12 @@
 """Store behaviour, each test run on both faces (sync, async) and both databases.
 
-The ``store`` fixture presents the sync face with awaitable methods (``SyncFace``), so one
-test body checks that the two faces behave identically. Other ``test_store_*`` modules import
-the helpers from here.
+The ``store`` fixture (``conftest.py``) presents the sync face with awaitable methods
+(``SyncFace``), so one test body checks that the two faces behave identically. Other modules
+import the helpers from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,6 @@ from shared.errors import AppError, RateLimited
 from shared.store import (
     REPLAY,
     SCHEMA_VERSION,
-    AsyncStore,
     Commit,
     Decide,
     Decision,
@@ -28,12 +26,12 @@ from shared.store import (
     PlayerExists,
     PlayerNotFound,
     PlayerRow,
-    SyncStore,
     VersionConflict,
     open_async_store,
     open_store,
 )
 from shared.store.schema import action_log
+from tests.store.faces import Face
 
 STATE = {
     "name": "韩立",
@@ -59,62 +57,10 @@ def entry(seq: int, key: str | None = None, **action: Any) -> NewLogEntry:
     )
 
 
-class SyncFace:
-    """A SyncStore whose methods can be awaited, so one test body covers both faces."""
-
-    def __init__(self, store: SyncStore) -> None:
-        self.inner = store
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.inner, name)
-        if not callable(attr):
-            return attr
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return attr(*args, **kwargs)
-
-        return call
-
-
-Face = SyncFace | AsyncStore
-
-
-# Every face on every database.
-COMBOS = [
-    ("sync", "sqlite"),
-    ("sync", "postgres"),
-    ("async", "sqlite"),
-    ("async", "postgres"),
-]
-
-
-@pytest.fixture(params=COMBOS, ids=[f"{face}-{db}" for face, db in COMBOS])
-def combo(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """(face, database URL) for one combination."""
-    face, db = request.param
-    return face, request.getfixturevalue("sqlite_url" if db == "sqlite" else "postgres_url")
-
-
 @pytest.fixture
 def store_url(combo: tuple[str, str]) -> str:
     """This module's tests take the database from ``combo`` (overrides conftest's)."""
     return combo[1]
-
-
-@pytest.fixture
-async def store(combo: tuple[str, str]) -> AsyncIterator[Face]:
-    """A migrated store on a fresh database, through each face."""
-    face_name, url = combo
-    if face_name == "sync":
-        sync = open_store(url)
-        sync.init_schema()
-        yield SyncFace(sync)
-        sync.close()
-        return
-    face = open_async_store(url)
-    await face.init_schema()
-    yield face
-    await face.close()
 
 
 async def new_player(store: Face, player_id: str = "p1", state: dict[str, Any] | None = None):
@@ -323,7 +269,7 @@ async def test_repr_names_the_database_without_password(store: Face) -> None:
 
 async def test_player_with_recent_actions_in_one_trip(store_url: str) -> None:
     """The action path's read: the player and its recent actions (creation not counted)."""
-    from shared.store import NewLogEntry, open_async_store, open_store
+    from shared.store import NewLogEntry, open_store
 
     sync = open_store(store_url)
     sync.init_schema()
