@@ -167,6 +167,11 @@ class AsyncStore(BaseStore):
         """The player, or None."""
         return await self._run("read", ops.get_player, player_id)
 
+    async def player_id_for_token_hash(self, token_hash: str) -> str | None:
+        """The id of the player whose token has this hash, or None (for routes that get only
+        a bearer token). Token hashes are unique in practice (random tokens, sha256)."""
+        return await self._run("read", ops.player_id_for_token_hash, token_hash)
+
     async def get_player_with_recent(
         self, player_id: str, seconds: float
     ) -> tuple[PlayerRow | None, int]:

@@ -105,6 +105,12 @@ def get_player(conn: Connection, player_id: str) -> PlayerRow | None:
     return None if row is None else to_player(row)
 
 
+def player_id_for_token_hash(conn: Connection, token_hash: str) -> str | None:
+    """The id of the player whose token has this hash, or None."""
+    found = conn.execute(_q(conn).player_by_token, {"p_hash": token_hash}).first()
+    return None if found is None else str(found.id)
+
+
 def get_player_with_recent(
     conn: Connection, player_id: str, seconds: float
 ) -> tuple[PlayerRow | None, int]:

@@ -56,6 +56,7 @@ class Queries:
     player_insert: Executable
     player_select: Executable
     player_lock: Executable
+    player_by_token: Executable
     player_version: Executable
     player_update: Executable
     log_insert: Executable
@@ -123,6 +124,7 @@ def queries_for(dialect: str) -> Queries:
         schema_version_insert=insert(schema_version),
         player_insert=insert(players).returning(players.c.created_at, players.c.updated_at),
         player_select=select(players).where(players.c.id == bindparam("p_id")),
+        player_by_token=select(players.c.id).where(players.c.token_hash == bindparam("p_hash")),
         # PostgreSQL: the row lock that orders every writer of one player. SQLite has no row
         # locks: the transaction's BEGIN IMMEDIATE already holds the database's write lock.
         player_lock=(

@@ -98,6 +98,11 @@ class SyncStore(BaseStore):
         """The player, or None."""
         return self._run("read", ops.get_player, player_id)
 
+    def player_id_for_token_hash(self, token_hash: str) -> str | None:
+        """The id of the player whose token has this hash, or None (for routes that get only
+        a bearer token). Token hashes are unique in practice (random tokens, sha256)."""
+        return self._run("read", ops.player_id_for_token_hash, token_hash)
+
     def get_player_with_recent(
         self, player_id: str, seconds: float
     ) -> tuple[PlayerRow | None, int]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Connection, text, update
 
 from shared.errors import AppError, RateLimited
 from shared.store import (
@@ -26,6 +26,7 @@ from shared.store import (
     PlayerExists,
     PlayerNotFound,
     PlayerRow,
+    StoreError,
     VersionConflict,
     open_async_store,
     open_store,
@@ -425,3 +426,52 @@ async def test_set_narration_if_missing(store: Face) -> None:
     assert await store.set_narration_if_missing("p1", 7, "无", False) is False
     assert await store.set_narration_if_missing("ghost", 0, "无", False) is False
     assert (await store.get_player("p1")).version == 1
+
+
+async def test_player_id_for_token_hash(store: Face) -> None:
+    await new_player(store, "p1")
+    await new_player(store, "p2")
+    assert await store.player_id_for_token_hash("hash-p2") == "p2"
+    assert await store.player_id_for_token_hash("hash-p1") == "p1"
+    assert await store.player_id_for_token_hash("unknown") is None
+
+
+# --- run_read / run_transaction: other packages' operations on the store's connections ---
+
+
+def rename(conn: Connection, player_id: str, *, token_hash: str) -> int:
+    """An operation of another package: a plain function of a connection."""
+    from shared.store.schema import players
+
+    changed = conn.execute(
+        update(players).where(players.c.id == player_id).values(token_hash=token_hash)
+    ).rowcount
+    conn.commit()
+    return changed
+
+
+def rename_then_fail(conn: Connection, player_id: str) -> None:
+    rename(conn, player_id, token_hash="never-kept")  # commits...
+    conn.execute(text("UPDATE players SET token_hash = 'rolled-back'"))  # ...this does not
+    raise LookupError("decided against it")
+
+
+async def test_run_transaction_and_run_read(store: Face) -> None:
+    await new_player(store)
+    assert await store.run_transaction(rename, "p1", token_hash="new-hash") == 1
+    assert await store.run_read(lambda conn: conn.execute(text(
+        "SELECT token_hash FROM players WHERE id = 'p1'")).scalar_one()) == "new-hash"
+    error = LookupError("mine")
+
+    def fails(conn: Connection) -> None:
+        raise error
+
+    with pytest.raises(LookupError) as info:
+        await store.run_transaction(fails)
+    assert info.value is error  # propagates unchanged
+    with pytest.raises(LookupError):
+        await store.run_transaction(rename_then_fail, "p1")
+    # What it committed stays; what it left open was rolled back.
+    assert (await store.get_player("p1")).token_hash == "never-kept"
+    with pytest.raises(StoreError):  # a database error is the store's 503, as everywhere
+        await store.run_read(lambda conn: conn.execute(text("SELECT * FROM no_such_table")))
