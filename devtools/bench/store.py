@@ -1,7 +1,6 @@
 """Benchmark the async store: throughput at many concurrent writers.
 
     .venv/bin/python -m devtools.bench store                 # async SQLite, temp file
-    .venv/bin/python -m devtools.bench store --sqlite-writes aiosqlite   # the slower path
     .venv/bin/python -m devtools.bench store --url postgresql://127.0.0.1/test --uvloop
     .venv/bin/python -m devtools.bench store --quick         # a smoke run
 
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (hypercorn -k uvloop)")
     parser.add_argument(
         "--sqlite-writes",
-        choices=("thread", "aiosqlite"),
+        choices=("thread",),  # the aiosqlite path was removed from the store
         default="thread",
         help="where the async face runs SQLite writes (default: thread)",
     )
