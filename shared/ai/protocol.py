@@ -66,6 +66,42 @@ class Completion:
     usage: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    """What one call's ``usage`` says was spent; None where the upstream did not say.
+
+    DeepSeek reports its context cache as ``prompt_cache_hit_tokens`` and
+    ``prompt_cache_miss_tokens`` (they add up to ``prompt_tokens``); OpenAI-style servers
+    give only ``prompt_tokens_details.cached_tokens``, from which the miss is derived.
+    """
+
+    prompt: int | None
+    completion: int | None
+    cache_hit: int | None
+    cache_miss: int | None
+
+    @classmethod
+    def of(cls, usage: Mapping[str, Any]) -> TokenCounts:
+        """Read a ``usage`` object; anything that is not a count is left out."""
+        prompt = _count(usage.get("prompt_tokens"))
+        hit = _count(usage.get("prompt_cache_hit_tokens"))
+        miss = _count(usage.get("prompt_cache_miss_tokens"))
+        if hit is None:
+            details = usage.get("prompt_tokens_details")
+            if isinstance(details, Mapping):
+                hit = _count(details.get("cached_tokens"))
+        if miss is None and hit is not None and prompt is not None and prompt >= hit:
+            miss = prompt - hit
+        return cls(prompt, _count(usage.get("completion_tokens")), hit, miss)
+
+
+def _count(value: Any) -> int | None:
+    # bool is an int subclass; a count is a plain non-negative integer.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
 @dataclass(frozen=True)
 class PreparedRequest:
     """A request ready to send: the faces wrap it in ``httpx.Request``."""
