@@ -1,0 +1,204 @@
+"""The action use case driven by a scripted handler (both drivers), without HTTP or a store.
+
+Each test lists the effects the use case must ask for, in order, and what each answers; the
+narrator effects are served by a real narrator (offline, or on a failing upstream).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.ai.deepseek_client import DeepSeekClient
+from shared.ai.narrator import Narrator
+from shared.config import Settings
+from shared.errors import Conflict, RateLimited
+from shared.game import Action, PlayerState, action_seed, apply_action, new_player
+from shared.game.narration import PromptBook
+from shared.runtime import AsyncNarratorFace
+from shared.store import CommitResult, NewLogEntry, VersionConflict
+from shared.usecases import GameContext, Reply
+from shared.usecases import effects as fx
+from shared.usecases.actions import MAX_COMMIT_ATTEMPTS, perform_action
+from tests.usecases.script import (
+    TOKEN,
+    Driver,
+    Script,
+    player_row,
+    run_awaiting,
+    run_blocking,
+    stored,
+)
+
+CULTIVATE = {"type": "cultivate", "target": None, "item": None, "text": None}
+
+
+@pytest.fixture(params=["blocking", "awaiting"])
+def drive(request: pytest.FixtureRequest) -> Driver:
+    """Each test runs under both drivers."""
+    return run_blocking if request.param == "blocking" else run_awaiting
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """No API key: the narrator answers offline, with ``degraded: true``."""
+    return Settings(deepseek_api_key=None, llm_backend="")
+
+
+@pytest.fixture
+def ctx(world: Any, settings: Settings) -> GameContext:
+    """The real world and the settings."""
+    return GameContext(world=world, settings=settings)
+
+
+@pytest.fixture
+def state(world: Any) -> dict[str, Any]:
+    """A new cultivator."""
+    return new_player(world, "韩立", 7).state.to_dict()
+
+
+def narrator_face(drive: Driver, narrator: Narrator) -> Any:
+    """The narrator's face that goes with the driver."""
+    return narrator if drive is run_blocking else AsyncNarratorFace(narrator)
+
+
+def served(face: Any) -> Any:
+    """An answer that serves the effect from a real resource face."""
+    return lambda effect: effect.call(face)
+
+
+def committed(effect: fx.CommitAction) -> CommitResult:
+    """What a store answers to a commit it accepts."""
+    return CommitResult(False, stored(effect.entry), effect.expected_version + 1)
+
+
+def moved(world: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` after another request's action (what a concurrent writer leaves)."""
+    before = PlayerState.from_dict(state)
+    outcome = apply_action(world, before, Action("cultivate"), action_seed("p1", before.turn))
+    return outcome.state.to_dict()
+
+
+async def test_a_version_conflict_reapplies_the_action_to_the_newer_state(
+    drive: Driver, ctx: GameContext, world: Any, state: dict[str, Any]
+) -> None:
+    newer = moved(world, state)
+    offline = narrator_face(drive, Narrator(PromptBook(world), ctx.settings))
+    script = Script([
+        (fx.LoadPlayerWithRecent, (player_row(state, 0), 0)),
+        (fx.CommitAction, VersionConflict("p1", 0, 1)),
+        (fx.LoadPlayer, player_row(newer, 1)),
+        (fx.CommitAction, committed),
+        (fx.Narrate, served(offline)),
+        (fx.SaveNarration, None),
+    ])
+    reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE), script)
+    first, second = (e for e in script.asked if isinstance(e, fx.CommitAction))
+    assert (first.expected_version, second.expected_version) == (0, 1)
+    assert first.entry.seq == state["turn"] + 1
+    assert second.entry.seq == newer["turn"] + 1  # applied to the newer state
+    assert reply.status == 200
+    assert reply.body["version"] == 2 and reply.body["seq"] == second.entry.seq
+    assert reply.body["narration"]["degraded"] is True
+    saved = script.asked[-1]
+    assert isinstance(saved, fx.SaveNarration) and saved.seq == second.entry.seq
+
+
+async def test_a_player_that_keeps_moving_ends_in_409_without_narration(
+    drive: Driver, ctx: GameContext, state: dict[str, Any]
+) -> None:
+    steps: list[tuple[type[fx.Effect[Any]], Any]] = [
+        (fx.LoadPlayerWithRecent, (player_row(state, 0), 0))
+    ]
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
+        steps.append((fx.CommitAction, VersionConflict("p1", attempt, attempt + 1)))
+        steps.append((fx.LoadPlayer, player_row(state, attempt + 1)))
+    script = Script(steps)
+    with pytest.raises(Conflict) as caught:
+        await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE), script)
+    assert caught.value.status == 409
+    assert "Narrate" not in script.kinds()
+
+
+async def test_an_idempotent_replay_answers_the_first_result_and_writes_nothing(
+    drive: Driver, ctx: GameContext, state: dict[str, Any]
+) -> None:
+    first = NewLogEntry(seq=1, action={"type": "cultivate"},
+                        outcome={"summary": "打坐", "state": state, "version": 1},
+                        narration_request={"kind": "cultivate", "facts": {}}, idempotency_key="k-1")
+    script = Script([
+        (fx.LoadPlayerWithRecent, (player_row(state, 1), 1)),
+        (fx.FindIdempotent, stored(first, narration="山风入怀。", degraded=False)),
+    ])
+    reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE, "k-1"), script)
+    assert reply.headers == {"Idempotent-Replayed": "true"}
+    assert reply.body["seq"] == 1 and reply.body["version"] == 1
+    assert reply.body["outcome"] == {"summary": "打坐"}  # the stored snapshot stays private
+    assert reply.body["narration"] == {"text": "山风入怀。", "degraded": False}
+    assert script.kinds() == ["LoadPlayerWithRecent", "FindIdempotent"]
+
+
+@pytest.mark.parametrize("recent", [120, 500])
+async def test_the_rate_limit_refuses_before_any_write(
+    drive: Driver, ctx: GameContext, state: dict[str, Any], recent: int
+) -> None:
+    assert ctx.settings.action_rate_per_minute == 120
+    script = Script([(fx.LoadPlayerWithRecent, (player_row(state, 3), recent))])
+    with pytest.raises(RateLimited) as caught:
+        await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE), script)
+    assert caught.value.status == 429
+    assert script.kinds() == ["LoadPlayerWithRecent"]
+
+
+async def test_one_below_the_limit_is_applied(
+    drive: Driver, ctx: GameContext, world: Any, state: dict[str, Any]
+) -> None:
+    offline = narrator_face(drive, Narrator(PromptBook(world), ctx.settings))
+    script = Script([
+        (fx.LoadPlayerWithRecent, (player_row(state, 0), 119)),
+        (fx.CommitAction, committed),
+        (fx.Narrate, served(offline)),
+        (fx.SaveNarration, None),
+    ])
+    reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE), script)
+    assert reply.status == 200 and reply.body["version"] == 1
+
+
+async def test_an_upstream_failure_degrades_the_narration_and_saves_it(
+    drive: Driver, world: Any, state: dict[str, Any]
+) -> None:
+    calls: list[httpx.Request] = []
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503, json={"error": {"message": "overloaded"}})
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    settings = Settings(deepseek_api_key="sk-test", llm_backend="", llm_max_retries=0)
+    client = DeepSeekClient(settings, transport=httpx.MockTransport(failing),
+                            async_transport=httpx.MockTransport(failing),
+                            sleep=lambda _: None, async_sleep=no_sleep)
+    narrator = narrator_face(drive, Narrator(PromptBook(world), settings, client))
+    ctx = GameContext(world=world, settings=settings)
+    script = Script([
+        (fx.LoadPlayerWithRecent, (player_row(state, 0), 0)),
+        (fx.CommitAction, committed),
+        (fx.Narrate, served(narrator)),
+        (fx.SaveNarration, None),
+    ])
+    try:
+        reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE), script)
+    finally:
+        client.close()
+        await client.aclose()
+    assert len(calls) == 1  # the upstream was asked, and failed
+    assert reply.status == 200
+    narration = reply.body["narration"]
+    assert narration["degraded"] is True and narration["text"]
+    saved = script.asked[-1]
+    assert isinstance(saved, fx.SaveNarration)
+    assert (saved.text, saved.degraded) == (narration["text"], True)
