@@ -8,36 +8,13 @@ Nothing here runs at import; the app factories call these at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.config import Settings
 from shared.logging_setup import add_secret, get_logger
 from shared.usecases import AsyncEffects, GameContext, SyncEffects
 
-if TYPE_CHECKING:
-    from shared.ai.narrator import AsyncNarrationStream, Narration, Narrator
-
 log = get_logger("runtime")
-
-
-class AsyncNarratorFace:
-    """The narrator's async face with the sync face's method names (``narrate``, ``stream``,
-    ``complete``), for the awaiting effect handler."""
-
-    def __init__(self, narrator: Narrator) -> None:
-        self.narrator = narrator
-
-    async def narrate(self, req: Any, user_id: str | None = None) -> Narration:
-        """:meth:`Narrator.narrate` on the event loop."""
-        return await self.narrator.narrate_async(req, user_id=user_id)
-
-    def stream(self, req: Any, user_id: str | None = None) -> AsyncNarrationStream:
-        """:meth:`Narrator.stream` as async deltas."""
-        return self.narrator.astream(req, user_id=user_id)
-
-    async def complete(self, prompt: str) -> Narration:
-        """:meth:`Narrator.complete` on the event loop."""
-        return await self.narrator.complete_async(prompt)
 
 
 @dataclass
@@ -114,8 +91,16 @@ async def open_async(rt: Runtime) -> Runtime:
         rt.tasks = AsyncTaskQueue(rt.settings)
     rt.store = open_async_store(rt.settings.database_url)
     await rt.store.init_schema()
-    rt.effects = AsyncEffects(rt.store, AsyncNarratorFace(rt.narrator), rt.tasks)
+    rt.effects = AsyncEffects(rt.store, _async_narrator(rt), rt.tasks)
     return rt
+
+
+def _async_narrator(rt: Runtime) -> Any:
+    """The narrator's async face on the same prompts, settings, client and backend."""
+    from shared.ai.narrator import AsyncNarrator
+
+    n = rt.narrator
+    return AsyncNarrator(n.prompts, n.settings, n.client, backend=n.backend)
 
 
 async def close_async(rt: Runtime) -> None:

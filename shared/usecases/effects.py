@@ -35,30 +35,30 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar, cast
 
 from shared.store import NewLogEntry
 
 if TYPE_CHECKING:
-    from shared.ai.narrator import Narration, Narrator
+    from shared.ai.narrator import AsyncNarrator, Narration, Narrator
+    from shared.ai.streams import AsyncStream, Stream
     from shared.game import NarrationRequest
-    from shared.runtime import AsyncNarratorFace
     from shared.store import AsyncStore, CommitResult, LogEntry, PlayerRow, SyncStore
     from shared.tasks.queue import AsyncTaskQueue, TaskQueue
     from shared.tasks.results import TaskStatus
     from shared.usecases.handlers import AsyncDeltaReader, DeltaReader
 
 R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
 
 MaybeAwaitable: TypeAlias = R | Awaitable[R]
 """What ``call`` returns: the value on a sync face, an awaitable of it on an async face."""
 
 # The faces each resource has; ``call`` must type-check against both.
 Store: TypeAlias = "SyncStore | AsyncStore"
-NarratorFace: TypeAlias = "Narrator | AsyncNarratorFace"
+NarratorFace: TypeAlias = "Narrator | AsyncNarrator"
 Tasks: TypeAlias = "TaskQueue | AsyncTaskQueue"
 Deltas: TypeAlias = "DeltaReader | AsyncDeltaReader"
+NarrationStream: TypeAlias = "Stream[Narration] | AsyncStream[Narration]"
 
 
 class Resource(enum.Enum):
@@ -93,7 +93,7 @@ class StoreEffect(Effect[R]):
 
 
 class NarratorEffect(Effect[R]):
-    """Served by the narrator: ``Narrator`` or its async face."""
+    """Served by the narrator: ``Narrator`` or ``AsyncNarrator``."""
 
     __slots__ = ()
     resource = Resource.NARRATOR
@@ -112,13 +112,6 @@ class StreamEffect(Effect[R]):
 
     __slots__ = ()
     resource = Resource.DELTAS
-
-
-class TextStream(Protocol[R_co]):
-    """An open narration stream, as a use case sees it: ``.result`` once exhausted."""
-
-    @property
-    def result(self) -> R_co: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,13 +262,13 @@ class CompletePrompt(NarratorEffect["Narration"]):
 
 
 @dataclass(frozen=True, slots=True)
-class OpenNarrationStream(NarratorEffect["TextStream[Narration]"]):
+class OpenNarrationStream(NarratorEffect["NarrationStream"]):
     """An open narration stream: read it with :class:`NextDelta`, then take ``.result``."""
 
     request: NarrationRequest
     user_id: str | None = None
 
-    def call(self, narrator: NarratorFace) -> MaybeAwaitable[TextStream[Narration]]:
+    def call(self, narrator: NarratorFace) -> MaybeAwaitable[NarrationStream]:
         """``narrator.stream`` (not a coroutine on either face: it opens lazily)."""
         return narrator.stream(self.request, user_id=self.user_id)
 
@@ -287,7 +280,7 @@ class OpenNarrationStream(NarratorEffect["TextStream[Narration]"]):
 class NextDelta(StreamEffect["str | None"]):
     """The next text delta of ``stream``, or None when it is exhausted."""
 
-    stream: TextStream[Narration]
+    stream: NarrationStream
 
     def call(self, reader: Deltas) -> MaybeAwaitable[str | None]:
         """``reader.next_delta``."""

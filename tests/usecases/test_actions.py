@@ -12,12 +12,11 @@ import httpx
 import pytest
 
 from shared.ai.deepseek_client import DeepSeekClient
-from shared.ai.narrator import Narrator
+from shared.ai.narrator import AsyncNarrator, Narrator
 from shared.config import Settings
 from shared.errors import Conflict, RateLimited
 from shared.game import Action, PlayerState, action_seed, apply_action, new_player
 from shared.game.narration import PromptBook
-from shared.runtime import AsyncNarratorFace
 from shared.store import CommitResult, NewLogEntry, VersionConflict
 from shared.usecases import GameContext, Reply
 from shared.usecases import effects as fx
@@ -61,7 +60,9 @@ def state(world: Any) -> dict[str, Any]:
 
 def narrator_face(drive: Driver, narrator: Narrator) -> Any:
     """The narrator's face that goes with the driver."""
-    return narrator if drive is run_blocking else AsyncNarratorFace(narrator)
+    if drive is run_blocking:
+        return narrator
+    return AsyncNarrator(narrator.prompts, narrator.settings, narrator.client, narrator.backend)
 
 
 def served(face: Any) -> Any:
