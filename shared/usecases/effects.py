@@ -35,28 +35,56 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar, cast
 
-from shared.store import NewLogEntry
+from shared.store import Decide, NewLogEntry
 
 if TYPE_CHECKING:
     from shared.ai.narrator import AsyncNarrator, Narration, Narrator
     from shared.ai.streams import AsyncStream, Stream
     from shared.game import NarrationRequest
     from shared.store import AsyncStore, CommitResult, LogEntry, PlayerRow, SyncStore
-    from shared.tasks.queue import AsyncTaskQueue, TaskQueue
-    from shared.tasks.results import TaskStatus
-    from shared.usecases.handlers import AsyncDeltaReader, DeltaReader
+    from shared.usecases.deltas import AsyncDeltaReader, DeltaReader
 
 R = TypeVar("R")
 
 MaybeAwaitable: TypeAlias = R | Awaitable[R]
 """What ``call`` returns: the value on a sync face, an awaitable of it on an async face."""
 
+TaskStatus: TypeAlias = dict[str, Any]
+"""``{"task_id", "state", "result"?, "error"?}`` (see ``shared.tasks.results``)."""
+
+
+class SyncTasks(Protocol):
+    """What the use cases need of the task queue, blocking (``shared.tasks.TaskQueue``).
+
+    A protocol, not the class: ``shared.tasks`` runs use cases in the worker, so naming its
+    classes here would make the two packages import each other.
+    """
+
+    def submit_narration(self, player_id: str, seq: int, request: dict[str, Any],
+                         user_id: str | None = None) -> str: ...
+    def submit_complete(self, prompt: str, user_id: str | None = None) -> str: ...
+    def status(self, task_id: str) -> TaskStatus | None: ...
+    def await_result(self, task_id: str, timeout: float) -> TaskStatus: ...
+    def ping(self) -> bool: ...
+
+
+class AsyncTasks(Protocol):
+    """:class:`SyncTasks` as coroutines (``shared.tasks.AsyncTaskQueue``)."""
+
+    async def submit_narration(self, player_id: str, seq: int, request: dict[str, Any],
+                               user_id: str | None = None) -> str: ...
+    async def submit_complete(self, prompt: str, user_id: str | None = None) -> str: ...
+    async def status(self, task_id: str) -> TaskStatus | None: ...
+    async def await_result(self, task_id: str, timeout: float) -> TaskStatus: ...
+    async def ping(self) -> bool: ...
+
+
 # The faces each resource has; ``call`` must type-check against both.
 Store: TypeAlias = "SyncStore | AsyncStore"
 NarratorFace: TypeAlias = "Narrator | AsyncNarrator"
-Tasks: TypeAlias = "TaskQueue | AsyncTaskQueue"
+Tasks: TypeAlias = SyncTasks | AsyncTasks
 Deltas: TypeAlias = "DeltaReader | AsyncDeltaReader"
 NarrationStream: TypeAlias = "Stream[Narration] | AsyncStream[Narration]"
 
@@ -146,18 +174,6 @@ class LoadPlayer(StoreEffect["PlayerRow | None"]):
 
 
 @dataclass(frozen=True, slots=True)
-class LoadPlayerWithRecent(StoreEffect["tuple[PlayerRow | None, int]"]):
-    """The player (or None) and its actions in the last ``seconds``, in one trip."""
-
-    player_id: str
-    seconds: int
-
-    def call(self, store: Store) -> MaybeAwaitable[tuple[PlayerRow | None, int]]:
-        """``store.get_player_with_recent``."""
-        return store.get_player_with_recent(self.player_id, self.seconds)
-
-
-@dataclass(frozen=True, slots=True)
 class CreatePlayer(StoreEffect["PlayerRow"]):
     """Insert a player and its creation entry; raises ``PlayerExists``."""
 
@@ -172,31 +188,25 @@ class CreatePlayer(StoreEffect["PlayerRow"]):
 
 
 @dataclass(frozen=True, slots=True)
-class FindIdempotent(StoreEffect["LogEntry | None"]):
-    """The entry an earlier request with this key wrote, or None."""
+class TransactPlayer(StoreEffect["CommitResult"]):
+    """One action in one transaction serialised with the player's other writers.
+
+    The store locks the player, counts its actions in the last ``recent_seconds`` (0: not
+    counted), finds the entry under ``idempotency_key``, and calls ``decide(row, recent,
+    prior)`` (pure and sync: auth, limits, rules) while the lock is held; it writes the
+    ``Commit`` it returns, or answers the ``Replay``. See ``shared.store.records.Decide``.
+    """
 
     player_id: str
-    key: str
-
-    def call(self, store: Store) -> MaybeAwaitable[LogEntry | None]:
-        """``store.find_idempotent``."""
-        return store.find_idempotent(self.player_id, self.key)
-
-
-@dataclass(frozen=True, slots=True)
-class CommitAction(StoreEffect["CommitResult"]):
-    """Write state and entry at ``expected_version``; raises ``VersionConflict`` into the use
-    case when it lost a race."""
-
-    player_id: str
-    expected_version: int
-    state: dict[str, Any]
-    entry: NewLogEntry
+    decide: Decide
+    recent_seconds: float = 0
+    idempotency_key: str | None = None
 
     def call(self, store: Store) -> MaybeAwaitable[CommitResult]:
-        """``store.commit_action``."""
-        return store.commit_action(self.player_id, self.expected_version, self.state,
-                                   self.entry)
+        """``store.transact_player``."""
+        return store.transact_player(self.player_id, self.decide,
+                                     recent_seconds=self.recent_seconds,
+                                     idempotency_key=self.idempotency_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +221,21 @@ class SaveNarration(StoreEffect[None]):
     def call(self, store: Store) -> MaybeAwaitable[None]:
         """``store.set_narration``."""
         return store.set_narration(self.player_id, self.seq, self.text, self.degraded)
+
+
+@dataclass(frozen=True, slots=True)
+class FillNarration(StoreEffect[bool]):
+    """Attach the prose to entry ``seq`` only if it has none; True when it wrote."""
+
+    player_id: str
+    seq: int
+    text: str
+    degraded: bool
+
+    def call(self, store: Store) -> MaybeAwaitable[bool]:
+        """``store.set_narration_if_missing``."""
+        return store.set_narration_if_missing(self.player_id, self.seq, self.text,
+                                              self.degraded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,14 +265,18 @@ class CheckReady(StoreEffect[None]):
 
 @dataclass(frozen=True, slots=True)
 class Narrate(NarratorEffect["Narration"]):
-    """Prose for a narration request (never fails: the narrator degrades to offline text)."""
+    """Prose for a narration request (never fails: the narrator degrades to offline text).
+
+    ``offline_reason`` set: no LLM call, the offline text degraded with that reason.
+    """
 
     request: NarrationRequest
     user_id: str | None = None
+    offline_reason: str | None = None
 
     def call(self, narrator: NarratorFace) -> MaybeAwaitable[Narration]:
         """``narrator.narrate``."""
-        return narrator.narrate(self.request, user_id=self.user_id)
+        return narrator.narrate(self.request, self.user_id, offline_reason=self.offline_reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,10 +284,12 @@ class CompletePrompt(NarratorEffect["Narration"]):
     """The answer to a raw prompt (``/api/llm``)."""
 
     prompt: str
+    user_id: str | None = None
+    offline_reason: str | None = None
 
     def call(self, narrator: NarratorFace) -> MaybeAwaitable[Narration]:
         """``narrator.complete``."""
-        return narrator.complete(self.prompt)
+        return narrator.complete(self.prompt, self.user_id, offline_reason=self.offline_reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,10 +298,11 @@ class OpenNarrationStream(NarratorEffect["NarrationStream"]):
 
     request: NarrationRequest
     user_id: str | None = None
+    offline_reason: str | None = None
 
     def call(self, narrator: NarratorFace) -> MaybeAwaitable[NarrationStream]:
         """``narrator.stream`` (not a coroutine on either face: it opens lazily)."""
-        return narrator.stream(self.request, user_id=self.user_id)
+        return narrator.stream(self.request, self.user_id, offline_reason=self.offline_reason)
 
 
 # -- narration streams ------------------------------------------------------------------------
@@ -309,10 +341,11 @@ class SubmitPromptTask(TaskEffect[str]):
     """A raw prompt for the Celery worker; the task id."""
 
     prompt: str
+    user_id: str | None = None
 
     def call(self, tasks: Tasks) -> MaybeAwaitable[str]:
         """``tasks.submit_complete``."""
-        return tasks.submit_complete(self.prompt)
+        return tasks.submit_complete(self.prompt, self.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,8 +381,9 @@ class PingTasks(TaskEffect[bool]):
 
 
 AnyEffect: TypeAlias = (
-    "LoadPlayer | LoadPlayerWithRecent | CreatePlayer | FindIdempotent | CommitAction"
-    " | SaveNarration | ListLog | CheckReady | Narrate | CompletePrompt | OpenNarrationStream"
+    "LoadPlayer | CreatePlayer | TransactPlayer | SaveNarration | FillNarration | ListLog"
+    " | CheckReady | Narrate"
+    " | CompletePrompt | OpenNarrationStream"
     " | NextDelta | QueueNarration | SubmitPromptTask | GetTask | AwaitTask | PingTasks"
 )
 """Every concrete effect (for exhaustive matches, e.g. in a scripted test handler)."""

@@ -8,10 +8,10 @@ table maps effects to method names: the effect's ``call`` is the mapping, checke
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar, cast
 
 from shared.errors import NotReady
+from shared.usecases.deltas import AsyncDeltaReader, DeltaReader
 from shared.usecases.effects import Effect, Resource
 
 R = TypeVar("R")
@@ -21,22 +21,6 @@ _MISSING = {
     Resource.STORE: "The store is not open.",
     Resource.NARRATOR: "The narrator is not configured.",
 }
-
-
-class DeltaReader:
-    """Reads open narration streams for the blocking face."""
-
-    def next_delta(self, stream: Any) -> str | None:
-        """The next delta of a (sync) narration stream, or None when it is exhausted."""
-        return next(cast(Iterator[str], stream), None)
-
-
-class AsyncDeltaReader:
-    """Reads open narration streams for the awaiting face."""
-
-    async def next_delta(self, stream: Any) -> str | None:
-        """The next delta of an async narration stream, or None when it is exhausted."""
-        return await anext(cast(AsyncIterator[str], stream), None)
 
 
 class _Faces:

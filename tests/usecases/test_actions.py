@@ -1,7 +1,8 @@
 """The action use case driven by a scripted handler (both drivers), without HTTP or a store.
 
 Each test lists the effects the use case must ask for, in order, and what each answers; the
-narrator effects are served by a real narrator (offline, or on a failing upstream).
+narrator effects are served by a real narrator (offline, or on a failing upstream), and a
+``TransactPlayer`` is answered as the store does: its ``decide`` rules on the given row.
 """
 
 from __future__ import annotations
@@ -14,13 +15,26 @@ import pytest
 from shared.ai.deepseek_client import DeepSeekClient
 from shared.ai.narrator import AsyncNarrator, Narrator
 from shared.config import Settings
-from shared.errors import Conflict, RateLimited
+from shared.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from shared.game import Action, PlayerState, action_seed, apply_action, new_player
 from shared.game.narration import PromptBook
-from shared.store import CommitResult, NewLogEntry, VersionConflict
+from shared.store import (
+    CommitResult,
+    LogEntry,
+    LogEntryNotFound,
+    NewLogEntry,
+    PlayerRow,
+    Replay,
+    VersionConflict,
+)
 from shared.usecases import GameContext, Reply
 from shared.usecases import effects as fx
-from shared.usecases.actions import MAX_COMMIT_ATTEMPTS, perform_action
+from shared.usecases.actions import (
+    MAX_COMMIT_ATTEMPTS,
+    RATE_WINDOW_SECONDS,
+    narrate_entry,
+    perform_action,
+)
 from tests.usecases.script import (
     TOKEN,
     Driver,
@@ -70,9 +84,18 @@ def served(face: Any) -> Any:
     return lambda effect: effect.call(face)
 
 
-def committed(effect: fx.CommitAction) -> CommitResult:
-    """What a store answers to a commit it accepts."""
-    return CommitResult(False, stored(effect.entry), effect.expected_version + 1)
+def transact(row: PlayerRow | None, recent: int = 0, prior: LogEntry | None = None) -> Any:
+    """Answer a ``TransactPlayer`` as the store does: rule with ``decide``, write its verdict."""
+
+    def answer(effect: fx.TransactPlayer) -> CommitResult:
+        decision = effect.decide(row, recent, prior)
+        assert row is not None
+        if isinstance(decision, Replay):
+            assert prior is not None
+            return CommitResult(True, prior, row.version)
+        return CommitResult(False, stored(decision.entry), row.version + 1)
+
+    return answer
 
 
 def moved(world: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -82,75 +105,105 @@ def moved(world: Any, state: dict[str, Any]) -> dict[str, Any]:
     return outcome.state.to_dict()
 
 
-async def test_a_version_conflict_reapplies_the_action_to_the_newer_state(
+async def test_a_version_conflict_decides_again_on_the_newer_state(
     drive: Driver, ctx: GameContext, world: Any, state: dict[str, Any]
 ) -> None:
     newer = moved(world, state)
     offline = narrator_face(drive, Narrator(PromptBook(world), ctx.settings))
     script = Script([
-        (fx.LoadPlayerWithRecent, (player_row(state, 0), 0)),
-        (fx.CommitAction, VersionConflict("p1", 0, 1)),
-        (fx.LoadPlayer, player_row(newer, 1)),
-        (fx.CommitAction, committed),
+        (fx.TransactPlayer, VersionConflict("p1", 0, 1)),  # an outside writer moved it
+        (fx.TransactPlayer, transact(player_row(newer, 1))),
         (fx.Narrate, served(offline)),
         (fx.SaveNarration, None),
     ])
     reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE), script)
-    first, second = (e for e in script.asked if isinstance(e, fx.CommitAction))
-    assert (first.expected_version, second.expected_version) == (0, 1)
-    assert first.entry.seq == state["turn"] + 1
-    assert second.entry.seq == newer["turn"] + 1  # applied to the newer state
     assert reply.status == 200
-    assert reply.body["version"] == 2 and reply.body["seq"] == second.entry.seq
+    assert reply.body["version"] == 2
+    assert reply.body["seq"] == newer["turn"] + 1  # decided on the newer state
+    assert reply.body["player"]["turn"] == newer["turn"] + 1
     assert reply.body["narration"]["degraded"] is True
     saved = script.asked[-1]
-    assert isinstance(saved, fx.SaveNarration) and saved.seq == second.entry.seq
+    assert isinstance(saved, fx.SaveNarration) and saved.seq == reply.body["seq"]
+    first = script.asked[0]
+    assert isinstance(first, fx.TransactPlayer)
+    assert first.recent_seconds == RATE_WINDOW_SECONDS and first.idempotency_key is None
 
 
 async def test_a_player_that_keeps_moving_ends_in_409_without_narration(
-    drive: Driver, ctx: GameContext, state: dict[str, Any]
+    drive: Driver, ctx: GameContext
 ) -> None:
-    steps: list[tuple[type[fx.Effect[Any]], Any]] = [
-        (fx.LoadPlayerWithRecent, (player_row(state, 0), 0))
-    ]
-    for attempt in range(MAX_COMMIT_ATTEMPTS):
-        steps.append((fx.CommitAction, VersionConflict("p1", attempt, attempt + 1)))
-        steps.append((fx.LoadPlayer, player_row(state, attempt + 1)))
-    script = Script(steps)
+    script = Script([(fx.TransactPlayer, VersionConflict("p1", i, i + 1))
+                     for i in range(MAX_COMMIT_ATTEMPTS)])
     with pytest.raises(Conflict) as caught:
         await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE), script)
     assert caught.value.status == 409
-    assert "Narrate" not in script.kinds()
+    assert script.kinds() == ["TransactPlayer"] * MAX_COMMIT_ATTEMPTS
+
+
+def _first_entry(state: dict[str, Any]) -> NewLogEntry:
+    return NewLogEntry(seq=1, action={"type": "cultivate"},
+                       outcome={"summary": "打坐", "state": state, "version": 1},
+                       narration_request={"kind": "cultivate", "facts": {}},
+                       idempotency_key="k-1")
 
 
 async def test_an_idempotent_replay_answers_the_first_result_and_writes_nothing(
     drive: Driver, ctx: GameContext, state: dict[str, Any]
 ) -> None:
-    first = NewLogEntry(seq=1, action={"type": "cultivate"},
-                        outcome={"summary": "打坐", "state": state, "version": 1},
-                        narration_request={"kind": "cultivate", "facts": {}}, idempotency_key="k-1")
-    script = Script([
-        (fx.LoadPlayerWithRecent, (player_row(state, 1), 1)),
-        (fx.FindIdempotent, stored(first, narration="山风入怀。", degraded=False)),
-    ])
+    prior = stored(_first_entry(state), narration="山风入怀。", degraded=False)
+    script = Script([(fx.TransactPlayer, transact(player_row(state, 1), 1, prior))])
     reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE, "k-1"), script)
     assert reply.headers == {"Idempotent-Replayed": "true"}
     assert reply.body["seq"] == 1 and reply.body["version"] == 1
     assert reply.body["outcome"] == {"summary": "打坐"}  # the stored snapshot stays private
     assert reply.body["narration"] == {"text": "山风入怀。", "degraded": False}
-    assert script.kinds() == ["LoadPlayerWithRecent", "FindIdempotent"]
+    assert script.kinds() == ["TransactPlayer"]
+    first = script.asked[0]
+    assert isinstance(first, fx.TransactPlayer) and first.idempotency_key == "k-1"
+
+
+async def test_a_replay_without_prose_narrates_and_stores_it(
+    drive: Driver, ctx: GameContext, world: Any, state: dict[str, Any]
+) -> None:
+    offline = narrator_face(drive, Narrator(PromptBook(world), ctx.settings))
+    prior = stored(_first_entry(state))  # the narration was cut by a crash
+    script = Script([
+        (fx.TransactPlayer, transact(player_row(state, 1), 1, prior)),
+        (fx.Narrate, served(offline)),
+        (fx.FillNarration, True),
+    ])
+    reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE, "k-1"), script)
+    assert reply.headers == {"Idempotent-Replayed": "true"}
+    filled = script.asked[-1]
+    assert isinstance(filled, fx.FillNarration) and filled.seq == 1
+    assert reply.body["narration"] == {"text": filled.text, "degraded": True}
+
+
+async def test_a_replay_that_lost_the_fill_race_answers_the_stored_prose(
+    drive: Driver, ctx: GameContext, world: Any, state: dict[str, Any]
+) -> None:
+    offline = narrator_face(drive, Narrator(PromptBook(world), ctx.settings))
+    prior = stored(_first_entry(state))
+    script = Script([
+        (fx.TransactPlayer, transact(player_row(state, 1), 1, prior)),
+        (fx.Narrate, served(offline)),
+        (fx.FillNarration, False),  # another replay stored its prose first
+        (fx.ListLog, [stored(_first_entry(state), narration="先至之文。", degraded=False)]),
+    ])
+    reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE, "k-1"), script)
+    assert reply.body["narration"] == {"text": "先至之文。", "degraded": False}
 
 
 @pytest.mark.parametrize("recent", [120, 500])
-async def test_the_rate_limit_refuses_before_any_write(
+async def test_the_rate_limit_refuses_inside_the_transaction(
     drive: Driver, ctx: GameContext, state: dict[str, Any], recent: int
 ) -> None:
     assert ctx.settings.action_rate_per_minute == 120
-    script = Script([(fx.LoadPlayerWithRecent, (player_row(state, 3), recent))])
+    script = Script([(fx.TransactPlayer, transact(player_row(state, 3), recent))])
     with pytest.raises(RateLimited) as caught:
         await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE), script)
     assert caught.value.status == 429
-    assert script.kinds() == ["LoadPlayerWithRecent"]
+    assert script.kinds() == ["TransactPlayer"]
 
 
 async def test_one_below_the_limit_is_applied(
@@ -158,13 +211,25 @@ async def test_one_below_the_limit_is_applied(
 ) -> None:
     offline = narrator_face(drive, Narrator(PromptBook(world), ctx.settings))
     script = Script([
-        (fx.LoadPlayerWithRecent, (player_row(state, 0), 119)),
-        (fx.CommitAction, committed),
+        (fx.TransactPlayer, transact(player_row(state, 0), 119)),
         (fx.Narrate, served(offline)),
         (fx.SaveNarration, None),
     ])
     reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE), script)
     assert reply.status == 200 and reply.body["version"] == 1
+
+
+async def test_tokens_are_checked_before_and_inside_the_transaction(
+    drive: Driver, ctx: GameContext, state: dict[str, Any]
+) -> None:
+    with pytest.raises(Unauthorized):
+        await drive(perform_action(ctx, "p1", None, CULTIVATE), Script([]))
+    with pytest.raises(Forbidden):
+        await drive(perform_action(ctx, "p1", "pt_other", CULTIVATE),
+                    Script([(fx.TransactPlayer, transact(player_row(state, 0)))]))
+    with pytest.raises(NotFound):
+        await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE),
+                    Script([(fx.TransactPlayer, transact(None))]))
 
 
 async def test_an_upstream_failure_degrades_the_narration_and_saves_it(
@@ -186,8 +251,7 @@ async def test_an_upstream_failure_degrades_the_narration_and_saves_it(
     narrator = narrator_face(drive, Narrator(PromptBook(world), settings, client))
     ctx = GameContext(world=world, settings=settings)
     script = Script([
-        (fx.LoadPlayerWithRecent, (player_row(state, 0), 0)),
-        (fx.CommitAction, committed),
+        (fx.TransactPlayer, transact(player_row(state, 0))),
         (fx.Narrate, served(narrator)),
         (fx.SaveNarration, None),
     ])
@@ -203,3 +267,23 @@ async def test_an_upstream_failure_degrades_the_narration_and_saves_it(
     saved = script.asked[-1]
     assert isinstance(saved, fx.SaveNarration)
     assert (saved.text, saved.degraded) == (narration["text"], True)
+
+
+# -- the worker's narration (the same use case the apps narrate with) -----------------------
+
+
+async def test_the_worker_narrates_an_entry_once(
+    drive: Driver, ctx: GameContext, world: Any, state: dict[str, Any]
+) -> None:
+    offline = narrator_face(drive, Narrator(PromptBook(world), ctx.settings))
+    bare = stored(_first_entry(state))
+    script = Script([(fx.ListLog, [bare]), (fx.Narrate, served(offline)),
+                     (fx.FillNarration, True)])
+    told, replayed = await drive(narrate_entry("p1", 1, bare.narration_request, "p1"), script)
+    assert replayed is False and told.degraded is True
+    done = stored(_first_entry(state), narration="已有之文。", degraded=False)
+    script = Script([(fx.ListLog, [done])])
+    told, replayed = await drive(narrate_entry("p1", 1, done.narration_request), script)
+    assert (told.text, told.degraded, replayed) == ("已有之文。", False, True)
+    with pytest.raises(LogEntryNotFound):
+        await drive(narrate_entry("p1", 2, done.narration_request), Script([(fx.ListLog, [done])]))

@@ -95,7 +95,8 @@ class _Stream:
 
 
 class _Narrator:
-    def stream(self, req: Any, user_id: str | None = None) -> _Stream:
+    def stream(self, req: Any, user_id: str | None = None, *,
+               offline_reason: str | None = None) -> _Stream:
         return _Stream()
 
 
