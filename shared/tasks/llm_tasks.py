@@ -99,7 +99,7 @@ def register_tasks(app: Celery, res: WorkerResources) -> None:
     """Register ``llm.complete`` and ``llm.narrate`` on ``app``, running on ``res``."""
     t = task_timings(res.settings)
 
-    def run(task: Task, work: Callable[[], NarrationDict]) -> NarrationDict:
+    def run(task: Task[Any, Any], work: Callable[[], NarrationDict]) -> NarrationDict:
         try:
             return work()
         except LLMConnectionError as exc:
@@ -116,13 +116,13 @@ def register_tasks(app: Celery, res: WorkerResources) -> None:
 
     @app.task(name=COMPLETE_TASK, bind=True, shared=False)
     def complete(
-        self: Task, prompt: str, user_id: str | None = None, strict: bool = False
+        self: Task[Any, Any], prompt: str, user_id: str | None = None, strict: bool = False
     ) -> NarrationDict:
         return run(self, lambda: complete_prompt(res, prompt, user_id, strict=strict))
 
     @app.task(name=NARRATE_TASK, bind=True, shared=False)
     def narrate(
-        self: Task,
+        self: Task[Any, Any],
         player_id: str,
         seq: int,
         narration_request: dict[str, Any],
