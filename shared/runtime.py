@@ -46,17 +46,12 @@ def prepare(app_name: str, settings: Settings) -> Runtime:
     client = DeepSeekClient(settings) if settings.llm_enabled else None
     narrator = Narrator(PromptBook(world), settings, client, backend=backend)
     ctx = GameContext(world=world, settings=settings, deferred_narration=backend == "celery")
-    tasks = None
-    if backend == "celery":
-        from shared.tasks.queue import LLMTaskQueue
-
-        tasks = LLMTaskQueue(settings)
     log.info(
         "%s ready to open: backend=%s llm=%s model=%s store=%s",
         app_name, backend, "online" if client else "offline", settings.deepseek_model,
         settings.database_url.split(":", 1)[0],
     )
-    return Runtime(app_name, settings, backend, world, ctx, narrator, client, tasks=tasks)
+    return Runtime(app_name, settings, backend, world, ctx, narrator, client)
 
 
 def open_sync(app_name: str, settings: Settings) -> Runtime:
@@ -64,6 +59,10 @@ def open_sync(app_name: str, settings: Settings) -> Runtime:
     from shared.store import open_store
 
     rt = prepare(app_name, settings)
+    if rt.backend == "celery":
+        from shared.tasks.queue import TaskQueue
+
+        rt.tasks = TaskQueue(settings)
     rt.store = open_store(settings.database_url)
     rt.store.init_schema()
     rt.effects = SyncEffects(rt.store, rt.narrator, rt.tasks)
@@ -86,10 +85,22 @@ async def open_async(rt: Runtime) -> Runtime:
     """Quart: open the async store and the awaiting handler (inside the serving loop)."""
     from shared.store import open_async_store
 
+    if rt.backend == "celery" and rt.tasks is None:
+        from shared.tasks.queue import AsyncTaskQueue
+
+        rt.tasks = AsyncTaskQueue(rt.settings)
     rt.store = open_async_store(rt.settings.database_url)
     await rt.store.init_schema()
-    rt.effects = AsyncEffects(rt.store, rt.narrator, rt.tasks)
+    rt.effects = AsyncEffects(rt.store, _async_narrator(rt), rt.tasks)
     return rt
+
+
+def _async_narrator(rt: Runtime) -> Any:
+    """The narrator's async face on the same prompts, settings, client and backend."""
+    from shared.ai.narrator import AsyncNarrator
+
+    n = rt.narrator
+    return AsyncNarrator(n.prompts, n.settings, n.client, backend=n.backend)
 
 
 async def close_async(rt: Runtime) -> None:
@@ -97,8 +108,8 @@ async def close_async(rt: Runtime) -> None:
     if rt.client is not None:
         await rt.client.aclose()  # closes the sync pool too
     if rt.tasks is not None:
-        await rt.tasks.aclose()
-        rt.tasks.close()
+        await rt.tasks.close()
+        rt.tasks = None
     if rt.store is not None:
         await rt.store.close()
         rt.store = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flask import Response, request
 from pydantic import BaseModel
@@ -11,9 +11,11 @@ from legacy_flask.core import runtime
 from shared.api import parse_json_body, validate
 from shared.api.bodies import dump_response
 from shared.api.http import json_text
-from shared.usecases import Reply, drive_sync
+from shared.usecases import Reply, SyncEffects, drive_sync
+from shared.usecases.effects import UseCase
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 def json_body(model: type[M]) -> M:
@@ -29,9 +31,10 @@ def query(model: type[M]) -> M:
     return validate(model, request.args.to_dict())
 
 
-def run(flow: Any) -> Reply:
+def run(flow: UseCase[R]) -> R:
     """Drive a use case with the app's blocking effect handler."""
-    return drive_sync(flow, runtime().effects)
+    effects: SyncEffects = runtime().effects
+    return drive_sync(flow, effects)
 
 
 def respond(reply: Reply, model: type[BaseModel]) -> Response:

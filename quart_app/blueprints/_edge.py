@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from quart import request
@@ -13,7 +13,10 @@ from werkzeug.datastructures import Headers
 from quart_app.core import runtime
 from shared.api import parse_json_body
 from shared.api.bodies import validate_response_model
-from shared.usecases import Reply, drive_async
+from shared.usecases import AsyncEffects, Reply, drive_async
+from shared.usecases.effects import UseCase
+
+R = TypeVar("R")
 
 
 def checked_json_body(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -30,9 +33,10 @@ def checked_json_body(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awai
     return wrapper
 
 
-async def run(flow: Any) -> Reply:
+async def run(flow: UseCase[R]) -> R:
     """Drive a use case with the app's awaiting effect handler."""
-    return await drive_async(flow, runtime().effects)
+    effects: AsyncEffects = runtime().effects
+    return await drive_async(flow, effects)
 
 
 def respond(reply: Reply, model: type[BaseModel]) -> tuple[Any, int, Headers]:

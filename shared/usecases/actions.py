@@ -10,16 +10,26 @@ Split in two phases so the streaming route can send the decided outcome before t
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from shared.ai.narrator import Narration
 from shared.errors import BadRequest, Conflict, RateLimited
 from shared.game import Action, NarrationRequest, PlayerState, action_seed, apply_action
-from shared.store import CommitResult, LogEntry, NewLogEntry, VersionConflict
+from shared.store import (
+    REPLAY,
+    Commit,
+    Decision,
+    LogEntry,
+    LogEntryNotFound,
+    NewLogEntry,
+    PlayerRow,
+    VersionConflict,
+)
 from shared.textclean import clean_player_text
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
+from shared.usecases.effects import UseCase
 from shared.usecases.players import check_token, require_token
 from shared.usecases.replies import Reply
 from shared.usecases.views import narration_view, player_view, public_outcome
@@ -85,88 +95,165 @@ def _from_entry(player_id: str, entry: LogEntry) -> Committed:
     )
 
 
+class _Rules:
+    """``decide`` for one action: auth, idempotency, rate limit and the rules, all pure.
+
+    The store calls it with the player's row locked, so what it checks cannot change before
+    its verdict is written. It keeps the last outcome it decided for :func:`commit_action`.
+    """
+
+    def __init__(self, ctx: GameContext, player_id: str, token: str | None,
+                 action: dict[str, Any], key: str | None) -> None:
+        self.ctx = ctx
+        self.player_id = player_id
+        self.token = token
+        self.action = action
+        self.key = key
+        self.committed: Committed | None = None
+
+    def __call__(self, found: PlayerRow | None, recent: int, prior: LogEntry | None) -> Decision:
+        self.committed = None
+        row = check_token(self.player_id, self.token, found)
+        if prior is not None:
+            return REPLAY
+        limit = self.ctx.settings.action_rate_per_minute
+        if limit > 0 and recent >= limit:
+            raise RateLimited(f"At most {limit} actions a minute; wait a moment.")
+        act = Action(
+            type=self.action["type"],
+            target=self.action.get("target"),
+            item=self.action.get("item"),
+            text=clean_player_text(self.action.get("text"), self.ctx.settings.player_text_max),
+        )
+        state = PlayerState.from_dict(row.state)
+        outcome = apply_action(self.ctx.world, state, act, action_seed(self.player_id, state.turn))
+        new_state = outcome.state.to_dict()
+        version = row.version + 1
+        public = outcome.to_dict()
+        entry = NewLogEntry(
+            seq=outcome.state.turn,
+            action={k: v for k, v in self.action.items() if v is not None},
+            outcome={**public, "state": new_state, "version": version},
+            narration_request=outcome.narration.to_dict(),
+            idempotency_key=self.key,
+        )
+        self.committed = Committed(self.player_id, entry.seq, public, new_state, version,
+                                   entry.narration_request)
+        return Commit(new_state, entry)
+
+
 def commit_action(
     ctx: GameContext,
     player_id: str,
     token: str | None,
     action: dict[str, Any],
     idempotency_key: str | None = None,
-) -> Generator[Any, Any, Committed]:
-    """Authorize, rate-limit, apply the rules and commit exactly once."""
+) -> UseCase[Committed]:
+    """Authorize, rate-limit, apply the rules and commit exactly once.
+
+    One :class:`~shared.usecases.effects.TransactPlayer`: every check runs inside the
+    player's serialised transaction, so concurrent actions queue instead of racing, and the
+    rate limit holds under any concurrency. A version conflict can still come from a writer
+    outside that transaction (an older instance during a canary); the action is then decided
+    again on the newer state.
+    """
     key = check_idempotency_key(idempotency_key)
-    limit = ctx.settings.action_rate_per_minute
     require_token(token)
-    if limit > 0:
-        # One trip for the player and its recent actions: this is the hot path.
-        found, recent = yield fx.LoadPlayerWithRecent(player_id, RATE_WINDOW_SECONDS)
-    else:
-        found, recent = (yield fx.LoadPlayer(player_id)), 0
-    row = check_token(player_id, token, found)
-    if key is not None:
-        prior: LogEntry | None = yield fx.FindIdempotent(player_id, key)
-        if prior is not None:
-            return _from_entry(player_id, prior)
-    if limit > 0 and recent >= limit:
-        raise RateLimited(f"At most {limit} actions a minute; wait a moment.")
-    act = Action(
-        type=action["type"],
-        target=action.get("target"),
-        item=action.get("item"),
-        text=clean_player_text(action.get("text"), ctx.settings.player_text_max),
-    )
+    limit = ctx.settings.action_rate_per_minute
+    rules = _Rules(ctx, player_id, token, action, key)
     for _ in range(MAX_COMMIT_ATTEMPTS):
-        state = PlayerState.from_dict(row.state)
-        outcome = apply_action(ctx.world, state, act, action_seed(player_id, state.turn))
-        new_state = outcome.state.to_dict()
-        seq = outcome.state.turn
-        version = row.version + 1
-        public = outcome.to_dict()
-        entry = NewLogEntry(
-            seq=seq,
-            action={k: v for k, v in action.items() if v is not None},
-            outcome={**public, "state": new_state, "version": version},
-            narration_request=outcome.narration.to_dict(),
-            idempotency_key=key,
-        )
         try:
-            result: CommitResult = yield fx.CommitAction(player_id, row.version, new_state, entry)
+            result = yield from fx.TransactPlayer(
+                player_id, rules, recent_seconds=RATE_WINDOW_SECONDS if limit > 0 else 0,
+                idempotency_key=key,
+            )
         except VersionConflict:
-            # Someone else moved the player: re-apply the action to the newer state.
-            row = yield fx.LoadPlayer(player_id)
             continue
-        if result.replayed:
+        if result.replayed or rules.committed is None:
             return _from_entry(player_id, result.entry)
-        return Committed(player_id, seq, public, new_state, result.version,
-                         entry.narration_request)
+        return replace(rules.committed, version=result.version)
     raise Conflict("The player kept changing while this action was applied; try again.")
 
 
-def narrate_committed(ctx: GameContext, committed: Committed) -> Generator[Any, Any, Reply]:
-    """Attach prose to a committed action (or queue it), and build the response."""
+def tell_entry(
+    player_id: str,
+    seq: int,
+    request: dict[str, Any],
+    user_id: str | None = None,
+    *,
+    fill_only: bool = False,
+) -> UseCase[Narration]:
+    """Narrate log entry ``seq`` and store its prose; the narration that is stored.
+
+    ``fill_only`` stores it only where the entry has none (a replay, a redelivered task):
+    prose a player may already have read is never overwritten, and when someone else filled
+    it first, theirs is what this answers too.
+    """
+    told = yield from fx.Narrate(NarrationRequest.from_dict(request), user_id)
+    if not fill_only:
+        yield from fx.SaveNarration(player_id, seq, told.text, told.degraded)
+        return told
+    if (yield from fx.FillNarration(player_id, seq, told.text, told.degraded)):
+        return told
+    entry = yield from _entry(player_id, seq)
+    if entry is None or entry.narration is None:
+        return told
+    return Narration(entry.narration, bool(entry.degraded))
+
+
+def _entry(player_id: str, seq: int) -> UseCase[LogEntry | None]:
+    entries = yield from fx.ListLog(player_id, 1, seq + 1)
+    return next((e for e in entries if e.seq == seq), None)
+
+
+def narrate_entry(
+    player_id: str, seq: int, request: dict[str, Any], user_id: str | None = None
+) -> UseCase[tuple[Narration, bool]]:
+    """The Celery worker's narration of entry ``seq``: ``(narration, replayed)``.
+
+    Idempotent: an entry that already has prose (a redelivered task, a second submit for the
+    same turn) answers that prose without narrating. ``LogEntryNotFound`` when there is no
+    such entry.
+    """
+    entry = yield from _entry(player_id, seq)
+    if entry is None:
+        raise LogEntryNotFound(player_id, seq)
+    if entry.narration is not None:
+        return Narration(entry.narration, bool(entry.degraded)), True
+    return (yield from tell_entry(player_id, seq, request, user_id, fill_only=True)), False
+
+
+def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
+    """Attach prose to a committed action (or queue it), and build the response.
+
+    A replay of an entry still without prose (its narration was cut by a crash) narrates
+    again and stores what it told, if nobody stored prose meanwhile.
+    """
     if committed.narration is not None:
         narration = narration_view(committed.narration, committed.degraded)
         return Reply(committed.body(narration), headers=committed.headers())
     if ctx.deferred_narration:
-        task_id: str = yield fx.QueueNarration(
+        task_id = yield from fx.QueueNarration(
             committed.player_id, committed.seq, committed.narration_request
         )
         task = {"task_id": task_id, "status_url": f"/api/llm/tasks/{task_id}"}
         return Reply(committed.body(None, task), headers=committed.headers())
-    request = NarrationRequest.from_dict(committed.narration_request)
-    told = yield fx.Narrate(request, user_id=committed.player_id)
-    if not committed.replayed:
-        # A replay of an entry still waiting for prose narrates again but saves nothing.
-        yield fx.SaveNarration(committed.player_id, committed.seq, told.text, told.degraded)
+    told = yield from tell_entry(committed.player_id, committed.seq,
+                                 committed.narration_request, committed.player_id,
+                                 fill_only=committed.replayed)
     body = committed.body(narration_view(told.text, told.degraded))
     return Reply(body, headers=committed.headers())
 
 
 def save_streamed_narration(
     committed: Committed, text: str, degraded: bool
-) -> Generator[Any, Any, None]:
-    """After a streamed narration: store the full text on the log entry."""
-    if not committed.replayed:
-        yield fx.SaveNarration(committed.player_id, committed.seq, text, degraded)
+) -> UseCase[None]:
+    """After a streamed narration: store the full text on the log entry (only where it has
+    none, on a replay)."""
+    if committed.replayed:
+        yield from fx.FillNarration(committed.player_id, committed.seq, text, degraded)
+    else:
+        yield from fx.SaveNarration(committed.player_id, committed.seq, text, degraded)
 
 
 def perform_action(
@@ -175,7 +262,7 @@ def perform_action(
     token: str | None,
     action: dict[str, Any],
     idempotency_key: str | None = None,
-) -> Generator[Any, Any, Reply]:
+) -> UseCase[Reply]:
     """One whole action: commit, then narrate."""
     committed = yield from commit_action(ctx, player_id, token, action, idempotency_key)
     return (yield from narrate_committed(ctx, committed))
