@@ -82,8 +82,8 @@ class Watchdog:
                 while self._heap and self._heap[0][0] <= now:
                     _, _, watch = heapq.heappop(self._heap)
                     if watch.sock is not None:
+                        watch.fired = True  # before the shutdown: a woken reader may look
                         _shutdown(watch.sock)
-                        watch.fired = True
                         watch.sock = None
                 timeout = self._heap[0][0] - now if self._heap else None
                 self._cond.wait(timeout)
