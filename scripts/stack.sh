@@ -168,6 +168,7 @@ render_haproxy_conf() {
       -e "s|@LB_BIND@|$LB_BIND|g" -e "s|@LB_PORT@|$LB_PORT|g" -e "s|@MAXCONN@|$LB_MAXCONN|g" \
       -e "s|@CREATE_RATE@|$LB_CREATE_RATE|g" -e "s|@CREATE_RETRY_AFTER@|60|g" \
       -e "s|@HTTP_REQUEST_TIMEOUT@|$LB_HTTP_REQUEST_TIMEOUT|g" \
+      -e "s|@SERVER_TIMEOUT@|$LB_SERVER_TIMEOUT|g" \
       -e "/^# @BACKENDS@\$/{r $backends" -e 'd}' \
       "$ROOT/deploy/haproxy.cfg.template" >"$tmp"
   rm -f "$backends"

@@ -247,7 +247,30 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(503, {"error": {"code": "not_ready", "message": "stand-in is sick"}})
             return
+        if path == "/slow":
+            time.sleep(app.slow_seconds)
+        if path == "/stream":
+            self._stream(app)
+            return
+        with app._lock:
+            app.requests += 1
         self._send(200, {"app": app.name, "path": path})
+
+    def _stream(self, app: StandIn) -> None:
+        """Server-sent events, one every ``stream_gap`` seconds, like a narration stream."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("X-App", app.name)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(app.stream_events):
+            event = f"data: {app.name} {i}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+            time.sleep(app.stream_gap)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def do_POST(self) -> None:
         app = self.server.owner
@@ -297,6 +320,10 @@ class StandIn:
         self.posts: list[bytes] = []
         self.health_hits = 0
         self.lb_checks = 0
+        self.requests = 0  # answered requests other than health checks and streams
+        self.stream_events = 5
+        self.stream_gap = 0.2
+        self.slow_seconds = 2.0  # how long GET /slow takes
         self._lock = threading.Lock()
         self._server: _StandInServer | None = None
         self._thread: threading.Thread | None = None
