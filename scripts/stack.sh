@@ -135,11 +135,34 @@ wait_healthy() {  # wait_healthy NAME
   die "$name not healthy after ${START_TIMEOUT}s: $HEALTH_DETAIL (log: $LOG_DIR/$name.log)"
 }
 
+# quart_workers: how many hypercorn worker processes QUART_WORKERS asks for (auto = cores).
+quart_workers() {
+  case ${QUART_WORKERS:-1} in
+    auto) nproc 2>/dev/null || echo 1 ;;
+    *[!0-9]* | "" | 0) die "QUART_WORKERS must be a whole number >= 1 or auto, not '${QUART_WORKERS:-}'" ;;
+    *) echo "$QUART_WORKERS" ;;
+  esac
+}
+
 start_quart() {
-  # One process: its own in-memory metrics. A PROMETHEUS_MULTIPROC_DIR meant for gunicorn
-  # would mix both apps' numbers in one folder.
-  spawn quart env -u PROMETHEUS_MULTIPROC_DIR "$VENV/bin/hypercorn" \
-    --config "$ROOT/deploy/hypercorn.toml" --bind "$APP_BIND_HOST:$QUART_PORT" "$QUART_APP_SPEC"
+  local workers
+  workers=$(quart_workers)
+  if [ "$workers" -eq 1 ]; then
+    # One event loop in hypercorn's own process (--workers 0): nothing can outlive it. Its own
+    # in-memory metrics; a PROMETHEUS_MULTIPROC_DIR meant for gunicorn would mix both apps'.
+    spawn quart env -u PROMETHEUS_MULTIPROC_DIR "$VENV/bin/hypercorn" \
+      --config "$ROOT/deploy/hypercorn.toml" --workers 0 \
+      --bind "$APP_BIND_HOST:$QUART_PORT" "$QUART_APP_SPEC"
+  else
+    # N processes on one socket, each with its own upstream pool and breaker; /metrics of any
+    # of them merges every worker's files in a folder of quart's own, emptied for each run.
+    local prom=$RUNTIME_DIR/prometheus-quart
+    mkdir -p "$prom"
+    rm -f "$prom"/*.db
+    spawn quart env PROMETHEUS_MULTIPROC_DIR="$prom" "$VENV/bin/hypercorn" \
+      --config "$ROOT/deploy/hypercorn.toml" --workers "$workers" \
+      --bind "$APP_BIND_HOST:$QUART_PORT" "$QUART_APP_SPEC"
+  fi
 }
 
 start_flask() {
@@ -197,16 +220,18 @@ start_haproxy() {
   rm -f "$ADMIN_SOCK"
   # -db: foreground, so the pid stack.sh records is HAProxy's own and its log goes to the file.
   spawn haproxy "$HAPROXY_BIN" -db -f "$HAPROXY_CONF"
-  local deadline=$((SECONDS + 10))
+  local deadline=$((SECONDS + 10)) pid
+  pid=$(read_pid "$HAPROXY_PID")
   until haproxy_alive && [[ $(lb_state) == *"generation=$generation"* ]]; do
-    if ! running haproxy >/dev/null; then
+    # (proc_alive, not `running`: until the exec, the child's command line is still ours.)
+    if ! proc_alive "$pid"; then
       tail -n 20 "$LOG_DIR/haproxy.log" >&2 || true
       die "haproxy exited during start-up (log above: $LOG_DIR/haproxy.log)"
     fi
     [ "$SECONDS" -lt "$deadline" ] || die "haproxy did not answer on $LB_URL: see $LOG_DIR/haproxy.log"
     sleep 0.1
   done
-  log "haproxy (pid $(running haproxy)) on $LB_URL, active=$active canary=$canary"
+  log "haproxy (pid $pid) on $LB_URL, active=$active canary=$canary"
 }
 
 start_one() {

@@ -10,7 +10,7 @@ RUNTIME_DIR=${XIANXIA_RUNTIME_DIR:-$ROOT/var/run}
 # The settings saved in stack.env (no secrets: the API key never goes there).
 STACK_KEYS=(LB_PORT LB_BIND QUART_PORT FLASK_PORT APP_BIND_HOST QUART_UPSTREAMS FLASK_UPSTREAMS
             HAPROXY_BIN LB_MAXCONN LB_CREATE_RATE LB_HTTP_REQUEST_TIMEOUT LB_SERVER_TIMEOUT QUART_MAXCONN
-            FLASK_MAXCONN QUART_APP_SPEC FLASK_APP_SPEC DATABASE_URL REDIS_URL LLM_BACKEND
+            FLASK_MAXCONN QUART_WORKERS QUART_APP_SPEC FLASK_APP_SPEC DATABASE_URL REDIS_URL LLM_BACKEND
             GUNICORN_WORKERS GUNICORN_THREADS CELERY_CONCURRENCY VENV)
 
 load_saved_env() {
@@ -56,7 +56,10 @@ LB_CREATE_RATE=${LB_CREATE_RATE:-30}
 LB_HTTP_REQUEST_TIMEOUT=${LB_HTTP_REQUEST_TIMEOUT:-10s}
 # How long an app may stay silent once it has the request: above the longest LLM call (90 s).
 LB_SERVER_TIMEOUT=${LB_SERVER_TIMEOUT:-120s}
-QUART_APP_SPEC=${QUART_APP_SPEC:-quart_app:create_app()}
+# hypercorn worker processes for quart_app: 1 (one event loop in hypercorn's own process), N,
+# or auto (one per core). Workers die with their master (deploy/hypercorn_app.py).
+QUART_WORKERS=${QUART_WORKERS:-1}
+QUART_APP_SPEC=${QUART_APP_SPEC:-deploy/hypercorn_app.py:create_app()}
 FLASK_APP_SPEC=${FLASK_APP_SPEC:-legacy_flask:create_app()}
 if [ -z "${HAPROXY_BIN:-}" ]; then
   HAPROXY_BIN=$(command -v haproxy 2>/dev/null || echo /usr/sbin/haproxy)
