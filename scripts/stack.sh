@@ -119,9 +119,13 @@ spawn() {
 }
 
 wait_healthy() {  # wait_healthy NAME
-  local name=$1 deadline=$((SECONDS + START_TIMEOUT))
+  local name=$1 deadline=$((SECONDS + START_TIMEOUT)) pid
+  pid=$(read_pid "$(pid_file "$name")")
   while [ "$SECONDS" -lt "$deadline" ]; do
-    if ! running "$name" >/dev/null; then
+    # (proc_alive, not `running`: right after spawn the child may not have exec'd yet, and its
+    # command line is still this script's.)
+    if ! proc_alive "$pid"; then
+      rm -f "$(pid_file "$name")"
       tail -n 30 "$LOG_DIR/$name.log" >&2 || true
       die "$name exited during start-up (log above: $LOG_DIR/$name.log)"
     fi

@@ -57,8 +57,9 @@ LB_HTTP_REQUEST_TIMEOUT=${LB_HTTP_REQUEST_TIMEOUT:-10s}
 # How long an app may stay silent once it has the request: above the longest LLM call (90 s).
 LB_SERVER_TIMEOUT=${LB_SERVER_TIMEOUT:-120s}
 # hypercorn worker processes for quart_app: 1 (one event loop in hypercorn's own process), N,
-# or auto (one per core). Workers die with their master (deploy/hypercorn_app.py).
-QUART_WORKERS=${QUART_WORKERS:-1}
+# or auto (one per core); WORKERS is the same setting. Workers die with their master
+# (deploy/hypercorn_app.py).
+QUART_WORKERS=${QUART_WORKERS:-${WORKERS:-1}}
 QUART_APP_SPEC=${QUART_APP_SPEC:-deploy/hypercorn_app.py:create_app()}
 FLASK_APP_SPEC=${FLASK_APP_SPEC:-legacy_flask:create_app()}
 if [ -z "${HAPROXY_BIN:-}" ]; then
