@@ -514,6 +514,47 @@ def test_twenty_switches_fail_nothing_for_a_plain_keepalive_client(stack: OpsSta
     check_exactly_once(stack.lb_url, load.players)
 
 
+def test_narration_stream_in_flight_finishes_on_the_app_that_began_it(
+        stack: OpsStack, fake_deepseek: FakeDeepSeek) -> None:
+    """Issue 12.3: an SSE narration that began on flask ends there, whole, across a switch."""
+    toggle_ok(stack, "sync")
+    with httpx.Client(base_url=stack.lb_url, timeout=30) as client:
+        created = client.post("/api/players", json={"name": "听风"})
+        assert created.status_code == 201, created.text
+        pid, token = created.json()["player"]["id"], created.json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    events: list[str] = []
+    app: list[str] = []
+
+    def narrate() -> None:
+        with httpx.stream("POST", f"{stack.lb_url}/api/players/{pid}/actions",
+                          json={"type": "cultivate"}, timeout=60,
+                          headers={**auth, "Accept": "text/event-stream",
+                                   "Idempotency-Key": uuid.uuid4().hex}) as r:
+            assert r.status_code == 200
+            app.append(r.headers["X-App"])
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line[7:])
+
+    fake_deepseek.configure(chunk_delay=0.25)  # a narration of several seconds
+    try:
+        reader = threading.Thread(target=narrate)
+        reader.start()
+        assert wait_until(lambda: "delta" in events, 20), events
+        toggle_ok(stack, "async")
+        switched_during = "done" not in events
+        reader.join(timeout=60)
+    finally:
+        fake_deepseek.configure(chunk_delay=0.0)
+    assert switched_during, "the stream ended before the switch: nothing was tested"
+    assert app == ["flask"]
+    assert events[0] == "outcome" and events[-1] == "done" and events.count("delta") >= 2
+    with httpx.Client(base_url=stack.lb_url, timeout=30) as client:
+        r = client.get(f"/api/players/{pid}", headers=auth)
+    assert r.headers["X-App"] == "quart" and r.json()["player"]["turn"] == 1
+
+
 def _json_answer(r: httpx.Response, app: str) -> None:
     """The answer is the app's own, in JSON; an error is the envelope, never a 5xx."""
     assert r.headers.get("X-App") == app, (r.status_code, r.headers, r.text[:200])
