@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -112,13 +112,15 @@ class OpsStack:
         return subprocess.run(cmd, cwd=REPO_ROOT, env={**self.env, **env}, text=True,
                               capture_output=True, timeout=timeout, check=False)
 
-    def toggle(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def toggle(self, *args: str, timeout: float = 90,
+               **env: str) -> subprocess.CompletedProcess[str]:
         """scripts/toggle_async.sh ARGS."""
-        return self.run("toggle_async.sh", *args, **env)
+        return self.run("toggle_async.sh", *args, timeout=timeout, **env)
 
-    def stack(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def stack(self, *args: str, timeout: float = 90,
+              **env: str) -> subprocess.CompletedProcess[str]:
         """scripts/stack.sh ARGS."""
-        return self.run("stack.sh", *args, **env)
+        return self.run("stack.sh", *args, timeout=timeout, **env)
 
     def lb_state(self) -> str:
         """What /__lb says HAProxy serves now."""
@@ -179,12 +181,11 @@ def kill_group_if_alive(pid: int) -> None:
     """Last resort in a teardown: KILL the process group the stack created for ``pid``."""
     if not pid_alive(pid):
         return
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-            break
-        except OSError:
-            continue
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def wait_until(check: Any, timeout: float, interval: float = 0.1) -> bool:
@@ -369,7 +370,7 @@ class StandInPair:
     flask: StandIn
 
 
-def standin_stack(**extra_env: str) -> Iterator[StandInPair]:
+def standin_stack(**extra_env: str) -> Generator[StandInPair, None, None]:
     """Stand-ins on the stack's app ports and HAProxy in front."""
     stack = OpsStack.create(**extra_env)
     quart = StandIn("quart", stack.quart_port).start()

@@ -111,7 +111,7 @@ def test_bad_use_changes_nothing(pair: StandInPair, args: tuple[str, ...],
                                  env: dict[str, str], message: str) -> None:
     generation = current_generation(pair)
     before = pair.stack.mode_map.read_bytes()
-    r = pair.stack.toggle(*args, **env)
+    r = pair.stack.toggle(*args, **env)  # type: ignore[arg-type]  # env never holds 'timeout'
     assert r.returncode == 2
     assert message in r.stderr
     assert "usage" in r.stderr.lower() or "toggle_async.sh async" in r.stderr
