@@ -251,8 +251,19 @@ start_one() {
   "start_$name"
 }
 
+# check_app_bind: the apps listen on loopback or a private address only (docs/deploy.md, "Why
+# the apps listen on loopback"): reachable by HAProxy, never by clients directly.
+check_app_bind() {
+  case $APP_BIND_HOST in
+    127.* | ::1 | localhost | 10.* | 192.168.* | 172.1[6-9].* | 172.2[0-9].* | 172.3[01].* | f[cd]*:*) return 0 ;;
+  esac
+  [ "${ALLOW_PUBLIC_APP_BIND:-}" = 1 ] && { log "warning: apps on $APP_BIND_HOST (ALLOW_PUBLIC_APP_BIND=1)"; return 0; }
+  die "APP_BIND_HOST=$APP_BIND_HOST is not a loopback or private address: the apps must be reachable only through HAProxy (slow clients would starve gunicorn, /metrics would be public); set ALLOW_PUBLIC_APP_BIND=1 to override"
+}
+
 cmd_start() {
   local name started=()
+  case " $* " in *" quart "* | *" flask "*) check_app_bind ;; esac
   load_app_env
   prepare_dirs
   # The apps first, and healthy, before HAProxy sends them anything.

@@ -504,3 +504,16 @@ def test_haproxy_own_errors_use_the_json_envelope() -> None:
         assert "请稍后重试" in r.json()["error"]["message"]
     finally:
         gen.close()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "203.0.113.7", "::"])
+def test_apps_refuse_a_public_bind_address(host: str) -> None:
+    """The apps listen on loopback or a private address, behind HAProxy; nothing is started."""
+    stack = OpsStack.create(APP_BIND_HOST=host)
+    try:
+        r = stack.stack("start", "quart", "flask")
+        assert r.returncode == 1
+        assert f"APP_BIND_HOST={host} is not a loopback or private address" in r.stderr
+        assert stack.pids() == {}
+    finally:
+        stack.teardown()
