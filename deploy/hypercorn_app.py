@@ -37,9 +37,35 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _forget_dead_workers() -> None:
+    """Drop the live gauges (in-flight calls, breaker state) of workers that are gone.
+
+    hypercorn has no hook like gunicorn's ``child_exit``; a worker that replaces a dead one
+    cleans up after it when it starts, so ``/metrics`` counts live processes only.
+    """
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if not folder:
+        return
+    from prometheus_client import multiprocess
+
+    pids: set[int] = set()
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        tail = path.stem.rsplit("_", 1)[-1]
+        if tail.isdigit():
+            pids.add(int(tail))
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+        except PermissionError:
+            continue  # alive, another user's
+
+
 def create_app(**kwargs: Any) -> Any:
     """``quart_app.create_app()`` in a worker that dies with its master."""
     _die_with_parent()
+    _forget_dead_workers()
     # hypercorn put this folder on sys.path to import this module; the repo root holds the app.
     root = str(Path(__file__).resolve().parent.parent)
     if root not in sys.path:
