@@ -36,15 +36,24 @@ threads = _env_int("GUNICORN_THREADS", 32)
 timeout = 120
 graceful_timeout = 100
 
-# Longer than nginx's upstream keepalive_timeout (15 s), so nginx always closes an idle
-# connection first and never reuses one the app is closing.
+# Longer than HAProxy keeps an idle connection to an app (its idle pool is purged within
+# seconds), so HAProxy closes first and never reuses one the app is closing.
 keepalive = 20
 backlog = 2048
+
+# gunicorn's own request limits answer in HTML (414 for a line over 4,094 bytes, 431 for a
+# header over 8,190). The app enforces its own limits and answers in the JSON envelope, so
+# these only stop what nothing upstream stops: the request line is unlimited here (0; gunicorn
+# still caps a line at 1 MiB), a header field may be as large as HAProxy forwards (its 16 KiB
+# buffer), at most 100 fields (gunicorn's default).
+limit_request_line = 0
+limit_request_field_size = 16384
+limit_request_fields = 100
 
 # The heartbeat file in memory, not on a possibly slow disk (a stalled write looks like a hang).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
-# nginx writes the access log (with upstream status and timings); errors go to stderr.
+# HAProxy writes the access log (with the app, status and timings); errors go to stderr.
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
@@ -82,7 +91,7 @@ def child_exit(server: Any, worker: Any) -> None:
     """Drop a dead worker's live gauges (in-flight calls, breaker state) from /metrics."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def on_exit(server: Any) -> None:

@@ -35,9 +35,9 @@ setup_python() {
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 
 apt_install() {
-  # Debian packages the tests drive for real (nginx, chromium). Installed only when missing.
+  # Debian packages the tests drive for real (haproxy, chromium). Installed only when missing.
   local missing=()
-  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing ${missing[*]} with apt-get"

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The production-like stack on one machine, everything on 127.0.0.1:
-#   nginx        :LB_PORT (8080)    -> the active app, the other one as backup
+#   haproxy      :LB_PORT (8080)    -> the active app, the other one as backup
 #   quart        :QUART_PORT (8001) quart_app on hypercorn (deploy/hypercorn.toml)
 #   flask        :FLASK_PORT (8002) legacy_flask on gunicorn (deploy/gunicorn.conf.py)
 #   celery       only when LLM_BACKEND=celery
 #
 #   scripts/stack.sh start   [COMPONENT...]   start what is not running (default: all)
-#   scripts/stack.sh stop    [COMPONENT...]   stop by pid: TERM (QUIT for nginx), wait, KILL
+#   scripts/stack.sh stop    [COMPONENT...]   stop by pid: TERM (USR1 for haproxy), wait, KILL
 #   scripts/stack.sh restart [COMPONENT...]
 #   scripts/stack.sh status  [COMPONENT...]
-# COMPONENT is quart, flask, celery or nginx. Logs, pid files and the rendered nginx config
+# COMPONENT is quart, flask, celery or haproxy. Logs, pid files and the rendered HAProxy config
 # live under XIANXIA_RUNTIME_DIR (default var/run/). Switch apps with scripts/toggle_async.sh.
 # The apps read their settings (DATABASE_URL, DEEPSEEK_API_KEY, LLM_BACKEND, ...) from the
 # environment, and from XIANXIA_ENV_FILE (default var/app.env) when that file exists.
@@ -20,7 +20,7 @@ LOG_TAG=stack
 
 START_TIMEOUT=${START_TIMEOUT:-60}
 STOP_TIMEOUT=${STOP_TIMEOUT:-110}  # above the apps' graceful_timeout (100 s)
-ALL=(quart flask celery nginx)
+ALL=(quart flask celery haproxy)
 
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
@@ -32,7 +32,7 @@ marker() {
     quart) echo hypercorn ;;
     flask) echo gunicorn ;;
     celery) echo celery ;;
-    nginx) echo nginx ;;
+    haproxy) echo haproxy ;;
   esac
 }
 
@@ -43,7 +43,7 @@ local_addr() {
   if [ "$1" = quart ]; then echo "$host:$QUART_PORT"; else echo "$host:$FLASK_PORT"; fi
 }
 
-pid_file() { if [ "$1" = nginx ]; then echo "$NGINX_PID"; else echo "$PID_DIR/$1.pid"; fi; }
+pid_file() { echo "$PID_DIR/$1.pid"; }
 
 # running NAME: prints the pid when NAME runs (and cleans a stale pid file).
 running() {
@@ -54,7 +54,7 @@ running() {
     echo "$pid"
     return 0
   fi
-  [ -n "$pid" ] && [ "$1" != nginx ] && rm -f "$file"
+  [ -n "$pid" ] && rm -f "$file"
   return 1
 }
 
@@ -62,18 +62,18 @@ running() {
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 
-ensure_nginx() {
-  [ -x "$NGINX_BIN" ] && return 0
-  log "nginx not found at $NGINX_BIN; installing nginx-light with apt-get"
+ensure_haproxy() {
+  [ -x "$HAPROXY_BIN" ] && return 0
+  log "haproxy not found at $HAPROXY_BIN; installing it with apt-get"
   as_root apt-get update -qq || true
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nginx-light >/dev/null \
-    || die "could not install nginx; install it (apt-get install nginx-light) or set NGINX_BIN"
-  NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
-  [ -x "$NGINX_BIN" ] || die "nginx still missing after apt-get"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq haproxy >/dev/null \
+    || die "could not install haproxy; install it (apt-get install haproxy) or set HAPROXY_BIN"
+  HAPROXY_BIN=$(command -v haproxy || echo /usr/sbin/haproxy)
+  [ -x "$HAPROXY_BIN" ] || die "haproxy still missing after apt-get"
 }
 
 prepare_dirs() {
-  mkdir -p "$LOG_DIR" "$PID_DIR" "$NGINX_DIR/temp"
+  mkdir -p "$LOG_DIR" "$PID_DIR" "$HAPROXY_DIR"
   # Remember where this stack listens, so toggles from any shell reach it. No secrets here.
   local key tmp
   tmp=$(mktemp "$RUNTIME_DIR/.stack.env.XXXXXX")
@@ -119,9 +119,13 @@ spawn() {
 }
 
 wait_healthy() {  # wait_healthy NAME
-  local name=$1 deadline=$((SECONDS + START_TIMEOUT))
+  local name=$1 deadline=$((SECONDS + START_TIMEOUT)) pid
+  pid=$(read_pid "$(pid_file "$name")")
   while [ "$SECONDS" -lt "$deadline" ]; do
-    if ! running "$name" >/dev/null; then
+    # (proc_alive, not `running`: right after spawn the child may not have exec'd yet, and its
+    # command line is still this script's.)
+    if ! proc_alive "$pid"; then
+      rm -f "$(pid_file "$name")"
       tail -n 30 "$LOG_DIR/$name.log" >&2 || true
       die "$name exited during start-up (log above: $LOG_DIR/$name.log)"
     fi
@@ -135,11 +139,34 @@ wait_healthy() {  # wait_healthy NAME
   die "$name not healthy after ${START_TIMEOUT}s: $HEALTH_DETAIL (log: $LOG_DIR/$name.log)"
 }
 
+# quart_workers: how many hypercorn worker processes QUART_WORKERS asks for (auto = cores).
+quart_workers() {
+  case ${QUART_WORKERS:-1} in
+    auto) nproc 2>/dev/null || echo 1 ;;
+    *[!0-9]* | "" | 0) die "QUART_WORKERS must be a whole number >= 1 or auto, not '${QUART_WORKERS:-}'" ;;
+    *) echo "$QUART_WORKERS" ;;
+  esac
+}
+
 start_quart() {
-  # One process: its own in-memory metrics. A PROMETHEUS_MULTIPROC_DIR meant for gunicorn
-  # would mix both apps' numbers in one folder.
-  spawn quart env -u PROMETHEUS_MULTIPROC_DIR "$VENV/bin/hypercorn" \
-    --config "$ROOT/deploy/hypercorn.toml" --bind "$APP_BIND_HOST:$QUART_PORT" "$QUART_APP_SPEC"
+  local workers
+  workers=$(quart_workers)
+  if [ "$workers" -eq 1 ]; then
+    # One event loop in hypercorn's own process (--workers 0): nothing can outlive it. Its own
+    # in-memory metrics; a PROMETHEUS_MULTIPROC_DIR meant for gunicorn would mix both apps'.
+    spawn quart env -u PROMETHEUS_MULTIPROC_DIR "$VENV/bin/hypercorn" \
+      --config "$ROOT/deploy/hypercorn.toml" --workers 0 \
+      --bind "$APP_BIND_HOST:$QUART_PORT" "$QUART_APP_SPEC"
+  else
+    # N processes on one socket, each with its own upstream pool and breaker; /metrics of any
+    # of them merges every worker's files in a folder of quart's own, emptied for each run.
+    local prom=$RUNTIME_DIR/prometheus-quart
+    mkdir -p "$prom"
+    rm -f "$prom"/*.db
+    spawn quart env PROMETHEUS_MULTIPROC_DIR="$prom" "$VENV/bin/hypercorn" \
+      --config "$ROOT/deploy/hypercorn.toml" --workers "$workers" \
+      --bind "$APP_BIND_HOST:$QUART_PORT" "$QUART_APP_SPEC"
+  fi
 }
 
 start_flask() {
@@ -157,23 +184,30 @@ start_celery() {
   spawn celery "$VENV/bin/celery" -A shared.tasks.worker worker --loglevel=INFO "${args[@]}"
 }
 
-render_nginx_conf() {
-  local tmp
-  tmp=$(mktemp "$NGINX_DIR/.nginx.conf.XXXXXX")
-  sed -e "s|@NGINX_DIR@|$NGINX_DIR|g" -e "s|@LOG_DIR@|$LOG_DIR|g" \
-      -e "s|@UPSTREAM_FILE@|$UPSTREAM_FILE|g" -e "s|@LB_PORT@|$LB_PORT|g" \
-      -e "s|@WORKER_PROCESSES@|$NGINX_WORKERS|g" \
-      "$ROOT/deploy/nginx.conf.template" >"$tmp"
+# render_haproxy_conf CANARY: deploy/haproxy.cfg.template with this stack's values, and the
+# backends for the servers listed in QUART_UPSTREAMS / FLASK_UPSTREAMS.
+render_haproxy_conf() {
+  local tmp backends
+  tmp=$(mktemp "$HAPROXY_DIR/.haproxy.cfg.XXXXXX")
+  backends=$(mktemp "$HAPROXY_DIR/.backends.XXXXXX")
+  render_backends "$1" >"$backends"
+  sed -e "s|@ADMIN_SOCK@|$ADMIN_SOCK|g" -e "s|@MAP_FILE@|$MODE_MAP|g" \
+      -e "s|@LB_BIND@|$LB_BIND|g" -e "s|@LB_PORT@|$LB_PORT|g" -e "s|@MAXCONN@|$LB_MAXCONN|g" \
+      -e "s|@CREATE_RATE@|$LB_CREATE_RATE|g" -e "s|@CREATE_RETRY_AFTER@|60|g" \
+      -e "s|@HTTP_REQUEST_TIMEOUT@|$LB_HTTP_REQUEST_TIMEOUT|g" \
+      -e "s|@SERVER_TIMEOUT@|$LB_SERVER_TIMEOUT|g" \
+      -e "/^# @BACKENDS@\$/{r $backends" -e 'd}' \
+      "$ROOT/deploy/haproxy.cfg.template" >"$tmp"
+  rm -f "$backends"
   chmod 644 "$tmp"
-  mv -f "$tmp" "$NGINX_CONF"
+  mv -f "$tmp" "$HAPROXY_CONF"
 }
 
-start_nginx() {
-  ensure_nginx
-  render_nginx_conf
-  local active canary=0
-  if read_upstream_state; then
-    # Keep the operator's last choice across restarts, unless ports changed under it.
+start_haproxy() {
+  ensure_haproxy
+  local active canary=0 generation
+  if read_mode_state; then
+    # Keep the operator's last choice across restarts.
     active=$CUR_ACTIVE canary=$CUR_CANARY
   else
     active=flask
@@ -182,21 +216,26 @@ start_nginx() {
     1 | true | yes | on) active=quart canary=0 ;;
     0 | false | no | off) active=flask canary=0 ;;
   esac
-  local tmp
-  tmp=$(mktemp "$NGINX_DIR/.active_upstream.XXXXXX")
-  render_upstream "$active" "$canary" "$(new_generation)" >"$tmp"
-  chmod 644 "$tmp"
-  mv -f "$tmp" "$UPSTREAM_FILE"
-  local out pid
-  out=$(nginx_cmd -t -q 2>&1) || die "nginx config test failed: $out"
-  # nginx daemonizes itself; its stdio must not hold our caller's pipes open.
-  nginx_cmd </dev/null >>"$LOG_DIR/nginx-error.log" 2>&1 || die "nginx did not start: see $LOG_DIR/nginx-error.log"
-  local deadline=$((SECONDS + 10))
-  until pid=$(running nginx); do
-    [ "$SECONDS" -lt "$deadline" ] || die "nginx wrote no pid file: see $LOG_DIR/nginx-error.log"
+  generation=$(new_generation)
+  write_map "$active" "$canary" "$generation" || die "could not write $MODE_MAP"
+  render_haproxy_conf "$canary"
+  local out
+  out=$("$HAPROXY_BIN" -c -q -f "$HAPROXY_CONF" 2>&1) || die "haproxy config check failed: $out"
+  rm -f "$ADMIN_SOCK"
+  # -db: foreground, so the pid stack.sh records is HAProxy's own and its log goes to the file.
+  spawn haproxy "$HAPROXY_BIN" -db -f "$HAPROXY_CONF"
+  local deadline=$((SECONDS + 10)) pid
+  pid=$(read_pid "$HAPROXY_PID")
+  until haproxy_alive && [[ $(lb_state) == *"generation=$generation"* ]]; do
+    # (proc_alive, not `running`: until the exec, the child's command line is still ours.)
+    if ! proc_alive "$pid"; then
+      tail -n 20 "$LOG_DIR/haproxy.log" >&2 || true
+      die "haproxy exited during start-up (log above: $LOG_DIR/haproxy.log)"
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || die "haproxy did not answer on $LB_URL: see $LOG_DIR/haproxy.log"
     sleep 0.1
   done
-  log "started nginx (pid $pid) on $LB_URL, active=$active canary=$canary"
+  log "haproxy (pid $pid) on $LB_URL, active=$active canary=$canary"
 }
 
 start_one() {
@@ -212,19 +251,30 @@ start_one() {
   "start_$name"
 }
 
+# check_app_bind: the apps listen on loopback or a private address only (docs/deploy.md, "Why
+# the apps listen on loopback"): reachable by HAProxy, never by clients directly.
+check_app_bind() {
+  case $APP_BIND_HOST in
+    127.* | ::1 | localhost | 10.* | 192.168.* | 172.1[6-9].* | 172.2[0-9].* | 172.3[01].* | f[cd]*:*) return 0 ;;
+  esac
+  [ "${ALLOW_PUBLIC_APP_BIND:-}" = 1 ] && { log "warning: apps on $APP_BIND_HOST (ALLOW_PUBLIC_APP_BIND=1)"; return 0; }
+  die "APP_BIND_HOST=$APP_BIND_HOST is not a loopback or private address: the apps must be reachable only through HAProxy (slow clients would starve gunicorn, /metrics would be public); set ALLOW_PUBLIC_APP_BIND=1 to override"
+}
+
 cmd_start() {
   local name started=()
+  case " $* " in *" quart "* | *" flask "*) check_app_bind ;; esac
   load_app_env
   prepare_dirs
-  # The apps first, and healthy, before nginx sends them anything.
+  # The apps first, and healthy, before HAProxy sends them anything.
   for name in "$@"; do
-    [ "$name" = nginx ] && continue
+    [ "$name" = haproxy ] && continue
     if start_one "$name"; then started+=("$name"); fi
   done
   for name in "${started[@]}"; do
     case $name in quart | flask) wait_healthy "$name" ;; esac
   done
-  case " $* " in *" nginx "*) start_one nginx || true ;; esac
+  case " $* " in *" haproxy "*) start_one haproxy || true ;; esac
 }
 
 # --- stop ---------------------------------------------------------------------------------------
@@ -244,8 +294,9 @@ stop_one() {
     log "$name not running"
     return 0
   fi
-  # nginx: QUIT = graceful (workers finish their requests). Others: TERM = graceful.
-  [ "$name" = nginx ] && signal=QUIT
+  # haproxy: USR1 = soft stop (stop listening, finish the requests in flight, at most
+  # hard-stop-after). Others: TERM = graceful.
+  [ "$name" = haproxy ] && signal=USR1
   log "stopping $name (pid $pid, SIG$signal)"
   kill -s "$signal" "$pid" 2>/dev/null || true
   if ! wait_gone "$pid" "$STOP_TIMEOUT"; then
@@ -260,8 +311,8 @@ stop_one() {
 
 cmd_stop() {
   local name
-  # nginx first (no new requests reach a stopping app), then the apps, celery last.
-  for name in nginx quart flask celery; do
+  # haproxy first (no new requests reach a stopping app), then the apps, celery last.
+  for name in haproxy quart flask celery; do
     case " $* " in *" $name "*) stop_one "$name" ;; esac
   done
 }
@@ -291,7 +342,7 @@ cmd=${1:-}
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=("${ALL[@]}")
 for name in "${components[@]}"; do
-  case $name in quart | flask | celery | nginx) ;; *) log "unknown component: $name"; usage ;; esac
+  case $name in quart | flask | celery | haproxy) ;; *) log "unknown component: $name"; usage ;; esac
 done
 
 case $cmd in

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Switch the nginx in front of the stack between the two apps, without restarting either.
+# Switch the HAProxy in front of the stack between the two apps, without restarting anything.
 #
 #   scripts/toggle_async.sh async            all traffic to quart_app (flask stays as backup)
 #   scripts/toggle_async.sh sync             all traffic to legacy_flask (quart stays as backup)
@@ -9,11 +9,13 @@
 #   ASYNC_MODE=1 scripts/toggle_async.sh     same as `async` (ASYNC_MODE=0: `sync`)
 #   --dry-run                                check and print the plan; change nothing
 #
-# A switch: check the target app(s) directly (/healthz names the app, /readyz is 200), write the
-# new upstream include atomically (temp file + mv), `nginx -t`, `nginx -s reload` (in-flight
-# requests finish on the old workers), then verify through nginx that the new generation is
-# served and that the target answers; otherwise put the previous include back by itself.
-# Exit codes: 0 done (or nothing to do), 1 refused or rolled back, 2 bad usage.
+# A switch: check the target app(s) directly (/healthz names the app, /readyz is 200) and in
+# HAProxy's own health checks (UP), then change HAProxy's mode map through its admin socket
+# (`set map`: no reload, no new process, no connection closed; requests in flight, SSE streams
+# included, finish where they began), rewrite the map file atomically for the next start, and
+# verify through HAProxy that the new generation answers from the target; otherwise switch back.
+# Already in the asked mode: the target is still health-checked, and a sick one exits 1.
+# Exit codes: 0 done (or nothing to do), 1 refused, rolled back or target down, 2 bad usage.
 # Every switch is logged to $RUNTIME_DIR/logs/toggle.log. Ports and paths: scripts/stack_env.sh.
 set -euo pipefail
 LOG_TAG=toggle
@@ -100,117 +102,97 @@ refuse() {  # refuse MESSAGE: nothing was changed
 }
 
 # --- preconditions (nothing is changed until all hold) ---------------------------------------
-NGINX_DIR_REAL=$(dirname "$UPSTREAM_FILE")
-[ -f "$NGINX_CONF" ] && [ -f "$UPSTREAM_FILE" ] \
-  || refuse "no nginx config at $NGINX_CONF / $UPSTREAM_FILE: run scripts/stack.sh start first"
-read_upstream_state || refuse "cannot read the current state from $UPSTREAM_FILE"
+[ -f "$HAPROXY_CONF" ] && [ -f "$MODE_MAP" ] \
+  || refuse "no HAProxy config at $HAPROXY_CONF / $MODE_MAP: run scripts/stack.sh start first"
+read_mode_state || refuse "cannot read the current state from $MODE_MAP"
 FROM_ACTIVE=$CUR_ACTIVE FROM_CANARY=$CUR_CANARY FROM_GENERATION=$CUR_GENERATION
 FROM_DESC=$(describe "$FROM_ACTIVE" "$FROM_CANARY")
-if [ ! -w "$NGINX_DIR_REAL" ] || { [ -e "$UPSTREAM_FILE" ] && [ ! -w "$UPSTREAM_FILE" ]; }; then
-  refuse "$UPSTREAM_FILE is not writable by $(id -un): run as the user that runs the stack"
+if [ ! -w "$HAPROXY_DIR" ] || [ ! -w "$MODE_MAP" ]; then
+  refuse "$MODE_MAP is not writable by $(id -un): run as the user that runs the stack"
 fi
-NGINX_MASTER=$(nginx_master_pid) \
-  || refuse "nginx is not running (no live master in $NGINX_PID): run scripts/stack.sh start"
-kill -0 "$NGINX_MASTER" 2>/dev/null \
-  || refuse "cannot signal nginx (pid $NGINX_MASTER) as $(id -un): run as the user that runs nginx"
+HAPROXY_RUNNING=$(haproxy_pid) \
+  || refuse "haproxy is not running (no live process in $HAPROXY_PID): run scripts/stack.sh start"
+if [ ! -w "$ADMIN_SOCK" ] || ! haproxy_alive; then
+  refuse "cannot use HAProxy's admin socket $ADMIN_SOCK (pid $HAPROXY_RUNNING) as $(id -un): run as the user that runs the stack"
+fi
 
 if [ "$DRY_RUN" = 0 ]; then
   # One switch at a time; a second caller waits a little, then gives up.
-  LOCK=$NGINX_DIR_REAL/.toggle.lock
+  LOCK=$HAPROXY_DIR/.toggle.lock
   exec 9>>"$LOCK"
   flock -w "${TOGGLE_LOCK_WAIT:-30}" 9 || refuse "another toggle is running (lock $LOCK)"
   # Re-read under the lock: a concurrent toggle may have just switched.
-  read_upstream_state || refuse "cannot read the current state from $UPSTREAM_FILE"
+  read_mode_state || refuse "cannot read the current state from $MODE_MAP"
   FROM_ACTIVE=$CUR_ACTIVE FROM_CANARY=$CUR_CANARY FROM_GENERATION=$CUR_GENERATION
   FROM_DESC=$(describe "$FROM_ACTIVE" "$FROM_CANARY")
 fi
 
+# The apps that will get traffic.
+TARGETS=("$NEW_ACTIVE")
+[ "$NEW_CANARY" -gt 0 ] && TARGETS=(quart flask)
+
 if [ "$FROM_ACTIVE" = "$NEW_ACTIVE" ] && [ "$FROM_CANARY" = "$NEW_CANARY" ]; then
   SERVED=$(lb_state)
   if [[ $SERVED == *"generation=$FROM_GENERATION"* ]]; then
-    log "already $TARGET_DESC (generation $FROM_GENERATION); nothing to do"
+    # Nothing to switch, but say so only if the target really serves: "already async" while
+    # quart is down (and the backup takes its traffic) is not a state to report as fine.
+    for app in "${TARGETS[@]}"; do
+      if ! app_health_retry "$app" || ! VERIFY_TIMEOUT=${NOOP_VERIFY_TIMEOUT:-3} haproxy_sees_up "$app"; then
+        log "WARNING: already $TARGET_DESC, but the target is down: $HEALTH_DETAIL"
+        log "WARNING: its traffic goes to the backup app; restart it (scripts/stack.sh start $app) or switch away"
+        record "$FROM_DESC" noop_target_down "$HEALTH_DETAIL"
+        exit 1
+      fi
+    done
+    log "already $TARGET_DESC (generation $FROM_GENERATION) and healthy; nothing to do"
     record "$FROM_DESC" noop "already active"
     exit 0
   fi
-  # The include says so but nginx serves something else (e.g. after a failed rollback):
-  # apply it again, with the usual checks.
-  log "the include says $TARGET_DESC but nginx serves '${SERVED:-nothing}'; applying it again"
+  # The map file says so but HAProxy serves something else (e.g. after a failed rollback, or
+  # a hand edit): apply it again, with the usual checks.
+  log "the map says $TARGET_DESC but HAProxy serves '${SERVED:-nothing}'; applying it again"
   FROM_DESC="unknown"
+  FROM_GENERATION=$(sed -n 's/.*generation=\([^ ]*\).*/\1/p' <<<"$SERVED")
 fi
 
-# The apps that will get traffic must be healthy now.
-TARGETS=("$NEW_ACTIVE")
-[ "$NEW_CANARY" -gt 0 ] && TARGETS=(quart flask)
+# The apps that will get traffic must be healthy now, directly and in HAProxy's checks (an app
+# HAProxy still sees as DOWN would have its share served by the backup).
 for app in "${TARGETS[@]}"; do
   app_health_retry "$app" || refuse "target unhealthy: $HEALTH_DETAIL"
   log "$HEALTH_DETAIL"
+  haproxy_sees_up "$app" || refuse "target unhealthy: $HEALTH_DETAIL"
 done
 
 GENERATION=$(new_generation)
-NEW_CONTENT=$(render_upstream "$NEW_ACTIVE" "$NEW_CANARY" "$GENERATION")
+COMMANDS=()
+[ "$NEW_CANARY" -gt 0 ] && mapfile -t COMMANDS < <(canary_weight_commands "$NEW_CANARY")
+mapfile -t -O "${#COMMANDS[@]}" COMMANDS < <(map_commands "$NEW_ACTIVE" "$NEW_CANARY" "$GENERATION")
 if [ "$DRY_RUN" = 1 ]; then
   log "dry run: would switch from $FROM_DESC to $TARGET_DESC"
-  log "dry run: would write $UPSTREAM_FILE as:"
-  printf '%s\n' "$NEW_CONTENT"
-  log "dry run: then: nginx -p $NGINX_DIR/ -c $NGINX_CONF -t && nginx ... -s reload, and verify via $LB_URL"
+  log "dry run: would send to $ADMIN_SOCK:"
+  printf '%s\n' "${COMMANDS[@]}"
+  log "dry run: would write $MODE_MAP as:"
+  render_map "$NEW_ACTIVE" "$NEW_CANARY" "$GENERATION"
+  log "dry run: then verify via $LB_URL"
   exit 0
 fi
 
 # --- switch ------------------------------------------------------------------------------------
-PREV_FILE=$UPSTREAM_FILE.prev
-cp -p "$UPSTREAM_FILE" "$PREV_FILE.tmp.$$" && mv -f "$PREV_FILE.tmp.$$" "$PREV_FILE"
+PREV_FILE=$MODE_MAP.prev
+cp -p "$MODE_MAP" "$PREV_FILE.tmp.$$" && mv -f "$PREV_FILE.tmp.$$" "$PREV_FILE"
 
-# install_include SOURCE_TEXT: atomic replace (rename in the same folder).
-install_include() {
-  local tmp
-  tmp=$(mktemp "$NGINX_DIR_REAL/.active_upstream.XXXXXX") || return 1
-  if ! printf '%s\n' "$1" >"$tmp"; then rm -f "$tmp"; return 1; fi
-  chmod 644 "$tmp"
-  mv -f "$tmp" "$UPSTREAM_FILE"
-}
-
-# reload_nginx: test the whole config, then ask the master to reload it. Remembers which
-# workers accepted connections before, for wait_old_workers.
-reload_nginx() {
+# apply_runtime COMMAND...: send them; HAProxy answers nothing to a successful set map/weight.
+apply_runtime() {
   local out
-  if ! out=$(nginx_cmd -t -q 2>&1); then
-    log "nginx -t failed: $out"
-    return 1
-  fi
-  OLD_WORKERS=$(accepting_workers "$NGINX_MASTER")
-  if ! out=$(nginx_cmd -s reload 2>&1); then
-    log "nginx -s reload failed: $out"
+  out=$(haproxy_cli "$@") || { log "admin socket did not answer"; return 1; }
+  out=$(tr -s '\n' <<<"$out" | sed '/^$/d')
+  if [ -n "$out" ]; then
+    log "HAProxy refused: $out"
     return 1
   fi
 }
 
-# wait_old_workers: until the workers of the previous config stop accepting connections
-# (they finish their in-flight requests meanwhile, however long those take).
-wait_old_workers() {
-  local pid deadline=$((SECONDS + ${VERIFY_TIMEOUT:-10}))
-  for pid in $OLD_WORKERS; do
-    # (Not `| grep -q`: with pipefail, grep quitting early makes the pipeline "fail".)
-    while [[ " $(accepting_workers "$NGINX_MASTER" | tr '\n' ' ') " == *" $pid "* ]]; do
-      [ "$SECONDS" -lt "$deadline" ] || { log "old nginx worker $pid still accepts"; return 1; }
-      sleep 0.05
-    done
-  done
-}
-
-# wait_generation GEN: until nginx answers with generation GEN (when the new config failed to
-# apply, e.g. a port clash, the master keeps the old one and this times out).
-wait_generation() {
-  local want=$1 deadline=$((SECONDS + ${VERIFY_TIMEOUT:-10})) got
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    got=$(lb_state)
-    [[ $got == *"generation=$want"* ]] && return 0
-    sleep 0.1
-  done
-  log "nginx still serves '${got:-nothing}', not generation $want"
-  return 1
-}
-
-# verify_through_lb: VERIFY_REQUESTS requests through nginx, served by the new generation,
+# verify_through_lb: VERIFY_REQUESTS requests through HAProxy, served by the new generation,
 # all 200 from the expected app(s).
 verify_through_lb() {
   local n=${VERIFY_REQUESTS:-6} good=0 tries=0 status xapp gen body app seen=""
@@ -219,51 +201,50 @@ verify_through_lb() {
     [ "$tries" -le $((n * 5)) ] || { log "verify: the new generation answered only $good times"; return 1; }
     read -r status xapp gen body < <(http_get "$LB_URL/healthz")
     if [ "$gen" != "$GENERATION" ]; then
-      sleep 0.05  # an old worker still finishing; not this config's answer
+      sleep 0.05
       continue
     fi
     app=$(json_app "$body")
     if [ "$status" != 200 ]; then
-      log "verify: request $tries through nginx gave $status"
+      log "verify: request $tries through HAProxy gave $status"
       return 1
     fi
     if [ "$NEW_CANARY" -eq 0 ] && { [ "$app" != "$NEW_ACTIVE" ] || [ "$xapp" != "$NEW_ACTIVE" ]; }; then
-      log "verify: request $tries through nginx reached '$app' (X-App $xapp), expected $NEW_ACTIVE"
+      log "verify: request $tries through HAProxy reached '$app' (X-App $xapp), expected $NEW_ACTIVE"
       return 1
     fi
     if [ "$NEW_CANARY" -gt 0 ] && [ "$app" != quart ] && [ "$app" != flask ]; then
-      log "verify: request $tries through nginx reached '$app'"
+      log "verify: request $tries through HAProxy reached '$app'"
       return 1
     fi
     good=$((good + 1))
     seen="$seen $app"
   done
-  log "verified through nginx:$seen"
+  log "verified through HAProxy:$seen"
 }
 
 rollback() {  # rollback REASON
+  local back=()
   log "switch failed ($1); restoring $FROM_DESC"
-  if install_include "$(cat "$PREV_FILE")" && reload_nginx && wait_old_workers \
-    && wait_generation "$FROM_GENERATION"; then
+  [ "$FROM_CANARY" -gt 0 ] && mapfile -t back < <(canary_weight_commands "$FROM_CANARY")
+  mapfile -t -O "${#back[@]}" back < <(map_commands "$FROM_ACTIVE" "$FROM_CANARY" "${FROM_GENERATION:-restored}")
+  if apply_runtime "${back[@]}" && cp -p "$PREV_FILE" "$MODE_MAP.tmp.$$" \
+    && mv -f "$MODE_MAP.tmp.$$" "$MODE_MAP"; then
     record "$FROM_DESC" rolled_back "$1"
     log "rolled back to $FROM_DESC"
   else
     record "$FROM_DESC" rollback_failed "$1"
-    log "ROLLBACK FAILED: check $UPSTREAM_FILE and $LOG_DIR/nginx-error.log"
+    log "ROLLBACK FAILED: check $MODE_MAP, 'show map $MODE_MAP' on $ADMIN_SOCK and $LOG_DIR/haproxy.log"
   fi
   exit 1
 }
 
 log "switching from $FROM_DESC to $TARGET_DESC (generation $GENERATION)"
-install_include "$NEW_CONTENT" || refuse "could not write $UPSTREAM_FILE"
-if ! reload_nginx; then
-  # nginx -t failed or the reload was refused: the old config is still the one running.
-  install_include "$(cat "$PREV_FILE")" || true
-  record "$FROM_DESC" refused "nginx rejected the new config"
-  die "nginx rejected the new config; $UPSTREAM_FILE restored"
+if ! apply_runtime "${COMMANDS[@]}"; then
+  # A refused command may have left part of the change: put the previous state back.
+  rollback "HAProxy refused the runtime change"
 fi
-wait_old_workers || rollback "the old nginx workers did not stop accepting"
-wait_generation "$GENERATION" || rollback "nginx did not pick up the new generation"
-verify_through_lb || rollback "verification through nginx failed"
+write_map "$NEW_ACTIVE" "$NEW_CANARY" "$GENERATION" || rollback "could not write $MODE_MAP"
+verify_through_lb || rollback "verification through HAProxy failed"
 record "$FROM_DESC" ok "generation=$GENERATION"
 log "now $TARGET_DESC"

@@ -1,18 +1,25 @@
-"""The whole stack for real: scripts/stack.sh starts nginx, quart_app on hypercorn and
+"""The whole stack for real: scripts/stack.sh starts HAProxy, quart_app on hypercorn and
 legacy_flask on gunicorn (shared SQLite file, free ports), and scripts/toggle_async.sh switches
-between them while players keep playing through nginx.
+between them while players keep playing through HAProxy.
 
-What must hold: no failed request while switching (10+ switches and a canary), every action
-applied exactly once (turn and version equal the number of 200 answers; log seq contiguous),
-each player's state continuous from one app to the other, a switch to a stopped app refused
-while traffic flows, and a killed active app replaced by the backup with no client error
-beyond the requests in flight at the kill. Everything is stopped by pid at the end.
+What must hold: no failed request while switching, for clients that never retry, kept-alive
+or not (20 switches with canaries, both directions); every action applied exactly once (turn
+and version equal the number of 200 answers; log seq contiguous); each player's state
+continuous from one app to the other; a switch to a stopped app refused while traffic flows; a
+killed active app replaced by the backup with no client error beyond the requests in flight at
+the kill; a hypercorn master killed alone leaves no process on its port; oversized request
+lines and headers answered in JSON by both apps, directly and through HAProxy. Everything is
+stopped by pid at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +28,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -57,8 +65,8 @@ def stack(fake_deepseek: FakeDeepSeek) -> Iterator[OpsStack]:
     ops = OpsStack.create(
         GUNICORN_WORKERS="2",
         GUNICORN_THREADS="16",
-        NGINX_WORKERS="2",
         ACTION_RATE_PER_MINUTE="1000000",
+        LB_CREATE_RATE="1000000",  # the tests create many players from one address
         START_TIMEOUT="150",
         VERIFY_REQUESTS="4",
         DEEPSEEK_BASE_URL=fake_deepseek.base_url,
@@ -108,36 +116,26 @@ class Failure:
     what: str
 
 
-# A request sent on a kept-alive connection that the server (an nginx worker retiring after a
-# reload) closed at that very moment fails before any response byte: RFC 9112 section 9.3.1
-# lets a client send it again on a new connection, and the Idempotency-Key makes that safe for
-# a POST. Browsers do this by themselves. nginx >= 1.27.4 can avoid it (keepalive_min_timeout);
-# the Debian 12 nginx (1.22) cannot. See docs/operations.md.
-KEEPALIVE_RACE = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
-
-
 @dataclass
 class Load:
     """PLAYERS threads, each creating a player then acting until told to stop.
 
-    Even-numbered players keep their connection to nginx alive and send a request again (same
-    Idempotency-Key, at most 3 times) only when a kept-alive connection was closed under it
-    before any answer; odd-numbered players open a new connection per request and never retry
-    anything. With ``retry_failures`` every failure is retried with the same key.
+    Even-numbered players keep their connection to HAProxy alive, odd-numbered players open a
+    new connection per request; none sends anything twice. With ``retry_failures`` every
+    failure is retried with the same Idempotency-Key.
     """
 
     base: str
     retry_failures: bool = False
     players: list[Player] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
-    keepalive_resets: int = 0
     in_flight: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> Load:
-        """Create the players (through nginx), then start acting."""
+        """Create the players (through HAProxy), then start acting."""
         ready = threading.Barrier(PLAYERS + 1)
         for i in range(PLAYERS):
             t = threading.Thread(target=self._run, args=(i, ready), daemon=True)
@@ -188,7 +186,6 @@ class Load:
         """One action until it gets an answer; returns the refusal code of a 422, if any."""
         key = uuid.uuid4().hex
         headers = {"Authorization": f"Bearer {player.token}", "Idempotency-Key": key}
-        resets = 0
         for _attempt in range(20):
             with self._lock:
                 self.in_flight += 1
@@ -196,13 +193,6 @@ class Load:
             try:
                 r = client.post(f"/api/players/{player.id}/actions", json={"type": kind},
                                 headers=headers)
-            except KEEPALIVE_RACE as exc:
-                if player.keepalive and resets < 3 and not self.retry_failures:
-                    resets += 1
-                    with self._lock:
-                        self.keepalive_resets += 1
-                    continue
-                self._fail(f"{type(exc).__name__}: {exc}")
             except httpx.HTTPError as exc:
                 self._fail(f"{type(exc).__name__}: {exc}")
             finally:
@@ -302,9 +292,6 @@ def test_toggling_under_load_loses_nothing(stack: OpsStack) -> None:
     print(f"switches: {len(took)}, seconds each: max {max(took):.2f}, "
           f"mean {sum(took) / len(took):.2f}")
     assert load.failures == [], load.failures[:10]
-    # Printed for the record: keep-alive requests sent again after a reload closed their
-    # connection (only the keep-alive half of the players may have any).
-    print(f"keep-alive connections closed under a request by reloads: {load.keepalive_resets}")
     assert len(load.players) == PLAYERS
     total = sum(p.ok for p in load.players)
     served = Counter[str]()
@@ -326,8 +313,8 @@ def test_toggling_under_load_loses_nothing(stack: OpsStack) -> None:
 
     log_lines = stack.toggle_log.read_text().splitlines()
     assert sum(" result=ok " in line for line in log_lines) >= 10
-    access = (stack.runtime / "logs" / "nginx-access.log")
-    assert wait_until(lambda: access.stat().st_size > 0, 5)
+    access = (stack.runtime / "logs" / "haproxy.log")
+    assert wait_until(lambda: " app=quart " in access.read_text(errors="replace"), 5)
 
 
 def test_switch_to_a_stopped_app_is_refused_while_traffic_flows(stack: OpsStack) -> None:
@@ -369,8 +356,9 @@ def test_killed_active_app_fails_over_to_the_backup(stack: OpsStack) -> None:
         time.sleep(4.0)
         # No switch happened: the backup took over by itself.
         assert "active=quart" in stack.lb_state()
-        r = stack.toggle("async", timeout=60)  # already async: nothing to do, no health check
-        assert r.returncode == 0
+        # Already async, but quart is down: not "nothing to do", a warning and exit 1.
+        r = stack.toggle("async", timeout=60)
+        assert r.returncode == 1 and "WARNING: already async, but the target is down" in r.stderr
         status = stack.toggle("status", timeout=60)
         assert status.returncode == 1 and "quart:      UNHEALTHY" in status.stdout
         r = stack.toggle("canary", "20", timeout=60)
@@ -395,16 +383,326 @@ def test_killed_active_app_fails_over_to_the_backup(stack: OpsStack) -> None:
     toggle_ok(stack, "async")
 
 
+@dataclass
+class PlainLoad:
+    """PLAIN_PLAYERS threads, each one player on ONE HTTP/1.1 keep-alive connection
+    (http.client, the standard library's plain client) that never sends anything twice: any
+    exception, any status but 200/422, and any connection that had to be opened again counts."""
+
+    port: int
+    players: list[Player] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    reconnects: int = 0
+    requests: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, n: int) -> PlainLoad:
+        """Create ``n`` players, then act until ``finish``."""
+        ready = threading.Barrier(n + 1)
+        for i in range(n):
+            t = threading.Thread(target=self._run, args=(i, ready), daemon=True)
+            t.start()
+            self._threads.append(t)
+        ready.wait(timeout=60)
+        return self
+
+    def finish(self) -> None:
+        """Stop and wait (bounded)."""
+        self.stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        assert not any(t.is_alive() for t in self._threads), "a load thread hung"
+
+    def _fail(self, what: str) -> None:
+        with self._lock:
+            self.failures.append(Failure(time.monotonic(), what))
+
+    def _request(self, conn: http.client.HTTPConnection, path: str, body: dict[str, Any],
+                 headers: dict[str, str]) -> tuple[int, dict[str, Any], str]:
+        conn.request("POST", path, body=json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json", **headers})
+        r = conn.getresponse()
+        data = r.read()
+        with self._lock:
+            self.requests += 1
+        return r.status, json.loads(data) if data else {}, r.getheader("X-App") or "?"
+
+    def _run(self, index: int, ready: threading.Barrier) -> None:
+        deadline = time.monotonic() + LOAD_LIMIT_S
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            try:
+                status, body, _ = self._request(conn, "/api/players", {"name": f"散修{index}"}, {})
+            except (OSError, http.client.HTTPException) as exc:
+                self._fail(f"create: {type(exc).__name__}: {exc}")
+                return
+            finally:
+                ready.wait(timeout=60)
+            if status != 201:
+                self._fail(f"create {status} {body}")
+                return
+            player = Player(body["player"]["id"], body["token"], body["version"], True)
+            with self._lock:
+                self.players.append(player)
+            sock = conn.sock
+            kind = "cultivate"
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                headers = {"Authorization": f"Bearer {player.token}",
+                           "Idempotency-Key": uuid.uuid4().hex}
+                try:
+                    status, body, app = self._request(
+                        conn, f"/api/players/{player.id}/actions", {"type": kind}, headers)
+                except (OSError, http.client.HTTPException) as exc:
+                    self._fail(f"{type(exc).__name__}: {exc}")  # never sent again
+                    return
+                if conn.sock is not sock:  # http.client reopened it: the LB had closed it
+                    with self._lock:
+                        self.reconnects += 1
+                    sock = conn.sock
+                if status == 200:
+                    player.ok += 1
+                    player.apps[app] += 1
+                    player.versions.append(body["version"])
+                    player.turns.append(body["player"]["turn"])
+                    kind = "cultivate"
+                elif status == 422:
+                    player.refused += 1
+                    kind = NEXT_AFTER_REFUSAL.get(body["error"]["code"], "cultivate")
+                else:
+                    self._fail(f"{status} {app} {str(body)[:200]}")
+                    return
+        finally:
+            conn.close()
+
+
+PLAIN_PLAYERS = 8
+# 20 switches: every direction between the three modes, canaries included.
+TWENTY_SWITCHES = [("async",), ("canary", "30"), ("sync",), ("async",), ("sync",)] * 4
+
+
+def test_twenty_switches_fail_nothing_for_a_plain_keepalive_client(stack: OpsStack) -> None:
+    """Issue 12.3: 0 failed requests, 0 reopened connections, every action applied once."""
+    toggle_ok(stack, "sync")
+    load = PlainLoad(stack.lb_port).start(PLAIN_PLAYERS)
+    took: list[float] = []
+    started = time.monotonic()
+    try:
+        time.sleep(0.5)
+        for step in TWENTY_SWITCHES:
+            took.append(toggle_ok(stack, *step))
+            time.sleep(0.3)
+    finally:
+        load.finish()
+    elapsed = time.monotonic() - started
+    total = sum(p.ok for p in load.players)
+    served = Counter[str]()
+    for p in load.players:
+        served.update(p.apps)
+    print(f"plain keep-alive clients: {len(took)} switches in {elapsed:.1f} s, "
+          f"{load.requests} requests ({total} actions applied, "
+          f"{sum(p.refused for p in load.players)} refused by the rules), "
+          f"{len(load.failures)} failed, {load.reconnects} reconnects, served {dict(served)}")
+    assert len(took) == 20
+    assert load.failures == [], load.failures[:10]
+    assert load.reconnects == 0
+    assert len(load.players) == PLAIN_PLAYERS
+    assert total > 200, f"too little load to mean anything: {total}"
+    assert served["quart"] > 0 and served["flask"] > 0, served
+    assert all(len(p.apps) == 2 for p in load.players), "every player moved between the apps"
+    check_exactly_once(stack.lb_url, load.players)
+
+
+def test_narration_stream_in_flight_finishes_on_the_app_that_began_it(
+        stack: OpsStack, fake_deepseek: FakeDeepSeek) -> None:
+    """Issue 12.3: an SSE narration that began on flask ends there, whole, across a switch."""
+    toggle_ok(stack, "sync")
+    with httpx.Client(base_url=stack.lb_url, timeout=30) as client:
+        created = client.post("/api/players", json={"name": "听风"})
+        assert created.status_code == 201, created.text
+        pid, token = created.json()["player"]["id"], created.json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    events: list[str] = []
+    app: list[str] = []
+
+    def narrate() -> None:
+        with httpx.stream("POST", f"{stack.lb_url}/api/players/{pid}/actions",
+                          json={"type": "cultivate"}, timeout=60,
+                          headers={**auth, "Accept": "text/event-stream",
+                                   "Idempotency-Key": uuid.uuid4().hex}) as r:
+            assert r.status_code == 200
+            app.append(r.headers["X-App"])
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line[7:])
+
+    fake_deepseek.configure(chunk_delay=0.25)  # a narration of several seconds
+    try:
+        reader = threading.Thread(target=narrate)
+        reader.start()
+        assert wait_until(lambda: "delta" in events, 20), events
+        toggle_ok(stack, "async")
+        switched_during = "done" not in events
+        reader.join(timeout=60)
+    finally:
+        fake_deepseek.configure(chunk_delay=0.0)
+    assert switched_during, "the stream ended before the switch: nothing was tested"
+    assert app == ["flask"]
+    assert events[0] == "outcome" and events[-1] == "done" and events.count("delta") >= 2
+    with httpx.Client(base_url=stack.lb_url, timeout=30) as client:
+        r = client.get(f"/api/players/{pid}", headers=auth)
+    assert r.headers["X-App"] == "quart" and r.json()["player"]["turn"] == 1
+
+
+def _json_answer(r: httpx.Response, app: str) -> None:
+    """The answer is the app's own, in JSON; an error is the envelope, never a 5xx."""
+    assert r.headers.get("X-App") == app, (r.status_code, r.headers, r.text[:200])
+    assert r.headers["content-type"].startswith("application/json"), r.text[:200]
+    body = r.json()
+    assert r.status_code < 500, body
+    if r.status_code >= 400:
+        assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
+
+
+@pytest.mark.parametrize("via", ["direct", "lb"])
+def test_long_request_line_and_big_header_get_json(stack: OpsStack, via: str) -> None:
+    """Issue 11.10: gunicorn's own HTML 414/431 are gone; the apps answer, in JSON."""
+    long_path = "/api/players/" + "x" * 5000  # a request line of ~5 KB
+    big_header = {"X-Padding": "y" * 9000}  # one 9 KB header
+    for app, port, mode in (("flask", stack.flask_port, "sync"),
+                            ("quart", stack.quart_port, "async")):
+        if via == "lb":
+            toggle_ok(stack, mode)
+            base = stack.lb_url
+        else:
+            base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            _json_answer(client.get(long_path), app)
+            _json_answer(client.get("/healthz", headers=big_header), app)
+            _json_answer(client.get(long_path, headers=big_header), app)
+
+
+def test_slow_clients_do_not_starve_gunicorn(stack: OpsStack) -> None:
+    """Issue 11.14: 150 connections sending their headers a byte at a time hold HAProxy
+    connections only; gunicorn's 32 threads keep serving a normal client."""
+    toggle_ok(stack, "sync")
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(150):
+            s = socket.create_connection(("127.0.0.1", stack.lb_port), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: lb\r\n")
+            slow.append(s)
+        answered = 0
+        deadline = time.monotonic() + 6
+        with httpx.Client(base_url=stack.lb_url, timeout=5) as client:
+            for _ in range(10):
+                for s in slow:
+                    with contextlib.suppress(OSError):
+                        s.sendall(b"X")  # never finishes its headers
+                r = client.get("/healthz")
+                assert r.status_code == 200 and r.headers["X-App"] == "flask"
+                answered += 1
+                time.sleep(0.3)
+        assert time.monotonic() < deadline
+        assert answered == 10
+    finally:
+        for s in slow:
+            s.close()
+
+
+def _port_free(port: int) -> bool:
+    """Nothing listens on ``port`` (connections in TIME_WAIT do not count, as for a server)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for stat in os.listdir("/proc"):
+        if not stat.isdigit():
+            continue
+        try:
+            with open(f"/proc/{stat}/stat") as f:
+                fields = f.read().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat))
+    return found
+
+
+def test_killed_hypercorn_master_leaves_no_orphan(stack: OpsStack) -> None:
+    """Issue 11.14: SIGKILL of hypercorn's pid alone (not its group) frees the port, and
+    `stack.sh start quart` works again at once."""
+    toggle_ok(stack, "sync")
+    pid = stack.pids()["quart"]
+    assert _children(pid) == []  # one process: hypercorn serves in its own (workers = 0)
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: not pid_alive(pid), 10)
+    assert wait_until(lambda: _port_free(stack.quart_port), 10), "something still holds the port"
+    restarted = stack.stack("start", "quart", timeout=200)
+    assert restarted.returncode == 0, restarted.stderr
+    assert wait_until(lambda: stack.server_status("be_quart", "quart1") == "UP", 15)
+    toggle_ok(stack, "async")
+
+
+def test_several_hypercorn_workers_die_with_their_master_and_share_metrics(
+        stack: OpsStack) -> None:
+    """QUART_WORKERS=2: both workers serve one port, /metrics adds them up, and a SIGKILL of
+    the master alone takes the workers with it (PR_SET_PDEATHSIG)."""
+    ops = OpsStack.create(QUART_WORKERS="2", START_TIMEOUT="150")
+    try:
+        started = ops.stack("start", "quart", timeout=200)
+        assert started.returncode == 0, started.stderr + logs_tail(ops)
+        master = ops.pids()["quart"]
+
+        def worker_pids() -> list[int]:  # not multiprocessing's resource tracker
+            return [pid for pid in _children(master)
+                    if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+        assert wait_until(lambda: len(worker_pids()) == 2, 30), _children(master)
+        workers = worker_pids()
+        n = 40
+        for _ in range(n):  # a new connection each: the kernel spreads them over the workers
+            r = httpx.get(f"http://127.0.0.1:{ops.quart_port}/api/players/nobody-{n}",
+                          headers={"Connection": "close"}, timeout=10)
+            assert r.status_code in (401, 404), r.text
+        files = {p.name for p in (ops.runtime / "prometheus-quart").glob("*.db")}
+        assert all(any(f"_{w}.db" in name for name in files) for w in workers), files
+
+        def counted() -> float:
+            body = httpx.get(f"http://127.0.0.1:{ops.quart_port}/metrics", timeout=10).content
+            return sum(v for (name, labels), v in samples(body).items()
+                       if name == "xianxia_http_requests_total"
+                       and dict(labels).get("method") == "GET"
+                       and dict(labels).get("status") in ("401", "404"))
+        assert counted() == n and counted() == n  # whichever worker renders it
+
+        os.kill(master, signal.SIGKILL)
+        assert wait_until(lambda: not any(pid_alive(w) for w in workers), 10), "orphan worker"
+        assert wait_until(lambda: _port_free(ops.quart_port), 10)
+        again = ops.stack("start", "quart", timeout=200)
+        assert again.returncode == 0, again.stderr
+    finally:
+        ops.teardown()
+
+
 def test_stop_ends_everything_by_pid(stack: OpsStack) -> None:
     pids = stack.pids()
-    assert {"quart", "flask", "nginx"} <= set(pids), pids
+    assert {"quart", "flask", "haproxy"} <= set(pids), pids
     assert all(pid_alive(pid) for pid in pids.values())
     r = stack.stack("stop", timeout=300)
     assert r.returncode == 0, r.stderr
     assert not any(pid_alive(pid) for pid in pids.values())
     status = stack.stack("status")
     assert status.returncode == 1
-    for name in ("quart", "flask", "nginx"):
+    for name in ("quart", "flask", "haproxy"):
         assert f"{name + ':':<11} stopped" in status.stdout
     # The per-run metrics folder of gunicorn is gone with it.
     assert not list(stack.runtime.glob("prometheus-flask-*"))

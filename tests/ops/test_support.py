@@ -16,10 +16,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,16 +32,16 @@ from shared.config import REPO_ROOT
 from tests.conftest import free_port, service_missing
 
 SCRIPTS = REPO_ROOT / "scripts"
-NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")
+HAPROXY_CANDIDATES = ("/usr/sbin/haproxy", "/usr/bin/haproxy")
 
 
-def nginx_bin() -> str:
-    """The nginx binary, or skip/fail the test (service_missing) when there is none."""
-    found = shutil.which("nginx") or next(
-        (p for p in NGINX_CANDIDATES if os.access(p, os.X_OK)), None
+def haproxy_bin() -> str:
+    """The haproxy binary, or skip/fail the test (service_missing) when there is none."""
+    found = shutil.which("haproxy") or next(
+        (p for p in HAPROXY_CANDIDATES if os.access(p, os.X_OK)), None
     )
     if not found:
-        service_missing("nginx", "no nginx binary (scripts/dev.sh test installs nginx-light)")
+        service_missing("haproxy", "no haproxy binary (scripts/dev.sh test installs haproxy)")
     return str(found)
 
 
@@ -52,15 +53,15 @@ class OpsStack:
     lb_port: int
     quart_port: int
     flask_port: int
-    nginx: str
+    haproxy: str
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(cls, **extra_env: str) -> OpsStack:
-        """A fresh runtime folder (readable by all, so nginx workers and `nobody` can read it)."""
+        """A fresh runtime folder (readable by all, so `nobody` can read it in a test)."""
         runtime = Path(tempfile.mkdtemp(prefix="xianxia-ops-"))
         runtime.chmod(0o755)
-        return cls(runtime, free_port(), free_port(), free_port(), nginx_bin(), dict(extra_env))
+        return cls(runtime, free_port(), free_port(), free_port(), haproxy_bin(), dict(extra_env))
 
     @property
     def env(self) -> dict[str, str]:
@@ -71,7 +72,7 @@ class OpsStack:
             LB_PORT=str(self.lb_port),
             QUART_PORT=str(self.quart_port),
             FLASK_PORT=str(self.flask_port),
-            NGINX_BIN=self.nginx,
+            HAPROXY_BIN=self.haproxy,
             DATABASE_URL=f"sqlite:///{self.runtime / 'game.db'}",
             HEALTH_TRIES="2",
             HEALTH_DELAY="0.2",
@@ -82,13 +83,18 @@ class OpsStack:
 
     @property
     def lb_url(self) -> str:
-        """nginx's address."""
+        """HAProxy's public address."""
         return f"http://127.0.0.1:{self.lb_port}"
 
     @property
-    def upstream_file(self) -> Path:
-        """The include the toggle rewrites."""
-        return self.runtime / "nginx" / "active_upstream.conf"
+    def mode_map(self) -> Path:
+        """The mode map the toggle rewrites (and changes in HAProxy through the socket)."""
+        return self.runtime / "haproxy" / "mode.map"
+
+    @property
+    def admin_sock(self) -> Path:
+        """HAProxy's runtime API."""
+        return self.runtime / "haproxy" / "admin.sock"
 
     @property
     def toggle_log(self) -> Path:
@@ -106,37 +112,47 @@ class OpsStack:
         return subprocess.run(cmd, cwd=REPO_ROOT, env={**self.env, **env}, text=True,
                               capture_output=True, timeout=timeout, check=False)
 
-    def toggle(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def toggle(self, *args: str, timeout: float = 90,
+               **env: str) -> subprocess.CompletedProcess[str]:
         """scripts/toggle_async.sh ARGS."""
-        return self.run("toggle_async.sh", *args, **env)
+        return self.run("toggle_async.sh", *args, timeout=timeout, **env)
 
-    def stack(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def stack(self, *args: str, timeout: float = 90,
+              **env: str) -> subprocess.CompletedProcess[str]:
         """scripts/stack.sh ARGS."""
-        return self.run("stack.sh", *args, **env)
+        return self.run("stack.sh", *args, timeout=timeout, **env)
 
     def lb_state(self) -> str:
-        """What /__lb says the answering nginx worker serves."""
+        """What /__lb says HAProxy serves now."""
         return httpx.get(self.lb_url + "/__lb", timeout=5).text.strip()
 
-    def nginx_pid(self) -> int | None:
-        """The nginx master's pid from its pid file, if any."""
-        path = self.runtime / "nginx" / "nginx.pid"
-        try:
-            return int(path.read_text().strip())
-        except (OSError, ValueError):
-            return None
+    def admin(self, command: str) -> str:
+        """One command on HAProxy's admin socket; its answer."""
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.admin_sock))
+            sock.sendall(command.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+    def server_status(self, backend: str, server: str) -> str:
+        """UP, DOWN, MAINT... as HAProxy's checks see ``backend/server``."""
+        for line in self.admin("show stat").splitlines():
+            cols = line.split(",")
+            if len(cols) > 17 and cols[0] == backend and cols[1] == server:
+                return cols[17]
+        return ""
 
     def pids(self) -> dict[str, int]:
-        """Every pid the stack wrote (apps and nginx)."""
+        """Every pid the stack wrote (apps and haproxy)."""
         found: dict[str, int] = {}
         for path in (self.runtime / "pids").glob("*.pid"):
             try:
                 found[path.stem] = int(path.read_text().strip())
             except (OSError, ValueError):
                 continue
-        pid = self.nginx_pid()
-        if pid:
-            found["nginx"] = pid
         return found
 
     def teardown(self) -> None:
@@ -165,12 +181,11 @@ def kill_group_if_alive(pid: int) -> None:
     """Last resort in a teardown: KILL the process group the stack created for ``pid``."""
     if not pid_alive(pid):
         return
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-            break
-        except OSError:
-            continue
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def wait_until(check: Any, timeout: float, interval: float = 0.1) -> bool:
@@ -187,7 +202,7 @@ def wait_until(check: Any, timeout: float, interval: float = 0.1) -> bool:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real servers behind nginx
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real servers behind HAProxy
     disable_nagle_algorithm = True  # headers and body go out in two writes
     server: _StandInServer
 
@@ -220,6 +235,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         app = self.server.owner
         path = self.path.split("?")[0]
+        if path == "/readyz" and "haproxy-check" in self.headers.get("User-Agent", ""):
+            # HAProxy's own health check: not counted, follows the same sickness.
+            self._send(200 if app.lb_check_ok() else 503, {"status": "checked"})
+            return
         if path in ("/healthz", "/readyz"):
             ok = app.health_hit(path)
             if path == "/healthz" and ok:
@@ -229,7 +248,30 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(503, {"error": {"code": "not_ready", "message": "stand-in is sick"}})
             return
+        if path == "/slow":
+            time.sleep(app.slow_seconds)
+        if path == "/stream":
+            self._stream(app)
+            return
+        with app._lock:
+            app.requests += 1
         self._send(200, {"app": app.name, "path": path})
+
+    def _stream(self, app: StandIn) -> None:
+        """Server-sent events, one every ``stream_gap`` seconds, like a narration stream."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("X-App", app.name)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(app.stream_events):
+            event = f"data: {app.name} {i}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+            time.sleep(app.stream_gap)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def do_POST(self) -> None:
         app = self.server.owner
@@ -253,6 +295,11 @@ class _StandInServer(ThreadingHTTPServer):
         self.connections: set[socket.socket] = set()
         super().__init__(("127.0.0.1", owner.port), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about connections the peer reset (HAProxy ends its health checks with a RST)."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def drop_connections(self) -> None:
         """Close every open connection, as the kernel does when a process dies."""
         for conn in list(self.connections):
@@ -273,6 +320,11 @@ class StandIn:
         self.drop_posts = False
         self.posts: list[bytes] = []
         self.health_hits = 0
+        self.lb_checks = 0
+        self.requests = 0  # answered requests other than health checks and streams
+        self.stream_events = 5
+        self.stream_gap = 0.2
+        self.slow_seconds = 2.0  # how long GET /slow takes
         self._lock = threading.Lock()
         self._server: _StandInServer | None = None
         self._thread: threading.Thread | None = None
@@ -282,6 +334,13 @@ class StandIn:
         with self._lock:
             self.health_hits += 1
             return self.sick_after is None or self.health_hits <= self.sick_after
+
+    def lb_check_ok(self) -> bool:
+        """What HAProxy's health check sees: ready, and not (yet) sick."""
+        with self._lock:
+            self.lb_checks += 1
+            sick = self.sick_after is not None and self.health_hits >= self.sick_after
+        return self.ready and not sick
 
     def start(self) -> StandIn:
         """Listen and serve in a daemon thread."""
@@ -293,7 +352,7 @@ class StandIn:
         return self
 
     def stop(self) -> None:
-        """Stop listening and close every connection: to nginx it looks like a killed app."""
+        """Stop listening and close every connection: to HAProxy it looks like a killed app."""
         self.dead = True
         if self._server is not None:
             self._server.shutdown()
@@ -311,13 +370,13 @@ class StandInPair:
     flask: StandIn
 
 
-def standin_stack(**extra_env: str) -> Iterator[StandInPair]:
-    """Stand-ins on the stack's app ports and nginx in front (single worker: exact weights)."""
-    stack = OpsStack.create(NGINX_WORKERS="1", **extra_env)
+def standin_stack(**extra_env: str) -> Generator[StandInPair, None, None]:
+    """Stand-ins on the stack's app ports and HAProxy in front."""
+    stack = OpsStack.create(**extra_env)
     quart = StandIn("quart", stack.quart_port).start()
     flask = StandIn("flask", stack.flask_port).start()
     try:
-        started = stack.stack("start", "nginx", timeout=60)
+        started = stack.stack("start", "haproxy", timeout=60)
         assert started.returncode == 0, started.stderr
         yield StandInPair(stack, quart, flask)
     finally:
