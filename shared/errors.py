@@ -100,6 +100,14 @@ class ActionRefused(AppError):
     code = "action_refused"
 
 
+class ChoicePending(ActionRefused):
+    """409: an event's choice is pending; only ``choose`` (or ``flee``) is accepted until it is
+    made. The message names the choice and its options."""
+
+    status = 409
+    code = "choice_pending"
+
+
 class RateLimited(AppError):
     """429: the player exceeded the configured action rate."""
 
