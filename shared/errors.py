@@ -21,7 +21,7 @@ class AppError(Exception):
         super().__init__(message)
         self.message = message
         if code is not None:
-            self.code = code  # instance override of the class default
+            self.code = code  # type: ignore[misc]  # instance override of the class default
 
     def to_body(self) -> dict[str, Any]:
         """The JSON envelope both apps send."""

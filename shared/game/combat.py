@@ -113,7 +113,8 @@ def rank_gap(world: World, state: PlayerState, monster: Monster) -> int:
 def combat_flee_chance(world: World, state: PlayerState, monster: Monster) -> float:
     """Odds of getting away when badly hurt: worse against stronger foes."""
     per_rank = world.rules.stakes.combat_flee_per_rank
-    return min(0.95, max(0.05, world.rules.flee_chance - rank_gap(world, state, monster) * per_rank))
+    chance = world.rules.flee_chance - rank_gap(world, state, monster) * per_rank
+    return min(0.95, max(0.05, chance))
 
 
 def slain_chance(world: World, state: PlayerState, monster: Monster) -> float:

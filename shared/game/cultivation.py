@@ -183,7 +183,8 @@ def tribulation_odds(
         "heart_demon": -state.heart_demon * st.heart_demon_penalty,
     }
     total = min(st.max_tribulation_survival, max(st.min_tribulation_survival, sum(parts.values())))
-    return Tribulation(round(total, 4), MappingProxyType({k: round(v, 4) for k, v in parts.items()}))
+    rounded = MappingProxyType({k: round(v, 4) for k, v in parts.items()})
+    return Tribulation(round(total, 4), rounded)
 
 
 def gate_problem(world: World, state: PlayerState, probe: Chance, pill: Item | None) -> str | None:

@@ -13,8 +13,8 @@ from shared.game.choices import choice_prompt, choose, flee
 from shared.game.combat import fight
 from shared.game.cultivation import ascend, breakthrough, cultivate, prepare
 from shared.game.exploration import explore
-from shared.game.lifespan import end_line
 from shared.game.items import use_item
+from shared.game.lifespan import end_line
 from shared.game.outcome import Outcome
 from shared.game.rest import rest
 from shared.game.rng import make_rng
