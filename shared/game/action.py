@@ -8,6 +8,10 @@ from typing import Any
 
 ACTION_TYPES: tuple[str, ...] = (
     "cultivate", "breakthrough", "explore", "travel", "fight", "use_item", "rest", "talk",
+    # --- sects, economy, crafting, favour, quests (gameworld) ---
+    "join_sect", "leave_sect", "sect_mission", "exchange", "promote",
+    "buy", "sell", "craft", "learn", "give", "quest",
+    # --- end gameworld ---
 )
 
 
@@ -20,11 +24,12 @@ class Action:
     target: str | None = None
     item: str | None = None
     text: str | None = None
+    count: int | None = None  # gameworld: how many (buy, sell, exchange, craft, give)
 
     def to_dict(self) -> dict[str, Any]:
         """Only the fields that are set."""
         out: dict[str, Any] = {"type": self.type}
-        for name in ("target", "item", "text"):
+        for name in ("target", "item", "text", "count"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -38,4 +43,5 @@ class Action:
             target=data.get("target"),
             item=data.get("item"),
             text=data.get("text"),
+            count=data.get("count"),
         )
