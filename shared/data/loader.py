@@ -196,7 +196,7 @@ def _parse_prompts(parsed: Parsed, raw: Any, problems: list[DataProblem]) -> Non
 
 def _entry_name(item: Any, index: int) -> str:
     if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
-        return item["id"]
+        return str(item["id"])
     return f"#{index}"
 
 
