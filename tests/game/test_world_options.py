@@ -26,7 +26,7 @@ def test_options_are_accepted_on_a_long_random_walk(world: World) -> None:
             try:
                 apply_action(world, state, opt, turn)
             except ActionRefused as exc:  # pragma: no cover - the assertion explains
-                raise AssertionError(f"{opt} offered but refused: {exc.code} {exc.message}")
+                raise AssertionError(f"{opt} offered but refused: {exc.code}") from exc
         if opts and rng.random() < 0.6:
             action = rng.choice(opts)
         else:
