@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from shared.data.checks import Parsed, check_all, routes_of
 from shared.data.errors import DataError, DataProblem
 from shared.data.models import (
+    EconomyRules,
     Event,
     Item,
     Location,
@@ -24,9 +25,13 @@ from shared.data.models import (
     Npc,
     PromptFile,
     PromptTemplate,
+    Quest,
     Realm,
+    Recipe,
     Root,
     Rules,
+    Sect,
+    Shop,
     Technique,
 )
 from shared.data.world import World
@@ -41,11 +46,18 @@ LIST_FILES: dict[str, tuple[str, type[BaseModel]]] = {
     "techniques": ("techniques.json", Technique),
     "monsters": ("monsters.json", Monster),
     "npcs": ("npcs.json", Npc),
+    # sects, economy, crafting, favour, quests
+    "sects": ("sects.json", Sect),
+    "shops": ("shops.json", Shop),
+    "recipes": ("recipes.json", Recipe),
+    "quests": ("quests.json", Quest),
 }
 # Files holding one JSON object.
 RULES_FILE = "rules.json"
 PROMPTS_FILE = "prompts.json"
-KNOWN_FILES = frozenset({*(name for name, _ in LIST_FILES.values()), RULES_FILE, PROMPTS_FILE})
+ECONOMY_FILE = "economy.json"
+KNOWN_FILES = frozenset({*(name for name, _ in LIST_FILES.values()), RULES_FILE, PROMPTS_FILE,
+                         ECONOMY_FILE})
 
 
 def load_world(data_dir: Path | str) -> World:
@@ -80,6 +92,9 @@ def parse_dir(data_dir: Path) -> tuple[Parsed, list[DataProblem]]:
     raw = _read_json(data_dir / RULES_FILE, problems)
     if raw is not None:
         parsed.rules = _parse_object(RULES_FILE, Rules, raw, problems)
+    raw = _read_json(data_dir / ECONOMY_FILE, problems)
+    if raw is not None:
+        parsed.economy = _parse_object(ECONOMY_FILE, EconomyRules, raw, problems)
     raw = _read_json(data_dir / PROMPTS_FILE, problems)
     if raw is not None:
         _parse_prompts(parsed, raw, problems)
@@ -208,6 +223,7 @@ def _build(parsed: Parsed) -> World:
         return MappingProxyType({e.id: e for e in parsed.entries[kind]})
 
     assert parsed.prompts is not None and parsed.rules is not None  # guaranteed by check_all
+    assert parsed.economy is not None
     shared_system = parsed.prompts.system
     prompts = {
         kind: t if t.system else t.model_copy(update={"system": shared_system})
@@ -228,4 +244,9 @@ def _build(parsed: Parsed) -> World:
         rules=parsed.rules,
         routes=MappingProxyType({k: MappingProxyType(v) for k, v in routes.items()}),
         realm_ranks=MappingProxyType({r.id: i for i, r in enumerate(realms)}),
+        sects=by_id("sects"),
+        shops=by_id("shops"),
+        recipes=by_id("recipes"),
+        quests=by_id("quests"),
+        economy=parsed.economy,
     )

@@ -21,6 +21,7 @@ from shared.game.rng import make_rng
 from shared.game.state import PlayerState
 from shared.game.talk import talk
 from shared.game.travel import travel
+from shared.game.world_actions import WORLD_HANDLERS  # gameworld
 
 Handler = Callable[[World, PlayerState, Action, random.Random], Outcome]
 
@@ -39,6 +40,7 @@ HANDLERS: Mapping[str, Handler] = MappingProxyType({
     "prepare": prepare,
     "ascend": ascend,
     # --- end gamecore ---
+    **WORLD_HANDLERS,  # gameworld: sects, economy, crafting, favour, quests
 })
 
 

@@ -58,6 +58,17 @@ class PlayerState:
     end_cause: str | None = None  # old_age | tribulation | slain | ascended
     legacy_from: str | None = None  # the predecessor this cultivator inherited from
     # --- end gamecore ---
+    # --- sects, economy, crafting, favour, quests (gameworld) ---
+    sect: str | None = None  # the sect joined, or None
+    sect_rank: int = 0  # index into the sect's ranks
+    contribution: int = 0  # 贡献 to spend in the sect
+    favour: Mapping[str, int] = field(default_factory=FrozenDict)  # npc id -> 好感
+    quests: Mapping[str, int] = field(default_factory=FrozenDict)  # quest id -> steps done
+    recipes: tuple[str, ...] = ()  # recipes known
+    alchemy_exp: int = 0
+    forging_exp: int = 0
+    claimed: tuple[str, ...] = ()  # one-time things already given or done ("favour:npc:0")
+    # --- end gameworld ---
 
     def __post_init__(self) -> None:
         # Normalise containers so equal states compare equal and nothing mutable leaks out.
@@ -67,6 +78,17 @@ class PlayerState:
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
+        # --- gameworld containers ---
+        for name in ("favour", "quests"):
+            value = getattr(self, name)
+            if not isinstance(value, FrozenDict):
+                object.__setattr__(self, name, FrozenDict(
+                    {str(k): int(v) for k, v in dict(value).items()}))
+        for name in ("recipes", "claimed"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        # --- end gameworld ---
 
     @property
     def alive(self) -> bool:

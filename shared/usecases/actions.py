@@ -113,6 +113,7 @@ def commit_action(
         target=action.get("target"),
         item=action.get("item"),
         text=clean_player_text(action.get("text"), ctx.settings.player_text_max),
+        count=action.get("count"),  # gameworld: buy/sell/exchange/craft/give
     )
     for _ in range(MAX_COMMIT_ATTEMPTS):
         state = PlayerState.from_dict(row.state)

@@ -84,3 +84,4 @@ def test_every_choice_event_has_two_or_three_options(world: World) -> None:
     with_choices = [e for e in world.events.values() if e.choices]
     assert len(with_choices) >= 8
     assert all(2 <= len(e.choices) <= 3 for e in with_choices)
+    assert all(any(c.cost == 0 for c in e.choices) for e in with_choices)  # nobody locked in

@@ -23,6 +23,7 @@ from shared.game import (
 )
 from shared.game.narration import RAW_HEAD_CHARS
 from tests.game.test_changes import player
+from tests.game.world_samples import world_samples
 
 
 def sample_requests(world: World) -> dict[str, NarrationRequest]:
@@ -44,6 +45,8 @@ def sample_requests(world: World) -> dict[str, NarrationRequest]:
                 except ActionRefused:
                     break
                 found.setdefault(out.narration.kind, out.narration)
+    for state, action in world_samples(world):  # gameworld kinds
+        found.setdefault(action.type, apply_action(world, state, action, 1).narration)
     return found
 
 
