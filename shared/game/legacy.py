@@ -6,8 +6,9 @@ record holds and what a successor inherits from a predecessor's final state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from shared.data import World
 from shared.game.frozen import FrozenDict
@@ -15,12 +16,32 @@ from shared.game.lifespan import age_years
 from shared.game.progress import title_of, with_qi
 from shared.game.state import PlayerState
 
+HallKind = Literal["ascended", "died"]
+
+
+def hall_kind(state: PlayerState) -> HallKind:
+    """The hall's kind of an ended run: ``ascended`` (the hall of 飞升者) or ``died``."""
+    return "ascended" if state.end_cause == "ascended" else "died"
+
+
+def hall_entry(world: World, player_id: str, state: PlayerState) -> tuple[str, HallKind,
+                                                                         dict[str, Any]]:
+    """``(name, kind, record)`` for the store's ``record_legacy(player_id, name, kind,
+    record)``: what the use case stores when an action ends the story."""
+    return state.name, hall_kind(state), hall_record(world, player_id, state)
+
+
+def ended_now(before: PlayerState, after: PlayerState) -> bool:
+    """True for the one action that ended the story (the moment to record it)."""
+    return after.ended and not before.ended
+
 
 def hall_record(world: World, player_id: str, state: PlayerState) -> dict[str, Any]:
-    """The lasting record of an ended cultivator (the hall lists those with cause
-    ``ascended``). JSON-safe and free of anything private."""
+    """The lasting record of an ended cultivator, with the legacy it leaves an heir
+    (``legacy``, see :func:`legacy_of`). JSON-safe and free of anything private."""
     if not state.ended:
         raise ValueError("only an ended cultivator has a hall record")
+    legacy = legacy_of(world, state)
     return {
         "player_id": player_id,
         "name": state.name,
@@ -33,6 +54,7 @@ def hall_record(world: World, player_id: str, state: PlayerState) -> dict[str, A
         "cause": state.end_cause,
         "ascended": state.end_cause == "ascended",
         "legacy_from": state.legacy_from,
+        "legacy": legacy.to_dict() if legacy else None,
     }
 
 
@@ -50,6 +72,22 @@ class Legacy:
         """JSON-safe form."""
         return {"predecessor": self.predecessor, "spirit_stones": self.spirit_stones,
                 "items": dict(self.items), "qi": self.qi}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Legacy:
+        """Inverse of :meth:`to_dict` (e.g. from a hall record's ``legacy``)."""
+        return cls(
+            predecessor=str(data["predecessor"]),
+            spirit_stones=int(data.get("spirit_stones", 0)),
+            items=FrozenDict({str(k): int(v) for k, v in dict(data.get("items") or {}).items()}),
+            qi=int(data.get("qi", 0)),
+        )
+
+
+def legacy_from_record(record: Mapping[str, Any]) -> Legacy | None:
+    """The legacy stored in a hall record (None when it left none)."""
+    data = record.get("legacy")
+    return Legacy.from_dict(data) if data else None
 
 
 def legacy_of(world: World, final: PlayerState) -> Legacy | None:

@@ -7,7 +7,16 @@ from dataclasses import replace
 import pytest
 
 from shared.data import World
-from shared.game.legacy import hall_record, inherit, legacy_of
+from shared.game import Action
+from shared.game.legacy import (
+    Legacy,
+    ended_now,
+    hall_entry,
+    hall_record,
+    inherit,
+    legacy_from_record,
+    legacy_of,
+)
 from shared.game.lifespan import end
 from tests.game.test_changes import player
 
@@ -47,3 +56,29 @@ def test_death_leaves_less(world: World) -> None:
     assert legacy is not None and legacy.qi == 0
     assert legacy.spirit_stones == int(30 * world.rules.stakes.legacy_stone_share)
     assert legacy.to_dict()["predecessor"] == final.name
+
+
+def test_hall_entry_for_the_store_round_trips_the_legacy(world: World) -> None:
+    import json
+
+    final = end(player(world, spirit_stones=500), "slain")
+    name, kind, record = hall_entry(world, "pid", final)
+    assert (name, kind) == (final.name, "died")
+    stored = json.loads(json.dumps(record))  # what a JSON column gives back
+    legacy = legacy_from_record(stored)
+    assert legacy == legacy_of(world, final)
+    assert isinstance(legacy, Legacy) and Legacy.from_dict(legacy.to_dict()) == legacy
+    ascended = end(player(world), "ascended")
+    assert hall_entry(world, "p2", ascended)[1] == "ascended"
+
+
+def test_ended_now_marks_only_the_ending_action(world: World) -> None:
+    from shared.game.lifespan import DAYS_PER_YEAR
+    from tests.game.test_changes import outcome_of
+
+    lifespan = world.realm("lianqi").lifespan
+    state = player(world, day=(lifespan - world.rules.start_age) * DAYS_PER_YEAR - 1)
+    out = outcome_of(world, state, Action("cultivate"))
+    assert ended_now(state, out.state)
+    assert not ended_now(out.state, out.state)
+    assert not ended_now(player(world), player(world))
