@@ -71,4 +71,4 @@ async def test_a_pending_choice_gets_409_until_chosen(api: ApiClient) -> None:
     assert chosen.status == 200, chosen.text
     assert chosen.json["player"]["pending_choice"] is None
     assert chosen.json["outcome"]["events"][0]["option"] == "leave"
-    assert (await api.act(pid, token, {"type": "cultivate"})).status == 200
+    assert (await api.act(pid, token, {"type": "explore"})).status == 200  # unblocked
