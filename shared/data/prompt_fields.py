@@ -68,6 +68,12 @@ KIND_FIELDS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "quest": frozenset({"quest", "giver", "main", "step", "result", "progress", "rewards",
                             "fight_result"}),
         # --- end gameworld ---
+        # --- gamecore (issue 9) ---
+        "prepare": frozenset({"days", "cost", "preparation", "max_preparation", "outlook"}),
+        "choice": frozenset({"event", "event_kind", "event_text", "rewards", "fight_result",
+                             "choice"}),
+        "ascend": frozenset({"old_realm", "age"}),
+        # --- end gamecore ---
     }
 )
 

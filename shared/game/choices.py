@@ -94,7 +94,7 @@ def resolve_choice(
     return finish(
         world, action="choose", before=state, after=after,
         success=fr is None or fr.combat.result == "victory",
-        summary=summary, kind="explore", days=days, events=events,
+        summary=summary, kind="choice", days=days, events=events,
         facts={"event": event.name, "event_kind": EVENT_KIND_NAMES[event.kind],
                "event_text": branch.text, "rewards": rewards, "choice": option.label,
                "fight_result": RESULT_NAMES[fr.combat.result] if fr else "无"},

@@ -308,22 +308,26 @@ def prepare(world: World, state: PlayerState, action: Action, rng: random.Random
                     preparation=state.preparation + 1)
     days = st.prepare_days
     summary = (f"闭关准备{days}日，耗灵石{cost}，准备{after.preparation}/{st.max_preparation}。")
-    facts: dict[str, object] = {"qi_gain": 0, "technique": "闭关准备", "days": days,
-                                "preparation": after.preparation}
+    outlook = ""
     nxt = next_position(world, after)
     if nxt is not None and world.realms[nxt.realm].id != after.realm:
         chance = breakthrough_chance(world, after)
         target = world.realms[nxt.realm]
-        summary += f"冲击{target.name}：成功率{round(chance.total * 100)}%"
-        facts["chance_percent"] = round(chance.total * 100)
+        outlook = f"冲击{target.name}：成功率{round(chance.total * 100)}%"
         trib = tribulation_odds(world, after, target.id)
         if trib is not None:
-            summary += f"，天劫生还{round(trib.survival * 100)}%"
+            outlook += f"，天劫生还{round(trib.survival * 100)}%"
+        outlook += "。"
+    facts: dict[str, object] = {"days": days, "cost": cost, "preparation": after.preparation,
+                                "max_preparation": st.max_preparation, "outlook": outlook}
+    if nxt is not None and outlook:
+        facts["chance_percent"] = round(breakthrough_chance(world, after).total * 100)
+        trib = tribulation_odds(world, after, world.realms[nxt.realm].id)
+        if trib is not None:
             facts["tribulation_percent"] = round(trib.survival * 100)
-        summary += "。"
     return finish(
-        world, action="prepare", before=state, after=after, success=True, summary=summary,
-        kind="cultivate", days=days, facts=facts,
+        world, action="prepare", before=state, after=after, success=True,
+        summary=summary + outlook, kind="prepare", days=days, facts=facts,
         events=[{"type": "prepare", "preparation": after.preparation, "cost": cost}],
     )
 
@@ -341,9 +345,8 @@ def ascend(world: World, state: PlayerState, action: Action, rng: random.Random)
     summary = f"{old_title}圆满，霞光接引，破界飞升。"
     return finish(
         world, action="ascend", before=state, after=after, success=True, summary=summary,
-        kind="breakthrough_success", days=world.rules.stakes.ascend_days,
-        facts={"chance_percent": 100, "old_realm": old_title, "new_realm": "仙界",
-               "major": True, "pill": "无"},
+        kind="ascend", days=world.rules.stakes.ascend_days,
+        facts={"old_realm": old_title},
         events=[{"type": "ascend", "realm": state.realm}],
     )
 
