@@ -86,6 +86,8 @@ class FightResult:
     loot: str  # Chinese list of what was won, or 无
     days_lost: int = 0  # days lying wounded after a defeat
     qi_lost: int = 0
+    flee_chance: float = 0.0  # the odds of getting away when badly hurt, in this fight
+    slain_chance: float = 0.0  # the odds that a defeat here kills
 
     def event(self) -> dict[str, Any]:
         """The fight as an outcome event."""
@@ -94,7 +96,9 @@ class FightResult:
                 "rounds": [list(r) for r in c.rounds], "damage_dealt": c.damage_dealt,
                 "damage_taken": c.damage_taken, "monster_hp_left": c.monster_hp,
                 "days_lost": self.days_lost, "qi_lost": self.qi_lost,
-                "slain": self.state.end_cause == "slain"}
+                "slain": self.state.end_cause == "slain",
+                "flee_chance": round(self.flee_chance, 4),
+                "slain_chance": round(self.slain_chance, 4)}
 
     def facts(self, world: World) -> dict[str, Any]:
         """Narration facts shared by the fight kinds."""
@@ -130,7 +134,9 @@ def fight_monster(
     qi, a lasting injury and days lying wounded, or death against a foe of a higher realm."""
     rules = world.rules
     st = rules.stakes
-    combat = resolve_combat(rules, state, monster, rng, combat_flee_chance(world, state, monster))
+    flee = combat_flee_chance(world, state, monster)
+    deadly = slain_chance(world, state, monster)
+    combat = resolve_combat(rules, state, monster, rng, flee)
     after = replace(state, hp=combat.player_hp)
     stones_lost = qi_lost = days_lost = 0
     if combat.result == "victory":
@@ -147,12 +153,12 @@ def fight_monster(
         after = replace(after, spirit_stones=after.spirit_stones - stones_lost,
                         qi=after.qi - qi_lost,
                         injury=min(st.max_injury, after.injury + st.defeat_injury))
-        if rng.random() < slain_chance(world, state, monster):
+        if rng.random() < deadly:
             after = end(after, "slain")
     loot_view = replace(after, hp=state.hp)  # the loot line lists winnings, not the wounds
     loot = describe_gains(world, state, loot_view) if combat.result == "victory" else "无"
     return FightResult(after, combat, monster, max(0, after.qi - state.qi), stones_lost, loot,
-                       days_lost, qi_lost)
+                       days_lost, qi_lost, flee, deadly)
 
 
 def fight_summary(world: World, fr: FightResult) -> str:

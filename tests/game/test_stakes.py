@@ -179,6 +179,8 @@ def test_stronger_monsters_can_kill_and_are_harder_to_flee(world: World) -> None
     out = outcome_of(world, state, action, seed_where(world, state, action,
                                                       lambda o: o.state.ended))
     assert out.state.end_cause == "slain" and "命丧" in out.summary
+    assert out.events[0]["slain_chance"] == slain_chance(world, state, bear) > 0
+    assert out.events[0]["flee_chance"] == combat_flee_chance(world, state, bear)
 
 
 # --- ascension ------------------------------------------------------------------------------
