@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from shared.config import Settings
 from tests.support.apiclient import ApiClient
 
 MAX_EXPLORES = 120  # the start village's choice event has weight 3 of about 25
+
+
+@pytest.fixture
+def settings(sqlite_url: str) -> Settings:
+    """Offline, temp SQLite, and no rate limit: these scripts take hundreds of actions."""
+    return Settings(database_url=sqlite_url, deepseek_api_key=None, llm_backend="",
+                    action_rate_per_minute=0)
 
 
 def auth(token: str) -> dict[str, str]:
@@ -72,3 +82,28 @@ async def test_a_pending_choice_gets_409_until_chosen(api: ApiClient) -> None:
     assert chosen.json["player"]["pending_choice"] is None
     assert chosen.json["outcome"]["events"][0]["option"] == "leave"
     assert (await api.act(pid, token, {"type": "explore"})).status == 200  # unblocked
+
+
+MAX_CLIMB = 700  # 练气 has nine stages; a weak root needs about 400 cultivations
+
+
+async def test_the_first_great_threshold_needs_its_gate(api: ApiClient) -> None:
+    """Climbing 练气 through the app: the breakthrough to 筑基 is refused until prepared."""
+    pid, token, _ = await api.create_player()
+    for _ in range(MAX_CLIMB):
+        r = await api.act(pid, token, {"type": "cultivate"})
+        if r.status == 200:
+            continue
+        assert r.status == 422, r.text
+        code = r.json["error"]["code"]
+        assert code == "qi_full", r.text
+        br = await api.act(pid, token, {"type": "breakthrough"})
+        if br.status == 422:
+            assert br.json["error"]["code"] == "gate_not_met"
+            assert "筑基" in br.json["error"]["message"]
+            assert "prepare" in br.json["error"]["message"]
+            return
+        assert br.status == 200, br.text
+        if br.json["player"]["hp"] < br.json["player"]["max_hp"] // 2:
+            assert (await api.act(pid, token, {"type": "rest"})).status == 200
+    raise AssertionError("never reached 练气圆满")
