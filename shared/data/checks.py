@@ -529,14 +529,17 @@ def _holes(p: Parsed, out: Problems) -> None:
     steps = [st for q in quests for st in q.steps] + [m.step for s in sects for m in s.missions]
     rewards = [q.reward for q in quests] + [m.reward for s in sects for m in s.missions]
 
+    # every effect an event can have: its outcomes and its choices' outcomes (gamecore)
+    effects = [o.effects for ev in events for o in ev.outcomes]
+    effects += [o.effects for ev in events for c in getattr(ev, "choices", None) or ()
+                for o in c.outcomes]
     met: set[str] = {m for loc in p.valid("locations") for m in loc.monsters}
-    met |= {o.effects.fight for ev in events for o in ev.outcomes if o.effects.fight}
+    met |= {e.fight for e in effects if e.fight}
     met |= {st.monster for st in steps if st.monster}
     met |= {s.trial.fight for s in sects if s.trial.fight}
 
     has_way: set[str] = set(p.rules.start_items)
-    has_way |= {i for ev in events for o in ev.outcomes for i, n in o.effects.items.items()
-                if n > 0}
+    has_way |= {i for e in effects for i, n in e.items.items() if n > 0}
     for npc in p.valid("npcs"):
         has_way |= set(npc.gift.items) if npc.gift else set()
         has_way |= {i for fg in npc.favour_gifts for i in fg.items}
@@ -572,7 +575,7 @@ def _holes(p: Parsed, out: Problems) -> None:
             out.append(DataProblem("items.json", item.id, "effects",
                                    "no use: no recipe of the craft this tool helps"))
     taught = set(p.rules.start_techniques)
-    taught |= {o.effects.technique for ev in events for o in ev.outcomes if o.effects.technique}
+    taught |= {e.technique for e in effects if e.technique}
     taught |= {t for i in has_way if i in items and (t := items[i].effects.teaches)}
     for t in p.valid("techniques"):
         if t.id not in taught:

@@ -113,7 +113,9 @@ def gift_options(world: World, state: PlayerState) -> list[Action]:
 
 def world_options(world: World, state: PlayerState) -> list[Action]:
     """Every gameworld action the rules would accept now (see the module docstring)."""
-    if not state.alive:
+    # A pending event choice or an ended story (gamecore's fields) leaves nothing else open.
+    if (not state.alive or getattr(state, "pending_choice", None) is not None
+            or getattr(state, "ended", False)):
         return []
     return [*sect_options(world, state), *trade_options(world, state),
             *craft_options(world, state), *quest_options(world, state),

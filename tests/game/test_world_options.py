@@ -18,6 +18,14 @@ def test_options_are_accepted_on_a_long_random_walk(world: World) -> None:
     state = player(world, spirit_stones=300, attack=60, defense=30, max_hp=400, hp=400)
     seen: set[str] = set()
     for turn in range(1500):
+        pending = getattr(state, "pending_choice", None)  # gamecore's event choices
+        if pending is not None:
+            assert world_options(world, state) == []
+            option = world.events[pending].choices[0].id  # type: ignore[attr-defined]
+            state = apply_action(world, state, Action("choose", target=option), turn).state
+            continue
+        if getattr(state, "ended", False):
+            break
         if not state.alive:
             state = apply_action(world, state, Action("rest"), turn).state
             continue
