@@ -133,3 +133,17 @@ def test_stance_shapes_events(world: World) -> None:
     assert sect_event_factor(world, xs, "highway_robbery") == pytest.approx(0.5)  # own
     assert sect_event_factor(world, xs, "hidden_master") == pytest.approx(0.5)  # 青云 shuns
     assert sect_event_factor(world, xs, "wolf_pack") == 1.0
+
+
+def test_explore_meets_rival_disciples_more_often(world: World) -> None:
+    from shared.game import apply_action
+
+    def ambushes(state: PlayerState) -> int:
+        n = 0
+        for seed in range(400):
+            out = apply_action(world, state, Action("explore"), seed)
+            n += any(e.get("id") == "demonic_ambush" for e in out.events)
+        return n
+
+    loner = player(world, realm="zhuji", location="heifeng_forest")
+    assert ambushes(replace(loner, sect="qingyun")) > 1.5 * ambushes(loner)
