@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 ACTION_TYPES: tuple[str, ...] = (
-    "cultivate", "breakthrough", "explore", "travel", "fight", "use_item", "rest", "talk",
-    # --- sects, economy, crafting, favour, quests (gameworld) ---
+    # --- sects, economy, crafting, favour, quests (gameworld; first, so merges stay apart) ---
     "join_sect", "leave_sect", "sect_mission", "exchange", "promote",
     "buy", "sell", "craft", "learn", "give", "quest",
     # --- end gameworld ---
+    "cultivate", "breakthrough", "explore", "travel", "fight", "use_item", "rest", "talk",
 )
 
 

@@ -24,6 +24,7 @@ from shared.game.world_actions import WORLD_HANDLERS  # gameworld
 Handler = Callable[[World, PlayerState, Action, random.Random], Outcome]
 
 HANDLERS: Mapping[str, Handler] = MappingProxyType({
+    **WORLD_HANDLERS,  # gameworld: sects, economy, crafting, favour, quests
     "cultivate": cultivate,
     "breakthrough": breakthrough,
     "explore": explore,
@@ -32,7 +33,6 @@ HANDLERS: Mapping[str, Handler] = MappingProxyType({
     "use_item": use_item,
     "rest": rest,
     "talk": talk,
-    **WORLD_HANDLERS,  # gameworld: sects, economy, crafting, favour, quests
 })
 
 

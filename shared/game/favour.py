@@ -9,7 +9,8 @@ import random
 from dataclasses import replace
 
 from shared.data import World
-from shared.data.models import FavourLevel, Npc
+from shared.data.models import Npc
+from shared.data.world_models import FavourLevel
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.finish import describe_gains, finish

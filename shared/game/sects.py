@@ -11,7 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 from shared.data import World
-from shared.data.models import Event, Sect
+from shared.data.models import Event
+from shared.data.world_models import Sect
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.combat import RESULT_NAMES, fight_monster, fight_summary

@@ -40,8 +40,6 @@ class PlayerState:
     failed_breakthroughs: int = 0
     met_npcs: tuple[str, ...] = ()
     kills: int = 0
-    day: int = 0
-    turn: int = 0
     # --- sects, economy, crafting, favour, quests (gameworld) ---
     sect: str | None = None  # the sect joined, or None
     sect_rank: int = 0  # index into the sect's ranks
@@ -53,6 +51,8 @@ class PlayerState:
     forging_exp: int = 0
     claimed: tuple[str, ...] = ()  # one-time things already given or done ("favour:npc:0")
     # --- end gameworld ---
+    day: int = 0
+    turn: int = 0
 
     def __post_init__(self) -> None:
         # Normalise containers so equal states compare equal and nothing mutable leaks out.

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from shared.data import World
-from shared.data.models import Reward, Step
+from shared.data.world_models import Reward, Step
 from shared.errors import ActionRefused
 from shared.game.combat import FightResult, fight_monster
 from shared.game.progress import realm_allows, with_qi
