@@ -71,7 +71,7 @@ def check_all(p: Parsed) -> Problems:
     """Run every cross-reference check; an empty list means the world is sound."""
     out: Problems = []
     for check in (_duplicates, _realms, _locations, _events, _items, _techniques, _monsters,
-                  _npcs, _rules, _prompts):
+                  _npcs, _rules, _prompts, _stakes):
         check(p, out)
     return out
 
@@ -363,3 +363,40 @@ def _placeholders(out: Problems, kind: str, fld: str, text: str, allowed: frozen
                 f"unknown placeholder {{{name}}} (allowed: {', '.join(sorted(allowed))})",
             ))
 
+
+# --- gamecore (issue 9): gates, 天劫 and event choices ---
+def _stakes(p: Parsed, out: Problems) -> None:
+    """Realm gates name real items; event choices are 2-3 with distinct ids and real refs."""
+    realm: Realm
+    for realm in p.valid("realms"):
+        for i, item_id in enumerate(realm.gate.items if realm.gate else ()):
+            _ref(out, p, "items", item_id, "realms.json", realm.id, f"gate.items[{i}]")
+    if p.valid("realms") and p.valid("realms")[0].gate is not None:
+        out.append(DataProblem("realms.json", p.valid("realms")[0].id, "gate",
+                               "the first realm is never broken into, so it has no gate"))
+    f = "events.json"
+    ev: Event
+    for ev in p.valid("events"):
+        if not ev.choices:
+            continue
+        if len(ev.choices) < 2:
+            out.append(DataProblem(f, ev.id, "choices", "a choice needs 2 or 3 options"))
+        if all(c.cost for c in ev.choices):
+            out.append(DataProblem(f, ev.id, "choices", "one option must be free, or a player "
+                                                        "without spirit stones is locked in"))
+        for dup, n in Counter(c.id for c in ev.choices).items():
+            if n > 1:
+                out.append(DataProblem(f, ev.id, "choices", f"option id {dup!r} used {n} times"))
+        for ci, choice in enumerate(ev.choices):
+            for oi, outcome in enumerate(choice.outcomes):
+                eff = outcome.effects
+                base = f"choices[{ci}].outcomes[{oi}].effects"
+                for item_id in eff.items:
+                    _ref(out, p, "items", item_id, f, ev.id, f"{base}.items.{item_id}")
+                _ref(out, p, "monsters", eff.fight, f, ev.id, f"{base}.fight")
+                _ref(out, p, "techniques", eff.technique, f, ev.id, f"{base}.technique")
+    r = p.rules
+    if r is not None and r.stakes.min_tribulation_survival > r.stakes.max_tribulation_survival:
+        out.append(DataProblem("rules.json", "rules", "stakes.max_tribulation_survival",
+                               "below min_tribulation_survival"))
+# --- end gamecore ---

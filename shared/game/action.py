@@ -7,18 +7,24 @@ from dataclasses import dataclass
 from typing import Any
 
 ACTION_TYPES: tuple[str, ...] = (
-    # --- sects, economy, crafting, favour, quests (gameworld; first, so merges stay apart) ---
+    "cultivate", "breakthrough", "explore", "travel", "fight", "use_item", "rest", "talk",
+    # --- gamecore (issue 9) ---
+    "choose", "flee", "prepare", "ascend",
+    # --- end gamecore ---
+    # --- sects, economy, crafting, favour, quests (gameworld) ---
     "join_sect", "leave_sect", "sect_mission", "exchange", "promote",
     "buy", "sell", "craft", "learn", "give", "quest",
     # --- end gameworld ---
-    "cultivate", "breakthrough", "explore", "travel", "fight", "use_item", "rest", "talk",
 )
+# Actions accepted while an event's choice is pending (everything else gets 409).
+CHOICE_ACTIONS: frozenset[str] = frozenset({"choose", "flee"})
 
 
 @dataclass(frozen=True)
 class Action:
-    """One request: ``target`` is a location (travel), monster (fight) or NPC (talk) id;
-    ``item`` an item id (use_item, or a breakthrough pill to take); ``text`` the player's words."""
+    """One request: ``target`` is a location (travel), monster (fight), NPC (talk) or the
+    option id of a pending choice (choose); ``item`` an item id (use_item, or a breakthrough
+    pill to take); ``text`` the player's words."""
 
     type: str
     target: str | None = None

@@ -113,10 +113,8 @@ def gift_options(world: World, state: PlayerState) -> list[Action]:
 
 def world_options(world: World, state: PlayerState) -> list[Action]:
     """Every gameworld action the rules would accept now (see the module docstring)."""
-    # A pending event choice or an ended story (gamecore's fields) leaves nothing else open.
-    if (not state.alive or getattr(state, "pending_choice", None) is not None
-            or getattr(state, "ended", False)):
-        return []
+    if not state.alive or state.ended or state.pending_choice is not None:
+        return []  # a downed or ended cultivator, or a choice waiting (gamecore), gets none
     return [*sect_options(world, state), *trade_options(world, state),
             *craft_options(world, state), *quest_options(world, state),
             *gift_options(world, state)]

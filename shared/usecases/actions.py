@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import BadRequest, Conflict, RateLimited
-from shared.game import Action, NarrationRequest, PlayerState, action_seed, apply_action
+from shared.game import Action, NarrationRequest, PlayerState, apply_action, next_seed
 from shared.store import CommitResult, LogEntry, NewLogEntry, VersionConflict
 from shared.textclean import clean_player_text
 from shared.usecases import effects as fx
@@ -117,7 +117,7 @@ def commit_action(
     )
     for _ in range(MAX_COMMIT_ATTEMPTS):
         state = PlayerState.from_dict(row.state)
-        outcome = apply_action(ctx.world, state, act, action_seed(player_id, state.turn))
+        outcome = apply_action(ctx.world, state, act, next_seed(player_id, state))
         new_state = outcome.state.to_dict()
         seq = outcome.state.turn
         version = row.version + 1

@@ -29,10 +29,11 @@ from tests.game.world_samples import world_samples
 def sample_requests(world: World) -> dict[str, NarrationRequest]:
     """At least one real request of every narration kind, produced by the rules."""
     found = {"create": new_player(world, "丙", 3).narration}
-    states = [player(world, location=loc, hp=40, qi=200, inventory={"huichun_dan": 1},
+    # qi 200 leaves room to cultivate; 10**8 is enough for any (minor) breakthrough
+    states = [player(world, location=loc, hp=40, qi=qi, inventory={"huichun_dan": 1},
                      realm=realm)
               for loc in ("luoxia_mountains", "qingyun_village", "heifeng_forest", "jiuxiao_leichi")
-              for realm in ("lianqi", "dujie")]
+              for realm in ("lianqi", "dujie") for qi in (200, 10**8)]
     actions = [Action("cultivate"), Action("breakthrough"), Action("explore"), Action("fight"),
                Action("use_item", item="huichun_dan"), Action("rest"),
                Action("travel", target="qingyun_sect"), Action("talk", target="li_laohan")]

@@ -18,14 +18,13 @@ def test_options_are_accepted_on_a_long_random_walk(world: World) -> None:
     state = player(world, spirit_stones=300, attack=60, defense=30, max_hp=400, hp=400)
     seen: set[str] = set()
     for turn in range(1500):
-        pending = getattr(state, "pending_choice", None)  # gamecore's event choices
-        if pending is not None:
-            assert world_options(world, state) == []
-            option = world.events[pending].choices[0].id  # type: ignore[attr-defined]
-            state = apply_action(world, state, Action("choose", target=option), turn).state
+        if state.ended:  # old age or a stronger foe: a new cultivator walks on
+            state = player(world, spirit_stones=300, attack=60, defense=30, max_hp=400, hp=400)
+        if state.pending_choice is not None:  # a choice event: answer it first
+            option = next(c for c in world.events[state.pending_choice].choices
+                          if c.cost <= state.spirit_stones)
+            state = apply_action(world, state, Action("choose", target=option.id), turn).state
             continue
-        if getattr(state, "ended", False):
-            break
         if not state.alive:
             state = apply_action(world, state, Action("rest"), turn).state
             continue
