@@ -274,6 +274,15 @@ class FavourGift(_Entry):
     items: dict[Id, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
 
 
+class ChoiceFavour(_Entry):
+    """How answering an event's choice moves this NPC's favour (e.g. helping the fox pleases
+    the alchemist, stealing angers her)."""
+
+    event: Id
+    option: Id
+    favour: Annotated[int, Field(ge=-100, le=100)]
+
+
 class Npc(_Entry):
     """A character to talk to; ``lines`` feed the offline narrator."""
 
@@ -288,6 +297,7 @@ class Npc(_Entry):
     # sects, economy, crafting, favour, quests
     likes: tuple[Id, ...] = ()  # items this NPC values twice as much as a gift
     favour_gifts: tuple[FavourGift, ...] = ()  # given once each when favour reaches min_favour
+    choice_favour: tuple[ChoiceFavour, ...] = ()  # event choices that move this NPC's favour
 
 
 class PromptTemplate(_Entry):

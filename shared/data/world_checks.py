@@ -248,6 +248,19 @@ def _holes(p: Parsed, out: Problems) -> None:
                                    "never met: no location, event, quest, mission or trial"))
 
 
+def _choice_favour(p: Parsed, out: Problems) -> None:
+    """An NPC's ``choice_favour`` names a real event and one of its choice options."""
+    events = {ev.id: ev for ev in p.valid("events")}
+    for npc in p.valid("npcs"):
+        for i, cf in enumerate(npc.choice_favour):
+            _ref(out, p, "events", cf.event, "npcs.json", npc.id, f"choice_favour[{i}].event")
+            ev = events.get(cf.event)
+            options = {c.id for c in getattr(ev, "choices", None) or ()}
+            if ev is not None and cf.option not in options:
+                out.append(DataProblem("npcs.json", npc.id, f"choice_favour[{i}].option",
+                                       f"event {cf.event!r} has no choice option {cf.option!r}"))
+
+
 WORLD_CHECKS: tuple[Callable[[Parsed, Problems], None], ...] = (
-    _sects, _shops, _recipes, _quests, _economy, _holes,
+    _sects, _shops, _recipes, _quests, _economy, _choice_favour, _holes,
 )

@@ -62,6 +62,18 @@ def claim_favour_gifts(world: World, state: PlayerState, npc: Npc) -> tuple[Play
     return state, texts
 
 
+def choice_favour(world: World, state: PlayerState, event_id: str, option_id: str,
+                  ) -> PlayerState:
+    """Favour moved by answering ``event_id``'s choice with ``option_id`` (npcs.json
+    ``choice_favour``), with any favour gift that now comes due."""
+    for npc in world.npcs.values():
+        for cf in npc.choice_favour:
+            if cf.event == event_id and cf.option == option_id:
+                state = add_favour(world, state, npc.id, cf.favour)
+                state, _ = claim_favour_gifts(world, state, npc)
+    return state
+
+
 def gift_favour(world: World, npc: Npc, item_id: str, count: int) -> int:
     """Favour a gift of ``count`` × ``item_id`` earns (at least 1, at most max_per_gift)."""
     rules = world.econ.favour
