@@ -65,9 +65,11 @@ def apply_action(world: World, state: PlayerState, action: Action, seed: int) ->
     if state.ended:
         raise ActionRefused(f"此人道途已尽：{end_line(world, state)}请另起炉灶，重开仙途。",
                             code="ended")
-    if state.pending_choice is not None and action.type not in CHOICE_ACTIONS:
+    # A choice whose event left the data no longer blocks anything (choose says so).
+    waiting = state.pending_choice is not None and state.pending_choice in world.events
+    if waiting and action.type not in CHOICE_ACTIONS:
         raise ChoicePending(choice_prompt(world, state))
-    answering = state.pending_choice is not None and action.type in CHOICE_ACTIONS
+    answering = waiting and action.type in CHOICE_ACTIONS
     if not state.alive and action.type != "rest" and not answering:
         raise ActionRefused("你重伤倒地（气血为0），只能调息（rest）。", code="dead")
     return handler(world, state, action, make_rng(seed))

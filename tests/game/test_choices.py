@@ -85,3 +85,11 @@ def test_every_choice_event_has_two_or_three_options(world: World) -> None:
     assert len(with_choices) >= 8
     assert all(2 <= len(e.choices) <= 3 for e in with_choices)
     assert all(any(c.cost == 0 for c in e.choices) for e in with_choices)  # nobody locked in
+
+
+def test_a_choice_whose_event_left_the_data_blocks_nothing(world: World) -> None:
+    state = player(world, pending_choice="an_event_removed_since")
+    outcome_of(world, state, Action("cultivate"))
+    with pytest.raises(ActionRefused) as info:
+        apply_action(world, state, Action("choose", target="leave"), 1)
+    assert info.value.code == "stale_choice"
