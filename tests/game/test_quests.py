@@ -81,3 +81,12 @@ def test_a_lost_hunt_costs_the_days_of_a_defeat(world: World) -> None:
     lost = next(e for e in out.events if e["type"] == "combat")
     assert lost["result"] == "defeat" and lost["days_lost"] > 0
     assert out.state.day == s.day + world.econ.days.quest + lost["days_lost"]
+
+
+def test_some_quests_need_the_givers_trust(world: World) -> None:
+    from shared.game.favour import add_favour
+
+    s = player(world, location="youming_realm", realm="yuanying")
+    refused(world, s, Action("quest", target="ghost_king_pact"), "favour_too_low")
+    trusted = add_favour(world, s, "yin_jiuniang", 10)
+    assert outcome_of(world, trusted, Action("quest", target="ghost_king_pact")).success
