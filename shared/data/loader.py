@@ -17,7 +17,6 @@ from pydantic import BaseModel, ValidationError
 from shared.data.checks import Parsed, check_all, routes_of
 from shared.data.errors import DataError, DataProblem
 from shared.data.models import (
-    EconomyRules,
     Event,
     Item,
     Location,
@@ -25,16 +24,14 @@ from shared.data.models import (
     Npc,
     PromptFile,
     PromptTemplate,
-    Quest,
     Realm,
-    Recipe,
     Root,
     Rules,
-    Sect,
-    Shop,
     Technique,
 )
 from shared.data.world import World
+from shared.data.world_checks import check_world
+from shared.data.world_models import EconomyRules, Quest, Recipe, Sect, Shop
 
 # kind -> (file name, entry model). Each of these files is a JSON array of entries with an id.
 LIST_FILES: dict[str, tuple[str, type[BaseModel]]] = {
@@ -63,7 +60,7 @@ KNOWN_FILES = frozenset({*(name for name, _ in LIST_FILES.values()), RULES_FILE,
 def load_world(data_dir: Path | str) -> World:
     """Load and validate the world in ``data_dir``; raise :class:`DataError` listing all."""
     parsed, problems = parse_dir(Path(data_dir))
-    problems += check_all(parsed)
+    problems += check_all(parsed) + check_world(parsed)
     if problems:
         raise DataError(problems)
     return _build(parsed)
@@ -72,7 +69,7 @@ def load_world(data_dir: Path | str) -> World:
 def find_problems(data_dir: Path | str) -> list[DataProblem]:
     """Every problem in ``data_dir`` (empty when the world loads)."""
     parsed, problems = parse_dir(Path(data_dir))
-    return problems + check_all(parsed)
+    return problems + check_all(parsed) + check_world(parsed)
 
 
 def parse_dir(data_dir: Path) -> tuple[Parsed, list[DataProblem]]:

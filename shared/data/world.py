@@ -8,22 +8,18 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from shared.data.models import (
-    EconomyRules,
     Event,
     Item,
     Location,
     Monster,
     Npc,
     PromptTemplate,
-    Quest,
     Realm,
-    Recipe,
     Root,
     Rules,
-    Sect,
-    Shop,
     Technique,
 )
+from shared.data.world_models import EconomyRules, Quest, Recipe, Sect, Shop
 
 
 def _empty() -> Mapping[str, Any]:

@@ -12,6 +12,7 @@ from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.combat import RESULT_NAMES, fight_summary
 from shared.game.exploration import EVENT_KIND_NAMES, apply_effects, options_line
+from shared.game.favour import choice_favour
 from shared.game.finish import describe_gains, finish
 from shared.game.outcome import Outcome
 from shared.game.state import PlayerState
@@ -78,6 +79,7 @@ def resolve_choice(
                         weights=[o.weight for o in option.outcomes], k=1)[0]
     branch = option.outcomes[index]
     after, fr = apply_effects(world, paid, branch.effects, rng)
+    after = choice_favour(world, after, event.id, option.id)  # gameworld: NPCs hear of it
     rewards = describe_gains(world, state, after)
     summary = f"「{event.name}」择{option.label}：{branch.text}所得：{rewards}。"
     events: list[dict[str, object]] = [

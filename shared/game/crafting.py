@@ -10,7 +10,7 @@ import random
 from dataclasses import replace
 
 from shared.data import World
-from shared.data.models import Recipe
+from shared.data.world_models import Recipe
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.finish import describe_gains, finish

@@ -13,6 +13,7 @@ from shared.game.finish import describe_gains, finish
 from shared.game.outcome import Outcome
 from shared.game.progress import learn_technique, realm_allows, with_qi
 from shared.game.rng import weighted_choice
+from shared.game.sects import sect_event_factor
 from shared.game.state import PlayerState
 
 EVENT_KIND_NAMES = {"encounter": "遭遇", "treasure": "宝物", "ambush": "伏击",
@@ -96,7 +97,9 @@ def explore(world: World, state: PlayerState, action: Action, rng: random.Random
                    "rewards": "无", "fight_result": "无"},
             events=[{"type": "event", "id": None}],
         )
-    event = weighted_choice(rng, candidates, lambda e: e.weight)
+    # gameworld: the player's sect and its rivals make some events likelier or rarer
+    event = weighted_choice(rng, candidates,
+                            lambda e: e.weight * sect_event_factor(world, state, e))
     index = rng.choices(range(len(event.outcomes)),
                         weights=[o.weight for o in event.outcomes], k=1)[0]
     branch = event.outcomes[index]

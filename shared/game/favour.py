@@ -9,7 +9,8 @@ import random
 from dataclasses import replace
 
 from shared.data import World
-from shared.data.models import FavourLevel, Npc
+from shared.data.models import Npc
+from shared.data.world_models import FavourLevel
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.finish import describe_gains, finish
@@ -59,6 +60,18 @@ def claim_favour_gifts(world: World, state: PlayerState, npc: Npc) -> tuple[Play
                         claimed=(*state.claimed, key))
         texts.append(fg.text)
     return state, texts
+
+
+def choice_favour(world: World, state: PlayerState, event_id: str, option_id: str,
+                  ) -> PlayerState:
+    """Favour moved by answering ``event_id``'s choice with ``option_id`` (npcs.json
+    ``choice_favour``), with any favour gift that now comes due."""
+    for npc in world.npcs.values():
+        for cf in npc.choice_favour:
+            if cf.event == event_id and cf.option == option_id:
+                state = add_favour(world, state, npc.id, cf.favour)
+                state, _ = claim_favour_gifts(world, state, npc)
+    return state
 
 
 def gift_favour(world: World, npc: Npc, item_id: str, count: int) -> int:

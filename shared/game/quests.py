@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from shared.data import World
-from shared.data.models import Quest
+from shared.data.world_models import Quest
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.combat import RESULT_NAMES, fight_summary

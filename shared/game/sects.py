@@ -11,7 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 from shared.data import World
-from shared.data.models import Event, Sect
+from shared.data.models import Event
+from shared.data.world_models import Sect
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.combat import RESULT_NAMES, fight_monster, fight_summary
@@ -109,9 +110,11 @@ def join_sect(world: World, state: PlayerState, action: Action, rng: random.Rand
     after, summary, events = state, f"参加{sect.name}入门试炼：{trial.text}", []
     fight_result = "无"
     passed = True
+    days = world.econ.days.join_sect
     if trial.fight is not None:
         fr = fight_monster(world, state, world.monsters[trial.fight], rng)
         after, passed = fr.state, fr.combat.result == "victory"
+        days += fr.days_lost
         summary += fight_summary(world, fr)
         fight_result = RESULT_NAMES[fr.combat.result]
         events.append(fr.event())
@@ -125,7 +128,7 @@ def join_sect(world: World, state: PlayerState, action: Action, rng: random.Rand
     events.append({"type": "join_sect", "sect": sect.id, "passed": passed})
     return finish(
         world, action="join_sect", before=state, after=after, success=passed, summary=summary,
-        kind="join_sect", days=world.econ.days.join_sect, events=events,
+        kind="join_sect", days=days, events=events,
         facts={**_sect_facts(world, after, sect), "trial": trial.text,
                "result": "通过" if passed else "未过", "fight_result": fight_result},
     )

@@ -11,7 +11,7 @@ import random
 from dataclasses import replace
 
 from shared.data import World
-from shared.data.models import Shop, ShopEntry
+from shared.data.world_models import Shop, ShopEntry
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.favour import favour_level, favour_of

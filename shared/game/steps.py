@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from shared.data import World
-from shared.data.models import Reward, Step
+from shared.data.world_models import Reward, Step
 from shared.errors import ActionRefused
 from shared.game.combat import FightResult, fight_monster
 from shared.game.progress import realm_allows, with_qi
@@ -79,7 +79,7 @@ class StepResult:
     state: PlayerState
     done: bool
     fight: FightResult | None
-    days: int  # extra days the step itself took (labour)
+    days: int  # extra days the step itself took (labour, or lying wounded after a defeat)
 
 
 def check_step(world: World, state: PlayerState, step: Step) -> None:
@@ -101,7 +101,8 @@ def perform_step(world: World, state: PlayerState, step: Step, rng: random.Rando
     if step.kind == "hunt":
         assert step.monster is not None  # checked at load
         fr = fight_monster(world, state, world.monsters[step.monster], rng)
-        return StepResult(fr.state, fr.combat.result == "victory", fr, 0)
+        # a defeat costs the days lying wounded, as in any fight
+        return StepResult(fr.state, fr.combat.result == "victory", fr, fr.days_lost)
     if step.kind == "labour":
         return StepResult(state, True, None, step.days)
     return StepResult(state, True, None, 0)  # visit, realm: being there is enough

@@ -142,3 +142,42 @@ async def test_bad_count_is_a_400(api: ApiClient, count: Any) -> None:
     r = await api.act(pid, token, {"type": "buy", "item": "huichun_dan", "count": count})
     assert r.status == 400, r.text
     assert "count" in r.json["error"]["message"]
+
+
+SECT_HOME = {"location": "qingyun_sect", "sect": "qingyun"}
+
+
+@pytest.mark.parametrize(("seed", "action", "code"), [
+    ({**SECT_HOME, "sect_rank": 3, "realm": "jindan"}, {"type": "promote"}, "top_rank"),
+    (SECT_HOME, {"type": "sect_mission", "target": "xs_hunt"}, "unknown_mission"),
+    (SECT_HOME, {"type": "sect_mission", "target": "qy_herbs"}, "missing_items"),
+    (SECT_HOME, {"type": "exchange", "item": "yujian_xuesha"}, "not_exchangeable"),
+    (SECT_HOME, {"type": "exchange", "item": "yujian_taiyi"}, "rank_too_low"),
+    (SECT_HOME, {"type": "exchange", "item": "juqi_dan"}, "not_enough_contribution"),
+    ({**SECT_HOME, "sect_rank": 1, "contribution": 900}, {"type": "promote"}, "realm_too_low"),
+    ({"location": "qingyang_market", "spirit_stones": 9000}, {"type": "buy", "item": "zhuji_dan"},
+     "favour_too_low"),
+    ({"favour": {"li_laohan": 100}}, {"type": "give", "target": "li_laohan",
+                                      "item": "huichun_dan"}, "favour_max"),
+    ({"inventory": {"qingtong_danlu": 1}}, {"type": "use_item", "item": "qingtong_danlu"},
+     "not_usable"),
+    ({"recipes": ["f_qingfeng"], "inventory": {"xuantie": 2}},
+     {"type": "craft", "target": "f_qingfeng"}, "no_furnace"),
+    ({"location": "luoxia_mountains", "inventory": {"lang_pi": 1}},
+     {"type": "sell", "item": "lang_pi"}, "no_shop"),
+    ({}, {"type": "sell", "item": "huichun_dan", "target": "nowhere"}, "unknown_shop"),
+    ({"location": "qingyun_sect", "realm": "zhuji"}, {"type": "quest", "target": "main_2"},
+     "quest_locked"),
+    ({"quests": {"village_wolves": 2}}, {"type": "quest", "target": "village_wolves"},
+     "quest_done"),
+    ({"location": "tianjian_peak", "quests": {"sword_heart": 1}},
+     {"type": "quest", "target": "sword_heart"}, "realm_too_low"),
+    ({"inventory": {"danjing_rumen": 1}, "recipes": ["r_huichun", "r_juqi", "r_peiyuan"]},
+     {"type": "learn", "item": "danjing_rumen"}, "already_known"),
+])
+async def test_refusals_of_a_seeded_cultivator(api: ApiClient, settings: Settings,
+                                               seed: dict[str, Any], action: dict[str, Any],
+                                               code: str) -> None:
+    pid, token, _ = await api.create_player()
+    seed_state(settings, pid, **seed)
+    await refused(api, pid, token, action, code)

@@ -113,3 +113,14 @@ def test_new_files_are_required(data_copy: Path) -> None:  # noqa: F811
     probs = problems_of(data_copy)
     assert has(probs, "sects.json", "-", "-", "missing")
     assert has(probs, "economy.json", "-", "-", "missing")
+
+
+def test_choice_favour_names_a_real_option(data_copy: Path) -> None:  # noqa: F811
+    def change(d: list[dict[str, Any]]) -> None:
+        entry(d, "danshi_lin")["choice_favour"] = [
+            {"event": "wounded_fox", "option": "dance", "favour": 3},
+            {"event": "no_event", "option": "help", "favour": 3}]
+    edit(data_copy, "npcs.json", change)
+    probs = problems_of(data_copy)
+    assert has(probs, "npcs.json", "danshi_lin", "choice_favour[0].option", "no choice option")
+    assert has(probs, "npcs.json", "danshi_lin", "choice_favour[1].event", "unknown event")

@@ -61,3 +61,15 @@ def test_talk_reports_the_favour_level(world: World) -> None:
     out = outcome_of(world, s, Action("talk", target="li_laohan"))
     assert out.narration.facts["favour"] == 35
     assert out.narration.facts["favour_level"] == "友善"
+
+
+def test_choices_move_favour(world: World) -> None:
+    from dataclasses import replace
+
+    s = replace(player(world, location="lingquan_valley"), pending_choice="wounded_fox")
+    helped = outcome_of(world, s, Action("choose", target="help"))
+    assert favour_of(helped.state, "danshi_lin") == 8
+    took = outcome_of(world, s, Action("choose", target="take"))
+    assert favour_of(took.state, "danshi_lin") == -10
+    left = outcome_of(world, s, Action("choose", target="leave"))
+    assert favour_of(left.state, "danshi_lin") == 0

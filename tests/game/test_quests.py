@@ -72,3 +72,21 @@ def test_quest_refusals(world: World) -> None:
     refused(world, s, Action("quest"), "missing_target")
     refused(world, s, Action("quest", target="nope"), "unknown_quest")
     refused(world, s, Action("quest", target="hundred_herbs"), "npc_not_here")
+
+
+def test_a_lost_hunt_costs_the_days_of_a_defeat(world: World) -> None:
+    s = player(world, location="luoxia_mountains", attack=1, defense=0, hp=3,
+               quests={"village_wolves": 0})
+    out = outcome_of(world, s, Action("quest", target="village_wolves"))
+    lost = next(e for e in out.events if e["type"] == "combat")
+    assert lost["result"] == "defeat" and lost["days_lost"] > 0
+    assert out.state.day == s.day + world.econ.days.quest + lost["days_lost"]
+
+
+def test_some_quests_need_the_givers_trust(world: World) -> None:
+    from shared.game.favour import add_favour
+
+    s = player(world, location="youming_realm", realm="yuanying")
+    refused(world, s, Action("quest", target="ghost_king_pact"), "favour_too_low")
+    trusted = add_favour(world, s, "yin_jiuniang", 10)
+    assert outcome_of(world, trusted, Action("quest", target="ghost_king_pact")).success

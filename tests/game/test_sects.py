@@ -133,3 +133,26 @@ def test_stance_shapes_events(world: World) -> None:
     assert sect_event_factor(world, xs, "highway_robbery") == pytest.approx(0.5)  # own
     assert sect_event_factor(world, xs, "hidden_master") == pytest.approx(0.5)  # 青云 shuns
     assert sect_event_factor(world, xs, "wolf_pack") == 1.0
+
+
+def test_explore_meets_rival_disciples_more_often(world: World) -> None:
+    from shared.game import apply_action
+
+    def ambushes(state: PlayerState) -> int:
+        n = 0
+        for seed in range(400):
+            out = apply_action(world, state, Action("explore"), seed)
+            n += any(e.get("id") == "demonic_ambush" for e in out.events)
+        return n
+
+    loner = player(world, realm="zhuji", location="heifeng_forest")
+    assert ambushes(replace(loner, sect="qingyun")) > 1.5 * ambushes(loner)
+
+
+def test_a_lost_trial_costs_the_days_of_a_defeat(world: World) -> None:
+    weak = player(world, location="qingyun_sect", attack=1, defense=0, hp=5)
+    out = outcome_of(world, weak, Action("join_sect", target="qingyun"), seed=3)
+    lost = next(e for e in out.events if e["type"] == "combat")
+    assert lost["result"] == "defeat"
+    assert out.state.day == weak.day + world.econ.days.join_sect + lost["days_lost"]
+    assert lost["days_lost"] > 0

@@ -70,3 +70,14 @@ def test_buy_refusals(world: World) -> None:
 
 def test_shops_here(world: World) -> None:
     assert [s.id for s in shops_here(world, player(world))] == ["village_store"]
+
+
+def test_a_shop_that_only_sells(world: World) -> None:
+    from dataclasses import replace as dc_replace
+    from types import MappingProxyType
+
+    store = world.shops["village_store"].model_copy(update={"buys": False})
+    only_sells = dc_replace(world, shops=MappingProxyType({**world.shops, store.id: store}))
+    refused(only_sells, player(world), Action("sell", item="huichun_dan"), "shop_does_not_buy")
+    assert outcome_of(only_sells, player(world, spirit_stones=50),
+                      Action("buy", item="huichun_dan")).success
