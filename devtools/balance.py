@@ -668,7 +668,8 @@ def _fmt(value: float | None) -> str:
 def table(world: World, summaries: dict[str, Summary]) -> list[str]:
     """The Markdown table: actions to each major realm and the rest per strategy."""
     realms = [r for r in world.realms[1:]]
-    head = ["strategy", *(r.name for r in realms), "deaths", "refused", "stones over time"]
+    head = ["strategy", *(r.name for r in realms), "deaths", "refused", "stones over time",
+            "never reached (loc/event/monster/item/tech)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries.values():
         cells = [s.name]
@@ -677,7 +678,10 @@ def table(world: World, summaries: dict[str, Summary]) -> list[str]:
             v = s.to_realm(realm.id)
             cells.append(f"{_fmt(v)} ({share:.0%})" if v is not None else "-")
         deaths = ", ".join(f"{k} {v}" for k, v in sorted(s.deaths().items())) or "-"
-        cells += [deaths, f"{s.refused_share():.1%}", " → ".join(_short(x) for x in s.stones())]
+        unseen = never_reached(world, s.runs)
+        cells += [deaths, f"{s.refused_share():.1%}", " → ".join(_short(x) for x in s.stones()),
+                  "/".join(str(len(unseen[k])) for k in
+                           ("locations", "events", "monsters", "items", "techniques"))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
