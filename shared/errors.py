@@ -21,7 +21,7 @@ class AppError(Exception):
         super().__init__(message)
         self.message = message
         if code is not None:
-            self.code = code  # instance override of the class default
+            self.code = code  # type: ignore[misc]  # instance override of the class default
 
     def to_body(self) -> dict[str, Any]:
         """The JSON envelope both apps send."""
@@ -98,6 +98,14 @@ class ActionRefused(AppError):
 
     status = 422
     code = "action_refused"
+
+
+class ChoicePending(ActionRefused):
+    """409: an event's choice is pending; only ``choose`` (or ``flee``) is accepted until it is
+    made. The message names the choice and its options."""
+
+    status = 409
+    code = "choice_pending"
 
 
 class RateLimited(AppError):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import replace
+
 from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.game import new_player
 from shared.store import NewLogEntry, PlayerRow
@@ -21,7 +24,8 @@ def create_player(ctx: GameContext, name: str, identity: Identity | None = None)
     """Roll a new cultivator, store it with its creation entry (seq 0), return it and its token."""
     ident = identity or new_identity()
     outcome = new_player(ctx.world, name, ident.seed)
-    state = outcome.state.to_dict()
+    # The hidden fate: a server secret mixed into every action's seed, never sent to a client.
+    state = replace(outcome.state, fate_secret=secrets.token_hex(16)).to_dict()
     entry = NewLogEntry(
         seq=0,
         action={"type": "create", "name": name},
