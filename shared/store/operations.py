@@ -241,6 +241,9 @@ def transact_player(
         raise TypeError(f"decide must return Commit or Replay, not {type(decision).__name__}")
     if row is None:
         raise PlayerNotFound(player_id)
+    if idempotency_key is not None and decision.entry.idempotency_key != idempotency_key:
+        # Stored under another key, a retry would not find it and would apply twice.
+        raise ValueError("decide's entry must carry the idempotency_key it was looked up by")
     return _write_locked(conn, row, decision)
 
 

@@ -355,6 +355,9 @@ async def test_transact_gives_decide_the_recent_count_and_the_prior_entry(
     assert seen[1][0] == 2
     with pytest.raises(ValueError, match="no prior entry"):
         await store.transact_player("p1", decide, idempotency_key="unknown")
+    with pytest.raises(ValueError, match="idempotency_key"):  # the key must be stored
+        await store.transact_player("p1", bump("c", "other"), idempotency_key="k2")
+    assert (await store.get_player("p1")).version == 2
 
 
 async def test_transact_on_a_missing_player(store: Face) -> None:

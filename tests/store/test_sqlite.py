@@ -112,7 +112,7 @@ def test_transact_player_begins_immediate_and_locks_nothing_else(sqlite_url: str
     store.init_schema()
     store.create_player("p1", "h", {"counter": 0}, entry(0))
     seen = statements_of(store.engine)
-    store.transact_player("p1", bump("t"), recent_seconds=60, idempotency_key="k")
+    store.transact_player("p1", bump("t", "k"), recent_seconds=60, idempotency_key="k")
     assert seen == [
         "BEGIN IMMEDIATE", "SELECT PLAYERS.ID,", "SELECT COUNT(*)", "SELECT ACTION_LOG.PLAYER_ID,",
         "UPDATE PLAYERS", "INSERT INTO",
