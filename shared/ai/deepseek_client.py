@@ -354,16 +354,16 @@ class DeepSeekClient:
         """Perform the flow's steps with blocking I/O; deltas are yielded, the result
         handed to ``finish``. The deadline holds during reads: a watchdog shuts a socket
         that is still blocked when it passes, and the clock is checked between chunks."""
-        run, io = _Runner(flow, finish), _SyncIO(self)
+        io = _SyncIO(flow, finish, self)
         try:
-            while (step := run.advance()) is not None:
+            while (step := io.advance()) is not None:
                 if type(step) is Emit:
                     yield step.text  # outside the try: the consumer's errors are its own
                     continue
                 try:
-                    run.answer = io.perform(step)
+                    io.answer = io.perform(step)
                 except Exception as exc:  # handed to the flow, which maps or re-raises it
-                    run.error = exc
+                    io.error = exc
         finally:
             io.release()
             flow.close()
@@ -374,23 +374,24 @@ class DeepSeekClient:
         """Perform the flow's steps on the event loop; see :meth:`_drive`. Every wait is
         bounded by ``asyncio.timeout``, never around a ``yield`` (that would cancel the
         consumer's code instead)."""
-        run, io = _Runner(flow, finish), _AsyncIO(self)
+        io = _AsyncIO(flow, finish, self)
         try:
-            while (step := run.advance()) is not None:
+            while (step := io.advance()) is not None:
                 if type(step) is Emit:
                     yield step.text
                     continue
                 try:
-                    run.answer = await io.perform(step)
+                    io.answer = await io.perform(step)
                 except Exception as exc:
-                    run.error = exc
+                    io.error = exc
         finally:
             await io.release()  # also on cancellation: the upstream must close
             flow.close()
 
 
 class _Runner:
-    """Advances a flow: the last step's answer (or error) in, the next step out."""
+    """Advances a flow: the last step's answer (or error) in, the next step out. The two
+    I/O classes below extend it with the I/O that answers the steps."""
 
     __slots__ = ("answer", "error", "finish", "flow")
 
@@ -411,12 +412,13 @@ class _Runner:
             return None
 
 
-class _SyncIO:
+class _SyncIO(_Runner):
     """The blocking I/O of one call: its slot, its response, its watch."""
 
     __slots__ = ("_call", "_chunks", "_client", "_held", "_response", "_watch")
 
-    def __init__(self, client: DeepSeekClient) -> None:
+    def __init__(self, flow: Flow, finish: Finish[ChatResult], client: DeepSeekClient) -> None:
+        super().__init__(flow, finish)
         self._client = client
         self._call: Call | None = None
         self._response: httpx.Response | None = None
@@ -489,12 +491,13 @@ class _SyncIO:
                 self._client._sync_slots.release()
 
 
-class _AsyncIO:
+class _AsyncIO(_Runner):
     """The awaiting I/O of one call: its slot and its response."""
 
     __slots__ = ("_call", "_chunks", "_client", "_response", "_slots")
 
-    def __init__(self, client: DeepSeekClient) -> None:
+    def __init__(self, flow: Flow, finish: Finish[ChatResult], client: DeepSeekClient) -> None:
+        super().__init__(flow, finish)
         self._client = client
         self._call: Call | None = None
         self._response: httpx.Response | None = None
