@@ -165,6 +165,7 @@ class DeepSeekClient:
         self._lock = threading.Lock()
         self._sync: httpx.BaseTransport | None = None
         self._sync_slots = threading.BoundedSemaphore(concurrency)
+        self._watchdog = get_watchdog()  # its thread starts on the first watched response
         self._async: httpx.AsyncBaseTransport | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._async_slots: asyncio.Semaphore | None = None
@@ -242,10 +243,7 @@ class DeepSeekClient:
             messages, stream=stream, model=model, max_tokens=max_tokens,
             temperature=temperature, user_id=user_id, thinking=thinking,
         )
-        return call_flow(
-            self._tracker, self._proto, prepared,
-            lambda call, remaining: self._request(call, remaining, prepared),
-        )
+        return call_flow(self._tracker, self._proto, prepared, self._request)
 
     def _request(self, call: Call, remaining: float, prepared: PreparedRequest) -> httpx.Request:
         # stream= and ready-encoded headers skip httpx's content sniffing and header
@@ -274,11 +272,13 @@ class DeepSeekClient:
         thinking: bool | None = None,
     ) -> ChatResult:
         """One completion (blocking). Raises an :class:`LLMError` after its retries."""
-        flow = self._start(messages, False, model, max_tokens, temperature, user_id, thinking)
-        results: list[ChatResult] = []
-        for _ in self._drive(flow, results.append):
-            pass  # a non-stream call emits no deltas
-        return results[0]
+        io = _SyncIO(self._start(messages, False, model, max_tokens, temperature, user_id,
+                                 thinking), self)
+        try:
+            io.pump()  # a non-stream call emits no deltas: this runs it to its end
+            return io.result
+        finally:
+            io.close()
 
     def stream(
         self,
@@ -309,11 +309,13 @@ class DeepSeekClient:
     ) -> ChatResult:
         """One completion on the event loop. Raises an :class:`LLMError` after its retries;
         a cancelled call closes its upstream response and propagates."""
-        results: list[ChatResult] = []
         flow = self._start(messages, False, model, max_tokens, temperature, user_id, thinking)
-        async for _ in self._adrive(flow, results.append):
-            pass
-        return results[0]
+        io = _AsyncIO(flow, self)
+        try:
+            await io.pump()
+            return io.result
+        finally:
+            await io.close()  # also on cancellation: the upstream must close
 
     def astream(
         self,
@@ -354,19 +356,13 @@ class DeepSeekClient:
         """Perform the flow's steps with blocking I/O; deltas are yielded, the result
         handed to ``finish``. The deadline holds during reads: a watchdog shuts a socket
         that is still blocked when it passes, and the clock is checked between chunks."""
-        run, io = _Runner(flow, finish), _SyncIO(self)
+        io = _SyncIO(flow, self)
         try:
-            while (step := run.advance()) is not None:
-                if type(step) is Emit:
-                    yield step.text  # outside the try: the consumer's errors are its own
-                    continue
-                try:
-                    run.answer = io.perform(step)
-                except Exception as exc:  # handed to the flow, which maps or re-raises it
-                    run.error = exc
+            while (emit := io.pump()) is not None:
+                yield emit.text  # outside the pump: the consumer's errors are its own
+            finish(io.result)
         finally:
-            io.release()
-            flow.close()
+            io.close()
 
     async def _adrive(
         self, flow: Flow, finish: Finish[ChatResult]
@@ -374,55 +370,68 @@ class DeepSeekClient:
         """Perform the flow's steps on the event loop; see :meth:`_drive`. Every wait is
         bounded by ``asyncio.timeout``, never around a ``yield`` (that would cancel the
         consumer's code instead)."""
-        run, io = _Runner(flow, finish), _AsyncIO(self)
+        io = _AsyncIO(flow, self)
         try:
-            while (step := run.advance()) is not None:
-                if type(step) is Emit:
-                    yield step.text
-                    continue
-                try:
-                    run.answer = await io.perform(step)
-                except Exception as exc:
-                    run.error = exc
+            while (emit := await io.pump()) is not None:
+                yield emit.text
+            finish(io.result)
         finally:
-            await io.release()  # also on cancellation: the upstream must close
-            flow.close()
+            await io.close()  # also on cancellation: the upstream must close
 
 
 class _Runner:
-    """Advances a flow: the last step's answer (or error) in, the next step out."""
+    """Advances a flow: the last step's answer (or error) in, the next step out. The two
+    I/O classes below extend it with the I/O that answers the steps; their ``pump`` runs
+    steps until the flow emits a delta (returned) or ends (None, ``result`` is set)."""
 
-    __slots__ = ("answer", "error", "finish", "flow")
+    __slots__ = ("answer", "error", "flow", "result")
 
-    def __init__(self, flow: Flow, finish: Finish[ChatResult]) -> None:
+    def __init__(self, flow: Flow) -> None:
         self.flow = flow
-        self.finish = finish
         self.answer: Any = None
         self.error: Exception | None = None
+        self.result: ChatResult
 
     def advance(self) -> Step | None:
-        """The next step, or None once the flow returned (its result went to ``finish``)."""
+        """The next step, or None once the flow returned (then ``result`` is set)."""
         answer, error = self.answer, self.error
         self.answer = self.error = None
         try:
             return self.flow.send(answer) if error is None else self.flow.throw(error)
         except StopIteration as stop:
-            self.finish(stop.value)
+            self.result = stop.value
             return None
 
 
-class _SyncIO:
+class _SyncIO(_Runner):
     """The blocking I/O of one call: its slot, its response, its watch."""
 
     __slots__ = ("_call", "_chunks", "_client", "_held", "_response", "_watch")
 
-    def __init__(self, client: DeepSeekClient) -> None:
+    def __init__(self, flow: Flow, client: DeepSeekClient) -> None:
+        super().__init__(flow)
         self._client = client
         self._call: Call | None = None
         self._response: httpx.Response | None = None
         self._watch: Watch | None = None
         self._chunks: Iterator[bytes] = iter(())
         self._held = False
+
+    def pump(self) -> Emit | None:
+        """Perform steps until the next delta (returned) or the end of the flow (None)."""
+        while (step := self.advance()) is not None:
+            if type(step) is Emit:
+                return step
+            try:
+                self.answer = self.perform(step)
+            except Exception as exc:  # handed to the flow, which maps or re-raises it
+                self.error = exc
+        return None
+
+    def close(self) -> None:
+        """Release what the call holds and close the flow (a no-op once it ended)."""
+        self.release()
+        self.flow.close()
 
     def perform(self, step: Step) -> Any:
         kind = type(step)
@@ -447,7 +456,7 @@ class _SyncIO:
         self._held = True
         self._call = step.call
         self._response = response = client._http().handle_request(step.request)
-        self._watch = get_watchdog().arm(started + step.remaining, response)
+        self._watch = client._watchdog.arm(started + step.remaining, response)
         self._chunks = _raw_chunks(response)
         if not step.read_body:
             return response, None
@@ -480,7 +489,7 @@ class _SyncIO:
         response, self._response = self._response, None
         try:
             if response is not None:
-                get_watchdog().disarm(self._watch)  # before the socket can go back to the pool
+                self._client._watchdog.disarm(self._watch)  # before the socket is pooled again
                 self._watch = None
                 response.close()
         finally:
@@ -489,17 +498,34 @@ class _SyncIO:
                 self._client._sync_slots.release()
 
 
-class _AsyncIO:
+class _AsyncIO(_Runner):
     """The awaiting I/O of one call: its slot and its response."""
 
     __slots__ = ("_call", "_chunks", "_client", "_response", "_slots")
 
-    def __init__(self, client: DeepSeekClient) -> None:
+    def __init__(self, flow: Flow, client: DeepSeekClient) -> None:
+        super().__init__(flow)
         self._client = client
         self._call: Call | None = None
         self._response: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None
         self._slots: asyncio.Semaphore | None = None
+
+    async def pump(self) -> Emit | None:
+        """Perform steps until the next delta (returned) or the end of the flow (None)."""
+        while (step := self.advance()) is not None:
+            if type(step) is Emit:
+                return step
+            try:
+                self.answer = await self.perform(step)
+            except Exception as exc:
+                self.error = exc
+        return None
+
+    async def close(self) -> None:
+        """Release what the call holds and close the flow."""
+        await self.release()
+        self.flow.close()
 
     async def perform(self, step: Step) -> Any:
         kind = type(step)

@@ -93,20 +93,20 @@ def call_flow(
     tracker: CallTracker,
     proto: ChatProtocol,
     prepared: PreparedRequest,
-    request_for: Callable[[Call, float], httpx.Request],
+    request_for: Callable[[Call, float, PreparedRequest], httpx.Request],
 ) -> Flow:
     """One call with its retries. A stream is retried only while nothing was emitted.
 
-    ``request_for(call, remaining)`` builds one attempt's request (its timeouts bounded by
-    ``remaining``). The call starts (and the breaker is asked) on the first step.
+    ``request_for(call, remaining, prepared)`` builds one attempt's request (its timeouts
+    bounded by ``remaining``). The call starts (and the breaker is asked) on the first step.
     """
     call = tracker.start(prepared.model, stream=prepared.stream)
-    progress = _Progress()
+    asm: StreamAssembler | None = None  # the current attempt's stream, once it has begun
     try:
         while True:
             try:
                 remaining = call.begin_attempt()
-                request = request_for(call, remaining)
+                request = request_for(call, remaining, prepared)
                 response, body = yield Send(call, request, remaining, not prepared.stream)
                 if body is not None or response.status_code != 200:
                     if body is None:
@@ -114,7 +114,8 @@ def call_flow(
                         yield RELEASE
                     completion = proto.parse_response(response.status_code, response.headers, body)
                 else:
-                    completion = yield from _read_stream(progress)
+                    asm = StreamAssembler()
+                    completion = yield from _read_stream(asm)
                     yield RELEASE
                 return call.succeeded(completion)
             except LLMError as exc:
@@ -125,7 +126,8 @@ def call_flow(
                 # A watchdog that closed a stalled socket shows up as a broken connection.
                 err = call.deadline_error() if call.expired() else error_from_exception(exc)
             yield RELEASE
-            delay = None if progress.emitted else call.retry_delay(err)
+            emitted = asm is not None and bool(asm.parts)
+            delay = None if emitted else call.retry_delay(err)
             if delay is None:
                 raise call.failed(err)
             yield Sleep(delay)
@@ -133,24 +135,15 @@ def call_flow(
         call.abandon()
 
 
-class _Progress:
-    """Whether a stream has passed text on (then it can no longer be retried)."""
-
-    __slots__ = ("emitted",)
-
-    def __init__(self) -> None:
-        self.emitted = False
-
-
-def _read_stream(progress: _Progress) -> Generator[Step, Any, Completion]:
-    decoder, asm = SSEDecoder(), StreamAssembler()
+def _read_stream(asm: StreamAssembler) -> Generator[Step, Any, Completion]:
+    """Read a 200 stream's chunks, emitting each text delta (``asm.parts`` keeps them)."""
+    decoder = SSEDecoder()
     while True:
         chunk = yield READ_CHUNK
         payloads = decoder.close() if chunk is None else decoder.feed(chunk)
         for payload in payloads:
             delta = asm.feed(payload)
             if delta:
-                progress.emitted = True
                 yield Emit(delta)
         if chunk is None:
             return Completion(*asm.finish())

@@ -83,23 +83,21 @@ class TokenCounts:
     @classmethod
     def of(cls, usage: Mapping[str, Any]) -> TokenCounts:
         """Read a ``usage`` object; anything that is not a count is left out."""
-        prompt = _count(usage.get("prompt_tokens"))
-        hit = _count(usage.get("prompt_cache_hit_tokens"))
-        miss = _count(usage.get("prompt_cache_miss_tokens"))
+        get = usage.get
+        prompt, completion = get("prompt_tokens"), get("completion_tokens")
+        hit, miss = get("prompt_cache_hit_tokens"), get("prompt_cache_miss_tokens")
+        # A count is a plain non-negative int (type() also rules out bool).
+        prompt = prompt if type(prompt) is int and prompt >= 0 else None
+        completion = completion if type(completion) is int and completion >= 0 else None
+        hit = hit if type(hit) is int and hit >= 0 else None
+        miss = miss if type(miss) is int and miss >= 0 else None
         if hit is None:
-            details = usage.get("prompt_tokens_details")
-            if isinstance(details, Mapping):
-                hit = _count(details.get("cached_tokens"))
+            details = get("prompt_tokens_details")
+            cached = details.get("cached_tokens") if isinstance(details, dict) else None
+            hit = cached if type(cached) is int and cached >= 0 else None
         if miss is None and hit is not None and prompt is not None and prompt >= hit:
             miss = prompt - hit
-        return cls(prompt, _count(usage.get("completion_tokens")), hit, miss)
-
-
-def _count(value: Any) -> int | None:
-    # bool is an int subclass; a count is a plain non-negative integer.
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
+        return cls(prompt, completion, hit, miss)
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,10 @@ class Watchdog:
                 now = self._clock()
                 while self._heap and self._heap[0][0] <= now:
                     _, _, watch = heapq.heappop(self._heap)
-                    if watch.sock is not None:
-                        watch.fired = True  # before the shutdown: a woken reader may look
-                        _shutdown(watch.sock)
-                        watch.sock = None
+                    sock, watch.sock = watch.sock, None
+                    if sock is not None:
+                        watch.fired = True  # first: the woken reader may look at once
+                        _shutdown(sock)
                 timeout = self._heap[0][0] - now if self._heap else None
                 self._cond.wait(timeout)
 
