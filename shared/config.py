@@ -64,6 +64,11 @@ class Settings:
 
     # HTTP behaviour.
     max_body_bytes: int = 64 * 1024
+    # The app's own request-line and header limits, answered as the JSON envelope (414, 431).
+    # The servers' limits (gunicorn's limit_request_line, hypercorn's h11_max_incomplete_size)
+    # are set above these so the app, not the server, answers.
+    max_target_chars: int = 4094
+    max_header_bytes: int = 8192
     player_text_max: int = 300
     action_rate_per_minute: int = 120
     log_level: str = "INFO"

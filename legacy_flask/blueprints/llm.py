@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response
 
 from legacy_flask.blueprints._edge import json_body, query, respond, run
 from legacy_flask.core import runtime
@@ -11,11 +11,15 @@ from shared.usecases import llm as uc
 
 
 def llm() -> Response:
-    """``GET /api/llm?prompt=`` or ``POST /api/llm {"prompt"}``: text, model, usage, degraded."""
-    if request.method == "POST":
-        prompt = json_body(LLMPromptIn).prompt
-    else:
-        prompt = query(LLMPromptQuery).prompt
+    """``GET /api/llm?prompt=``: text, model, usage, degraded."""
+    prompt = query(LLMPromptQuery).prompt
+    return respond(run(uc.complete_prompt(runtime().ctx, prompt)), LLMTextOut)
+
+
+def llm_post() -> Response:
+    """``POST /api/llm {"prompt"}``: text, model, usage, degraded (the query string is not
+    read)."""
+    prompt = json_body(LLMPromptIn).prompt
     return respond(run(uc.complete_prompt(runtime().ctx, prompt)), LLMTextOut)
 
 

@@ -51,7 +51,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
      "unauthorized"),
     ("POST", "/api/players/{pid}/actions", {"json_body": {"type": "rest"},
                                             "headers": {"Authorization": "Bearer pt_wrong"}},
-     403, "forbidden"),
+     404, "player_not_found"),
     ("POST", "/api/players/{pid}/actions", {"json_body": {"type": "rest"},
                                             "headers": {"Authorization": "Basic abc"}},
      401, "unauthorized"),
