@@ -8,13 +8,36 @@ Nothing here runs at import; the app factories call these at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.logging_setup import add_secret, get_logger
 from shared.usecases import AsyncEffects, GameContext, SyncEffects
 
+if TYPE_CHECKING:
+    from shared.ai.narrator import AsyncNarrationStream, Narration, Narrator
+
 log = get_logger("runtime")
+
+
+class AsyncNarratorFace:
+    """The narrator's async face with the sync face's method names (``narrate``, ``stream``,
+    ``complete``), for the awaiting effect handler."""
+
+    def __init__(self, narrator: Narrator) -> None:
+        self.narrator = narrator
+
+    async def narrate(self, req: Any, user_id: str | None = None) -> Narration:
+        """:meth:`Narrator.narrate` on the event loop."""
+        return await self.narrator.narrate_async(req, user_id=user_id)
+
+    def stream(self, req: Any, user_id: str | None = None) -> AsyncNarrationStream:
+        """:meth:`Narrator.stream` as async deltas."""
+        return self.narrator.astream(req, user_id=user_id)
+
+    async def complete(self, prompt: str) -> Narration:
+        """:meth:`Narrator.complete` on the event loop."""
+        return await self.narrator.complete_async(prompt)
 
 
 @dataclass
@@ -46,17 +69,12 @@ def prepare(app_name: str, settings: Settings) -> Runtime:
     client = DeepSeekClient(settings) if settings.llm_enabled else None
     narrator = Narrator(PromptBook(world), settings, client, backend=backend)
     ctx = GameContext(world=world, settings=settings, deferred_narration=backend == "celery")
-    tasks = None
-    if backend == "celery":
-        from shared.tasks.queue import LLMTaskQueue
-
-        tasks = LLMTaskQueue(settings)
     log.info(
         "%s ready to open: backend=%s llm=%s model=%s store=%s",
         app_name, backend, "online" if client else "offline", settings.deepseek_model,
         settings.database_url.split(":", 1)[0],
     )
-    return Runtime(app_name, settings, backend, world, ctx, narrator, client, tasks=tasks)
+    return Runtime(app_name, settings, backend, world, ctx, narrator, client)
 
 
 def open_sync(app_name: str, settings: Settings) -> Runtime:
@@ -64,6 +82,10 @@ def open_sync(app_name: str, settings: Settings) -> Runtime:
     from shared.store import open_store
 
     rt = prepare(app_name, settings)
+    if rt.backend == "celery":
+        from shared.tasks.queue import TaskQueue
+
+        rt.tasks = TaskQueue(settings)
     rt.store = open_store(settings.database_url)
     rt.store.init_schema()
     rt.effects = SyncEffects(rt.store, rt.narrator, rt.tasks)
@@ -86,9 +108,13 @@ async def open_async(rt: Runtime) -> Runtime:
     """Quart: open the async store and the awaiting handler (inside the serving loop)."""
     from shared.store import open_async_store
 
+    if rt.backend == "celery" and rt.tasks is None:
+        from shared.tasks.queue import AsyncTaskQueue
+
+        rt.tasks = AsyncTaskQueue(rt.settings)
     rt.store = open_async_store(rt.settings.database_url)
     await rt.store.init_schema()
-    rt.effects = AsyncEffects(rt.store, rt.narrator, rt.tasks)
+    rt.effects = AsyncEffects(rt.store, AsyncNarratorFace(rt.narrator), rt.tasks)
     return rt
 
 
@@ -97,8 +123,8 @@ async def close_async(rt: Runtime) -> None:
     if rt.client is not None:
         await rt.client.aclose()  # closes the sync pool too
     if rt.tasks is not None:
-        await rt.tasks.aclose()
-        rt.tasks.close()
+        await rt.tasks.close()
+        rt.tasks = None
     if rt.store is not None:
         await rt.store.close()
         rt.store = None

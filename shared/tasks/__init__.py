@@ -2,7 +2,8 @@
 
 - :func:`make_celery` (``celery_app``): the Celery app, every setting derived from Settings;
 - ``llm_tasks``: the tasks ``llm.complete`` and ``llm.narrate`` and the work they do;
-- :class:`LLMTaskQueue` (``queue``): what both apps call to submit and poll;
+- :class:`TaskQueue` / :class:`AsyncTaskQueue` (``queue``): what the apps call to submit and
+  poll (``LLMTaskQueue`` is the blocking face's earlier name);
 - ``worker``: the entry module of ``celery -A shared.tasks.worker worker``.
 """
 
@@ -20,15 +21,17 @@ from shared.tasks.errors import (
     QueueUnavailable,
     TaskTimeout,
 )
-from shared.tasks.queue import LLMTaskQueue
+from shared.tasks.queue import AsyncTaskQueue, LLMTaskQueue, TaskQueue
 
 __all__ = [
     "COMPLETE_TASK",
     "NARRATE_TASK",
+    "AsyncTaskQueue",
     "LLMCallFailed",
     "LLMTaskQueue",
     "NarrationTargetMissing",
     "QueueUnavailable",
+    "TaskQueue",
     "TaskTimeout",
     "TaskTimings",
     "celery_config",

@@ -4,13 +4,14 @@ All state is in Redis (the broker, Celery's results and our record of issued ids
 submitted through the Flask app can be polled through the Quart app and the other way round.
 
 Celery answers PENDING for any id it never saw, so every submit also writes
-``xianxia:llm-task:<id>`` with the results' TTL: :meth:`LLMTaskQueue.status` returns None for
-an id without that record (the apps answer 404), and PENDING only for a real queued task.
+``xianxia:llm-task:<id>`` with the results' TTL: ``status`` returns None for an id without
+that record (the apps answer 404), and PENDING only for a real queued task.
 
-The blocking face (Flask) uses a thread-safe Redis client and polls with backoff. The async
-face (Quart) never blocks the loop: submits run on a small private thread pool (Celery's
-producer is blocking), reads go through ``redis.asyncio``, and all waiters of one event loop
-are woken by one pattern subscription to the result backend's publishes.
+Two faces with the same method names: :class:`TaskQueue` (Flask) uses a thread-safe Redis
+client and polls with backoff; :class:`AsyncTaskQueue` (Quart) never blocks the loop:
+submits run on a small private thread pool (Celery's producer is blocking), reads go through
+``redis.asyncio``, and all waiters of one event loop are woken by one pattern subscription to
+the result backend's publishes.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
@@ -35,6 +37,7 @@ from shared.tasks.errors import QueueUnavailable, TaskTimeout
 from shared.tasks.results import TaskStatus, is_final, looks_like_task_id, status_from_meta
 
 log = get_logger("tasks")
+T = TypeVar("T")
 
 ISSUED_PREFIX = "xianxia:llm-task:"
 # Each face's Redis pool: callers beyond it wait (up to REDIS_POOL_WAIT s) for a connection
@@ -47,16 +50,15 @@ _MAX_POLL_INTERVAL = 0.25
 SWEEP_INTERVAL = 1.0
 
 
-class LLMTaskQueue:
-    """Submit ``llm.complete`` / ``llm.narrate`` and read their state (one per app process).
+class TaskQueue:
+    """Submit ``llm.complete`` / ``llm.narrate`` and read their state, blocking (Flask, and
+    the engine under :class:`AsyncTaskQueue`); one per app process.
 
     ``strict=True`` on a submit turns the worker's offline fallback off, so an upstream error
     ends the task in FAILURE instead of in degraded text.
     """
 
-    def __init__(
-        self, settings: Settings, *, celery_app: Celery | None = None, submit_threads: int = 2
-    ) -> None:
+    def __init__(self, settings: Settings, *, celery_app: Celery | None = None) -> None:
         self.settings = settings
         self.celery = celery_app or make_celery(settings)
         self._ttl = task_timings(settings).result_ttl
@@ -66,13 +68,6 @@ class LLMTaskQueue:
             settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT,
             socket_connect_timeout=3.0,
         ))
-        # Few threads on purpose: each publish is ~1 ms of pure Python, and more threads only
-        # fight the event loop for the GIL (8 threads gave an 11 s p99 at 500 in flight, where
-        # 2 gave 4.5 s).
-        self._executor = ThreadPoolExecutor(submit_threads, thread_name_prefix="llm-submit")
-        self._aio: _AsyncSide | None = None
-
-    # -- blocking face -------------------------------------------------------------------------
 
     def submit_complete(
         self, prompt: str, user_id: str | None = None, *, strict: bool = False
@@ -134,76 +129,10 @@ class LLMTaskQueue:
         except redis.RedisError:
             return False
 
-    async def aping(self) -> bool:
-        """:meth:`ping` without blocking the event loop."""
-        return bool(await self._off_loop(self.ping))
-
     def close(self) -> None:
-        """Release threads and connections (the async side is closed by :meth:`aclose`)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Release the Redis connections and the Celery producer."""
         self._redis.close()
         self.celery.close()
-
-    # -- async face ----------------------------------------------------------------------------
-
-    async def asubmit_complete(
-        self, prompt: str, user_id: str | None = None, *, strict: bool = False
-    ) -> str:
-        """:meth:`submit_complete` without blocking the event loop."""
-        return await self._off_loop(
-            partial(self.submit_complete, prompt, user_id, strict=strict)
-        )
-
-    async def asubmit_narration(
-        self,
-        player_id: str,
-        seq: int,
-        request: dict[str, Any],
-        user_id: str | None = None,
-        *,
-        strict: bool = False,
-    ) -> str:
-        """:meth:`submit_narration` without blocking the event loop."""
-        return await self._off_loop(
-            partial(self.submit_narration, player_id, seq, request, user_id, strict=strict)
-        )
-
-    async def astatus(self, task_id: str) -> TaskStatus | None:
-        """:meth:`status` on ``redis.asyncio``."""
-        if not looks_like_task_id(task_id):
-            return None
-        issued, raw = await self._async_side().read(task_id)
-        if not issued and raw is None:
-            return None
-        return status_from_meta(task_id, self._backend.decode(raw))
-
-    async def await_result_async(self, task_id: str, timeout: float) -> TaskStatus:
-        """:meth:`await_result` for the event loop: one shared subscription, no thread or poll
-        per waiter."""
-        if not looks_like_task_id(task_id):
-            raise NotFound(f"No task with id {task_id!r}.", code="task_not_found")
-        waiter = self._async_side().waiter
-        # Listen first, then read: a result stored in between is either read or heard.
-        fut = waiter.register(task_id)
-        try:
-            async with asyncio.timeout(timeout):
-                await waiter.listening()
-                status = await self.astatus(task_id)
-                if status is None:
-                    raise NotFound(f"No task with id {task_id!r}.", code="task_not_found")
-                if status["state"] in ("SUCCESS", "FAILURE"):
-                    return status
-                return status_from_meta(task_id, await fut)
-        except TimeoutError:
-            raise TaskTimeout(f"task {task_id} did not finish within {timeout:g} s") from None
-        finally:
-            waiter.discard(task_id, fut)
-
-    async def aclose(self) -> None:
-        """Close the async Redis client of the running loop."""
-        side, self._aio = self._aio, None
-        if side is not None and side.loop is asyncio.get_running_loop():
-            await side.close()
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -229,21 +158,121 @@ class LLMTaskQueue:
         with contextlib.suppress(redis.RedisError):  # else it expires with its TTL
             self._redis.delete(self._issued_key(task_id))
 
-    async def _off_loop(self, call: Any) -> Any:
+
+
+LLMTaskQueue = TaskQueue
+"""The blocking face's earlier name."""
+
+
+class AsyncTaskQueue:
+    """:class:`TaskQueue` for the event loop: the same methods, as coroutines (Quart).
+
+    Submits run on a small private thread pool (Celery's producer is blocking); reads go
+    through ``redis.asyncio``; waiters are woken by one shared subscription, with no thread
+    or poll per waiter. ``queue`` is the blocking engine underneath; when not given one is
+    built from ``settings``, and :meth:`close` closes it too.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        celery_app: Celery | None = None,
+        submit_threads: int = 2,
+        queue: TaskQueue | None = None,
+    ) -> None:
+        self.settings = settings
+        self._owns_sync = queue is None
+        self.sync = queue or TaskQueue(settings, celery_app=celery_app)
+        # Few threads on purpose: each publish is ~1 ms of pure Python, and more threads only
+        # fight the event loop for the GIL (8 threads gave an 11 s p99 at 500 in flight, where
+        # 2 gave 4.5 s).
+        self._executor = ThreadPoolExecutor(submit_threads, thread_name_prefix="llm-submit")
+        self._aio: _AsyncSide | None = None
+
+    async def submit_complete(
+        self, prompt: str, user_id: str | None = None, *, strict: bool = False
+    ) -> str:
+        """Queue a raw prompt (``/api/llm``); returns the task id."""
+        return await self._off_loop(
+            partial(self.sync.submit_complete, prompt, user_id, strict=strict)
+        )
+
+    async def submit_narration(
+        self,
+        player_id: str,
+        seq: int,
+        request: dict[str, Any],
+        user_id: str | None = None,
+        *,
+        strict: bool = False,
+    ) -> str:
+        """Queue the narration of log entry ``seq``; the worker records it in the store."""
+        return await self._off_loop(
+            partial(self.sync.submit_narration, player_id, seq, request, user_id, strict=strict)
+        )
+
+    async def status(self, task_id: str) -> TaskStatus | None:
+        """``{"task_id", "state", "result"?, "error"?}``, or None for an id never issued."""
+        if not looks_like_task_id(task_id):
+            return None
+        issued, raw = await self._async_side().read(task_id)
+        if not issued and raw is None:
+            return None
+        return status_from_meta(task_id, self.sync._backend.decode(raw))
+
+    async def await_result(self, task_id: str, timeout: float) -> TaskStatus:
+        """Wait up to ``timeout`` s for a final state (SUCCESS or FAILURE) and return it.
+
+        Raises ``NotFound`` for an id never issued and :class:`TaskTimeout` when time runs out.
+        """
+        if not looks_like_task_id(task_id):
+            raise NotFound(f"No task with id {task_id!r}.", code="task_not_found")
+        waiter = self._async_side().waiter
+        # Listen first, then read: a result stored in between is either read or heard.
+        fut = waiter.register(task_id)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter.listening()
+                status = await self.status(task_id)
+                if status is None:
+                    raise NotFound(f"No task with id {task_id!r}.", code="task_not_found")
+                if status["state"] in ("SUCCESS", "FAILURE"):
+                    return status
+                return status_from_meta(task_id, await fut)
+        except TimeoutError:
+            raise TaskTimeout(f"task {task_id} did not finish within {timeout:g} s") from None
+        finally:
+            waiter.discard(task_id, fut)
+
+    async def ping(self) -> bool:
+        """True when Redis answers (for readiness checks)."""
+        return await self._off_loop(self.sync.ping)
+
+    async def close(self) -> None:
+        """Close this loop's Redis client, the submit threads and the engine it built."""
+        side, self._aio = self._aio, None
+        if side is not None and side.loop is asyncio.get_running_loop():
+            await side.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._owns_sync:
+            self.sync.close()
+
+    async def _off_loop(self, call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def _async_side(self) -> _AsyncSide:
         loop = asyncio.get_running_loop()
         if self._aio is None or self._aio.loop is not loop:
             # A client is bound to the loop that made it (each test has its own loop).
-            self._aio = _AsyncSide(loop, self.settings.redis_url, self)
+            self._aio = _AsyncSide(loop, self.settings.redis_url, self.sync)
         return self._aio
 
 
 class _AsyncSide:
     """The ``redis.asyncio`` client and result waiter of one event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, url: str, queue: LLMTaskQueue) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, url: str, queue: TaskQueue) -> None:
         self.loop = loop
         self.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
             url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT,

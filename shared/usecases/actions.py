@@ -10,16 +10,16 @@ Split in two phases so the streaming route can send the decided outcome before t
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import BadRequest, Conflict, RateLimited
 from shared.game import Action, NarrationRequest, PlayerState, action_seed, apply_action
-from shared.store import CommitResult, LogEntry, NewLogEntry, VersionConflict
+from shared.store import LogEntry, NewLogEntry, VersionConflict
 from shared.textclean import clean_player_text
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
+from shared.usecases.effects import UseCase
 from shared.usecases.players import check_token, require_token
 from shared.usecases.replies import Reply
 from shared.usecases.views import narration_view, player_view, public_outcome
@@ -91,19 +91,19 @@ def commit_action(
     token: str | None,
     action: dict[str, Any],
     idempotency_key: str | None = None,
-) -> Generator[Any, Any, Committed]:
+) -> UseCase[Committed]:
     """Authorize, rate-limit, apply the rules and commit exactly once."""
     key = check_idempotency_key(idempotency_key)
     limit = ctx.settings.action_rate_per_minute
     require_token(token)
     if limit > 0:
         # One trip for the player and its recent actions: this is the hot path.
-        found, recent = yield fx.LoadPlayerWithRecent(player_id, RATE_WINDOW_SECONDS)
+        found, recent = yield from fx.LoadPlayerWithRecent(player_id, RATE_WINDOW_SECONDS)
     else:
-        found, recent = (yield fx.LoadPlayer(player_id)), 0
+        found, recent = (yield from fx.LoadPlayer(player_id)), 0
     row = check_token(player_id, token, found)
     if key is not None:
-        prior: LogEntry | None = yield fx.FindIdempotent(player_id, key)
+        prior = yield from fx.FindIdempotent(player_id, key)
         if prior is not None:
             return _from_entry(player_id, prior)
     if limit > 0 and recent >= limit:
@@ -129,10 +129,10 @@ def commit_action(
             idempotency_key=key,
         )
         try:
-            result: CommitResult = yield fx.CommitAction(player_id, row.version, new_state, entry)
+            result = yield from fx.CommitAction(player_id, row.version, new_state, entry)
         except VersionConflict:
             # Someone else moved the player: re-apply the action to the newer state.
-            row = yield fx.LoadPlayer(player_id)
+            row = check_token(player_id, token, (yield from fx.LoadPlayer(player_id)))
             continue
         if result.replayed:
             return _from_entry(player_id, result.entry)
@@ -141,32 +141,32 @@ def commit_action(
     raise Conflict("The player kept changing while this action was applied; try again.")
 
 
-def narrate_committed(ctx: GameContext, committed: Committed) -> Generator[Any, Any, Reply]:
+def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
     """Attach prose to a committed action (or queue it), and build the response."""
     if committed.narration is not None:
         narration = narration_view(committed.narration, committed.degraded)
         return Reply(committed.body(narration), headers=committed.headers())
     if ctx.deferred_narration:
-        task_id: str = yield fx.QueueNarration(
+        task_id = yield from fx.QueueNarration(
             committed.player_id, committed.seq, committed.narration_request
         )
         task = {"task_id": task_id, "status_url": f"/api/llm/tasks/{task_id}"}
         return Reply(committed.body(None, task), headers=committed.headers())
     request = NarrationRequest.from_dict(committed.narration_request)
-    told = yield fx.Narrate(request, user_id=committed.player_id)
+    told = yield from fx.Narrate(request, user_id=committed.player_id)
     if not committed.replayed:
         # A replay of an entry still waiting for prose narrates again but saves nothing.
-        yield fx.SaveNarration(committed.player_id, committed.seq, told.text, told.degraded)
+        yield from fx.SaveNarration(committed.player_id, committed.seq, told.text, told.degraded)
     body = committed.body(narration_view(told.text, told.degraded))
     return Reply(body, headers=committed.headers())
 
 
 def save_streamed_narration(
     committed: Committed, text: str, degraded: bool
-) -> Generator[Any, Any, None]:
+) -> UseCase[None]:
     """After a streamed narration: store the full text on the log entry."""
     if not committed.replayed:
-        yield fx.SaveNarration(committed.player_id, committed.seq, text, degraded)
+        yield from fx.SaveNarration(committed.player_id, committed.seq, text, degraded)
 
 
 def perform_action(
@@ -175,7 +175,7 @@ def perform_action(
     token: str | None,
     action: dict[str, Any],
     idempotency_key: str | None = None,
-) -> Generator[Any, Any, Reply]:
+) -> UseCase[Reply]:
     """One whole action: commit, then narrate."""
     committed = yield from commit_action(ctx, player_id, token, action, idempotency_key)
     return (yield from narrate_committed(ctx, committed))

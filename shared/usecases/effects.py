@@ -1,175 +1,362 @@
-"""The effects a use case can ask its driver to perform.
+"""The effects a use case can ask its driver to perform, each typed and bound to its server.
 
-A use case is a generator: it yields one of these small immutable requests and receives the
-result (or has the exception thrown into it). It never does I/O itself, so the same code runs
-under Flask (sync store, sync LLM face) and Quart (async store, async LLM face), as httpx's
-auth flows and h11's protocol objects leave I/O to their caller.
+A use case is a generator: it hands an effect to its driver and gets the result back (or has
+the exception thrown into it). It never does I/O itself, so the same code runs under Flask
+(sync faces) and Quart (async faces), as httpx's auth flows leave I/O to their caller.
+
+The pattern (read this before adding an effect)
+------------------------------------------------
+An effect is a frozen dataclass that subclasses the base of the resource serving it
+(:class:`StoreEffect`, :class:`NarratorEffect`, :class:`TaskEffect`, :class:`StreamEffect`),
+parametrised by its result type, and implements ``call(face)``: one call to the method that
+serves it. Sync and async faces share method names (``SyncStore.get_player`` and the coroutine
+``AsyncStore.get_player``), so ``call`` is written once and returns the value on a sync face
+and an awaitable on an async one; mypy checks it against both faces::
+
+    @dataclass(frozen=True, slots=True)
+    class LoadPlayer(StoreEffect["PlayerRow | None"]):
+        player_id: str
+
+        def call(self, store: Store) -> MaybeAwaitable[PlayerRow | None]:
+            return store.get_player(self.player_id)
+
+A use case asks for it with ``yield from``, and the result is typed::
+
+    row = yield from fx.LoadPlayer(player_id)      # row: PlayerRow | None
+
+Nothing else changes for a new effect: the handlers (``handlers.py``) pick the face by the
+base class's ``resource`` and call ``effect.call(face)``; there is no routing table. A new
+*resource* is one new :class:`Resource` member, one base class here and one entry in each
+handler's constructor.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar, cast
 
 from shared.store import NewLogEntry
 
+if TYPE_CHECKING:
+    from shared.ai.narrator import Narration, Narrator
+    from shared.game import NarrationRequest
+    from shared.runtime import AsyncNarratorFace
+    from shared.store import AsyncStore, CommitResult, LogEntry, PlayerRow, SyncStore
+    from shared.tasks.queue import AsyncTaskQueue, TaskQueue
+    from shared.tasks.results import TaskStatus
+    from shared.usecases.handlers import AsyncDeltaReader, DeltaReader
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+MaybeAwaitable: TypeAlias = R | Awaitable[R]
+"""What ``call`` returns: the value on a sync face, an awaitable of it on an async face."""
+
+# The faces each resource has; ``call`` must type-check against both.
+Store: TypeAlias = "SyncStore | AsyncStore"
+NarratorFace: TypeAlias = "Narrator | AsyncNarratorFace"
+Tasks: TypeAlias = "TaskQueue | AsyncTaskQueue"
+Deltas: TypeAlias = "DeltaReader | AsyncDeltaReader"
+
+
+class Resource(enum.Enum):
+    """The resources a handler holds, one face of each."""
+
+    STORE = "store"
+    NARRATOR = "narrator"
+    TASKS = "tasks"
+    DELTAS = "deltas"
+
+
+class Effect(Generic[R]):
+    """Base of every effect: ``yield from`` it in a use case to get its ``R``."""
+
+    __slots__ = ()
+    resource: ClassVar[Resource]
+
+    def call(self, face: Any) -> MaybeAwaitable[R]:
+        """Ask ``face`` (the resource's sync or async face) for the result."""
+        raise NotImplementedError
+
+    def __iter__(self) -> Generator[Effect[Any], Any, R]:
+        # The driver sends back what ``call`` produced (awaited on an async face).
+        return cast(R, (yield self))
+
+
+class StoreEffect(Effect[R]):
+    """Served by the store: ``SyncStore`` or ``AsyncStore``."""
+
+    __slots__ = ()
+    resource = Resource.STORE
+
+
+class NarratorEffect(Effect[R]):
+    """Served by the narrator: ``Narrator`` or its async face."""
+
+    __slots__ = ()
+    resource = Resource.NARRATOR
+
+
+class TaskEffect(Effect[R]):
+    """Served by the Celery task queue (``LLM_BACKEND=celery``): ``TaskQueue`` or
+    ``AsyncTaskQueue``; a handler without one answers 503."""
+
+    __slots__ = ()
+    resource = Resource.TASKS
+
+
+class StreamEffect(Effect[R]):
+    """Served by the reader of open narration streams: ``DeltaReader`` or its async face."""
+
+    __slots__ = ()
+    resource = Resource.DELTAS
+
+
+class TextStream(Protocol[R_co]):
+    """An open narration stream, as a use case sees it: ``.result`` once exhausted."""
+
+    @property
+    def result(self) -> R_co: ...
+
 
 @dataclass(frozen=True, slots=True)
-class LoadPlayer:
-    """-> ``PlayerRow | None``."""
+class Emit:
+    """Not an effect: a chunk of the response body for a streaming driver to send.
+
+    A streaming use case yields it plainly (``yield fx.Emit(data)``) and gets None back.
+    """
+
+    data: bytes
+
+
+Step: TypeAlias = Effect[Any] | Emit
+"""What a use case yields."""
+
+UseCase: TypeAlias = Generator[Step, Any, R]
+"""A use case: yields steps, returns ``R`` (usually a ``Reply``)."""
+
+
+# -- store ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlayer(StoreEffect["PlayerRow | None"]):
+    """The player, or None."""
 
     player_id: str
 
+    def call(self, store: Store) -> MaybeAwaitable[PlayerRow | None]:
+        """``store.get_player``."""
+        return store.get_player(self.player_id)
+
 
 @dataclass(frozen=True, slots=True)
-class LoadPlayerWithRecent:
-    """-> ``(PlayerRow | None, int)``: the player and its actions in the last ``seconds``."""
+class LoadPlayerWithRecent(StoreEffect["tuple[PlayerRow | None, int]"]):
+    """The player (or None) and its actions in the last ``seconds``, in one trip."""
 
     player_id: str
     seconds: int
 
+    def call(self, store: Store) -> MaybeAwaitable[tuple[PlayerRow | None, int]]:
+        """``store.get_player_with_recent``."""
+        return store.get_player_with_recent(self.player_id, self.seconds)
+
 
 @dataclass(frozen=True, slots=True)
-class CreatePlayer:
-    """-> ``PlayerRow``."""
+class CreatePlayer(StoreEffect["PlayerRow"]):
+    """Insert a player and its creation entry; raises ``PlayerExists``."""
 
     player_id: str
     token_hash: str
     state: dict[str, Any]
     entry: NewLogEntry
 
+    def call(self, store: Store) -> MaybeAwaitable[PlayerRow]:
+        """``store.create_player``."""
+        return store.create_player(self.player_id, self.token_hash, self.state, self.entry)
+
 
 @dataclass(frozen=True, slots=True)
-class FindIdempotent:
-    """-> ``LogEntry | None``: the entry an earlier request with this key wrote."""
+class FindIdempotent(StoreEffect["LogEntry | None"]):
+    """The entry an earlier request with this key wrote, or None."""
 
     player_id: str
     key: str
 
+    def call(self, store: Store) -> MaybeAwaitable[LogEntry | None]:
+        """``store.find_idempotent``."""
+        return store.find_idempotent(self.player_id, self.key)
+
 
 @dataclass(frozen=True, slots=True)
-class CommitAction:
-    """-> ``CommitResult``; raises ``VersionConflict`` into the use case when it lost a race."""
+class CommitAction(StoreEffect["CommitResult"]):
+    """Write state and entry at ``expected_version``; raises ``VersionConflict`` into the use
+    case when it lost a race."""
 
     player_id: str
     expected_version: int
     state: dict[str, Any]
     entry: NewLogEntry
 
-
-@dataclass(frozen=True, slots=True)
-class Narrate:
-    """-> ``Narration`` (never fails: the narrator degrades to the offline text)."""
-
-    request: Any  # shared.game.NarrationRequest
-    user_id: str | None = None
+    def call(self, store: Store) -> MaybeAwaitable[CommitResult]:
+        """``store.commit_action``."""
+        return store.commit_action(self.player_id, self.expected_version, self.state,
+                                   self.entry)
 
 
 @dataclass(frozen=True, slots=True)
-class QueueNarration:
-    """-> task id: hand the narration to the Celery worker (LLM_BACKEND=celery)."""
-
-    player_id: str
-    seq: int
-    request: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class SaveNarration:
-    """-> ``None``: attach the prose to the log entry ``seq``."""
+class SaveNarration(StoreEffect[None]):
+    """Attach the prose to the log entry ``seq``."""
 
     player_id: str
     seq: int
     text: str
     degraded: bool
 
+    def call(self, store: Store) -> MaybeAwaitable[None]:
+        """``store.set_narration``."""
+        return store.set_narration(self.player_id, self.seq, self.text, self.degraded)
+
 
 @dataclass(frozen=True, slots=True)
-class ListLog:
-    """-> ``list[LogEntry]``, newest first."""
+class ListLog(StoreEffect["list[LogEntry]"]):
+    """Up to ``limit`` log entries, newest first, before ``before_seq``."""
 
     player_id: str
     limit: int
     before_seq: int | None
 
+    def call(self, store: Store) -> MaybeAwaitable[list[LogEntry]]:
+        """``store.list_log``."""
+        return store.list_log(self.player_id, self.limit, self.before_seq)
+
 
 @dataclass(frozen=True, slots=True)
-class CompletePrompt:
-    """-> ``Narration`` for a raw prompt (``/api/llm``)."""
+class CheckReady(StoreEffect[None]):
+    """Raises when the store does not answer."""
+
+    def call(self, store: Store) -> MaybeAwaitable[None]:
+        """``store.ping``."""
+        return store.ping()
+
+
+# -- narrator ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Narrate(NarratorEffect["Narration"]):
+    """Prose for a narration request (never fails: the narrator degrades to offline text)."""
+
+    request: NarrationRequest
+    user_id: str | None = None
+
+    def call(self, narrator: NarratorFace) -> MaybeAwaitable[Narration]:
+        """``narrator.narrate``."""
+        return narrator.narrate(self.request, user_id=self.user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class CompletePrompt(NarratorEffect["Narration"]):
+    """The answer to a raw prompt (``/api/llm``)."""
 
     prompt: str
 
+    def call(self, narrator: NarratorFace) -> MaybeAwaitable[Narration]:
+        """``narrator.complete``."""
+        return narrator.complete(self.prompt)
+
 
 @dataclass(frozen=True, slots=True)
-class SubmitPromptTask:
-    """-> task id: a raw prompt for the Celery worker."""
+class OpenNarrationStream(NarratorEffect["TextStream[Narration]"]):
+    """An open narration stream: read it with :class:`NextDelta`, then take ``.result``."""
+
+    request: NarrationRequest
+    user_id: str | None = None
+
+    def call(self, narrator: NarratorFace) -> MaybeAwaitable[TextStream[Narration]]:
+        """``narrator.stream`` (not a coroutine on either face: it opens lazily)."""
+        return narrator.stream(self.request, user_id=self.user_id)
+
+
+# -- narration streams ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NextDelta(StreamEffect["str | None"]):
+    """The next text delta of ``stream``, or None when it is exhausted."""
+
+    stream: TextStream[Narration]
+
+    def call(self, reader: Deltas) -> MaybeAwaitable[str | None]:
+        """``reader.next_delta``."""
+        return reader.next_delta(self.stream)
+
+
+# -- task queue -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueNarration(TaskEffect[str]):
+    """Hand the narration of entry ``seq`` to the Celery worker; the task id."""
+
+    player_id: str
+    seq: int
+    request: dict[str, Any]
+
+    def call(self, tasks: Tasks) -> MaybeAwaitable[str]:
+        """``tasks.submit_narration``."""
+        return tasks.submit_narration(self.player_id, self.seq, self.request,
+                                      user_id=self.player_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitPromptTask(TaskEffect[str]):
+    """A raw prompt for the Celery worker; the task id."""
 
     prompt: str
 
+    def call(self, tasks: Tasks) -> MaybeAwaitable[str]:
+        """``tasks.submit_complete``."""
+        return tasks.submit_complete(self.prompt)
+
 
 @dataclass(frozen=True, slots=True)
-class GetTask:
-    """-> ``dict | None``: a task's state; None for ids this service never issued."""
+class GetTask(TaskEffect["TaskStatus | None"]):
+    """A task's state; None for ids this service never issued."""
 
     task_id: str
 
+    def call(self, tasks: Tasks) -> MaybeAwaitable[TaskStatus | None]:
+        """``tasks.status``."""
+        return tasks.status(self.task_id)
+
 
 @dataclass(frozen=True, slots=True)
-class AwaitTask:
-    """-> ``dict``: wait (bounded) for a task to finish; its final state."""
+class AwaitTask(TaskEffect["TaskStatus"]):
+    """Wait (bounded) for a task to finish; its final state."""
 
     task_id: str
     timeout: float
 
-
-@dataclass(frozen=True, slots=True)
-class OpenNarrationStream:
-    """-> a narration stream (iterator of text deltas, then ``.result``)."""
-
-    request: Any  # shared.game.NarrationRequest
-    user_id: str | None = None
+    def call(self, tasks: Tasks) -> MaybeAwaitable[TaskStatus]:
+        """``tasks.await_result``."""
+        return tasks.await_result(self.task_id, self.timeout)
 
 
 @dataclass(frozen=True, slots=True)
-class NextDelta:
-    """-> the next text delta of ``stream``, or None when it is exhausted."""
+class PingTasks(TaskEffect[bool]):
+    """True when the task queue's Redis answers."""
 
-    stream: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    """Not an effect: a chunk of the response body for a streaming driver to send."""
-
-    data: bytes
+    def call(self, tasks: Tasks) -> MaybeAwaitable[bool]:
+        """``tasks.ping``."""
+        return tasks.ping()
 
 
-@dataclass(frozen=True, slots=True)
-class CheckReady:
-    """-> ``None``; raises when the store does not answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class PingTasks:
-    """-> ``bool``: the task queue's Redis answers (Celery mode)."""
-
-
-Effect = (
-    LoadPlayer
-    | LoadPlayerWithRecent
-    | CreatePlayer
-    | FindIdempotent
-    | CommitAction
-    | Narrate
-    | QueueNarration
-    | SaveNarration
-    | ListLog
-    | CompletePrompt
-    | SubmitPromptTask
-    | GetTask
-    | AwaitTask
-    | OpenNarrationStream
-    | NextDelta
-    | CheckReady
-    | PingTasks
+AnyEffect: TypeAlias = (
+    "LoadPlayer | LoadPlayerWithRecent | CreatePlayer | FindIdempotent | CommitAction"
+    " | SaveNarration | ListLog | CheckReady | Narrate | CompletePrompt | OpenNarrationStream"
+    " | NextDelta | QueueNarration | SubmitPromptTask | GetTask | AwaitTask | PingTasks"
 )
+"""Every concrete effect (for exhaustive matches, e.g. in a scripted test handler)."""

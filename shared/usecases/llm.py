@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
 
 from shared.errors import NotFound, ValidationFailed
@@ -10,9 +9,10 @@ from shared.game import offline_raw_text
 from shared.textclean import strip_control
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
+from shared.usecases.effects import UseCase
 from shared.usecases.replies import Reply
 
-Flow = Generator[Any, Any, Reply]
+Flow = UseCase[Reply]
 
 
 def _clean_prompt(prompt: str | None) -> str:
@@ -26,14 +26,14 @@ def complete_prompt(ctx: GameContext, prompt: str | None) -> Flow:
     """Prompt in; text, model, usage and ``degraded`` out (via the worker in Celery mode)."""
     text = _clean_prompt(prompt)
     if ctx.deferred_narration:
-        task_id: str = yield fx.SubmitPromptTask(text)
-        done: dict[str, Any] = yield fx.AwaitTask(task_id, ctx.settings.llm_total_timeout + 10)
+        task_id = yield from fx.SubmitPromptTask(text)
+        done = yield from fx.AwaitTask(task_id, ctx.settings.llm_total_timeout + 10)
         result = done.get("result")
         if result is None:
             # The worker failed for good: the offline narrator answers, as it does in-process.
             result = {"text": offline_raw_text(ctx.world, text), "degraded": True}
         return Reply(_text_body(result))
-    told = yield fx.CompletePrompt(text)
+    told = yield from fx.CompletePrompt(text)
     return Reply(_text_body(told.to_dict()))
 
 
@@ -48,14 +48,14 @@ def _text_body(result: dict[str, Any]) -> dict[str, Any]:
 
 def submit_prompt_task(ctx: GameContext, prompt: str | None) -> Flow:
     """Queue a prompt for the worker; 202 with where to poll."""
-    task_id: str = yield fx.SubmitPromptTask(_clean_prompt(prompt))
+    task_id = yield from fx.SubmitPromptTask(_clean_prompt(prompt))
     url = f"/api/llm/tasks/{task_id}"
     return Reply({"task_id": task_id, "status_url": url}, status=202, headers={"Location": url})
 
 
 def task_status(ctx: GameContext, task_id: str) -> Flow:
     """A task's state; 404 for ids never issued (Celery itself would say PENDING)."""
-    status: dict[str, Any] | None = yield fx.GetTask(task_id)
+    status = yield from fx.GetTask(task_id)
     if status is None:
         raise NotFound(f"No task with id {task_id!r}.", code="task_not_found")
     return Reply(status)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 from shared.errors import Unauthorized, UnknownPlayer
 from shared.game import new_player
 from shared.store import NewLogEntry, PlayerRow
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
+from shared.usecases.effects import UseCase
 from shared.usecases.identity import Identity, hash_token, new_identity, token_matches
 from shared.usecases.replies import Reply
 from shared.usecases.views import log_entry_view, player_view
 
-Flow = Generator[Any, Any, Reply]
+Flow = UseCase[Reply]
 
 DEFAULT_LOG_PAGE = 20
 
@@ -31,15 +29,15 @@ def create_player(ctx: GameContext, name: str, identity: Identity | None = None)
         narration_request=outcome.narration.to_dict(),
         idempotency_key=None,
     )
-    row: PlayerRow = yield fx.CreatePlayer(ident.player_id, hash_token(ident.token), state, entry)
+    row = yield from fx.CreatePlayer(ident.player_id, hash_token(ident.token), state, entry)
     body = {"player": player_view(row.id, row.state), "version": row.version, "token": ident.token}
     return Reply(body, status=201, headers={"Location": f"/api/players/{row.id}"})
 
 
-def authorize(player_id: str, token: str | None) -> Generator[Any, Any, PlayerRow]:
+def authorize(player_id: str, token: str | None) -> UseCase[PlayerRow]:
     """Load a player and check the token: 401 without one, 404 unknown or wrong."""
     require_token(token)
-    return check_token(player_id, token, (yield fx.LoadPlayer(player_id)))
+    return check_token(player_id, token, (yield from fx.LoadPlayer(player_id)))
 
 
 def require_token(token: str | None) -> None:
@@ -68,7 +66,7 @@ def player_log(
     """History, newest first; ``next_before`` pages further back."""
     yield from authorize(player_id, token)
     size = limit or DEFAULT_LOG_PAGE
-    entries = yield fx.ListLog(player_id, size, before)
+    entries = yield from fx.ListLog(player_id, size, before)
     items = [log_entry_view(e) for e in entries]
     next_before = items[-1]["seq"] if len(items) == size and items[-1]["seq"] > 0 else None
     return Reply({"entries": items, "next_before": next_before})

@@ -7,18 +7,16 @@ starts, so a client that disconnects mid-narration loses only prose, never the a
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 from shared.api.http import sse_event
 from shared.game import NarrationRequest
 from shared.usecases import effects as fx
 from shared.usecases.actions import Committed, narrate_committed, save_streamed_narration
 from shared.usecases.context import GameContext
+from shared.usecases.effects import UseCase
 from shared.usecases.views import narration_view
 
 
-def narration_events(ctx: GameContext, committed: Committed) -> Generator[Any, Any, None]:
+def narration_events(ctx: GameContext, committed: Committed) -> UseCase[None]:
     """The event stream of one committed action."""
     if committed.narration is not None or ctx.deferred_narration:
         # Nothing to stream live: a replay with stored prose, or prose owed by the worker.
@@ -32,8 +30,8 @@ def narration_events(ctx: GameContext, committed: Committed) -> Generator[Any, A
         return
     yield fx.Emit(sse_event("outcome", committed.body(None)))
     request = NarrationRequest.from_dict(committed.narration_request)
-    stream = yield fx.OpenNarrationStream(request, user_id=committed.player_id)
-    while (delta := (yield fx.NextDelta(stream))) is not None:
+    stream = yield from fx.OpenNarrationStream(request, user_id=committed.player_id)
+    while (delta := (yield from fx.NextDelta(stream))) is not None:
         yield fx.Emit(sse_event("delta", {"text": delta}))
     told = stream.result
     yield from save_streamed_narration(committed, told.text, told.degraded)

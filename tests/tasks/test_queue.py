@@ -11,7 +11,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
@@ -22,8 +22,9 @@ from shared.errors import NotFound
 from shared.tasks import (
     COMPLETE_TASK,
     NARRATE_TASK,
-    LLMTaskQueue,
+    AsyncTaskQueue,
     QueueUnavailable,
+    TaskQueue,
     TaskTimeout,
     celery_config,
     make_celery,
@@ -125,10 +126,10 @@ def test_task_id_shape() -> None:
 
 
 @pytest.fixture
-def queue(redis_url: str) -> Iterator[LLMTaskQueue]:
+def queue(redis_url: str) -> Iterator[TaskQueue]:
     """A queue on its own Celery queue name (no worker consumes it)."""
     name = f"test-q-{uuid.uuid4().hex[:8]}"
-    q = LLMTaskQueue(Settings(redis_url=redis_url, celery_queue=name))
+    q = TaskQueue(Settings(redis_url=redis_url, celery_queue=name))
     try:
         yield q
     finally:
@@ -137,13 +138,13 @@ def queue(redis_url: str) -> Iterator[LLMTaskQueue]:
         q.close()
 
 
-def _store(q: LLMTaskQueue, task_id: str, result: object, state: str) -> None:
+def _store(q: TaskQueue, task_id: str, result: object, state: str) -> None:
     """Write a result exactly as a worker's result backend does."""
     q.celery.backend.store_result(task_id, result, state)
 
 
 def test_submit_is_pending_and_queued_on_the_configured_queue(
-    queue: LLMTaskQueue, redis_url: str
+    queue: TaskQueue, redis_url: str
 ) -> None:
     task_id = queue.submit_complete("问道", user_id="p1")
     assert looks_like_task_id(task_id)
@@ -159,27 +160,27 @@ def test_submit_is_pending_and_queued_on_the_configured_queue(
     assert message["content-type"] == "application/json"
 
 
-def test_unknown_and_malformed_ids_are_none(queue: LLMTaskQueue) -> None:
+def test_unknown_and_malformed_ids_are_none(queue: TaskQueue) -> None:
     assert queue.status(str(uuid.uuid4())) is None
     assert queue.status("not-a-task") is None
     with pytest.raises(NotFound):
         queue.await_result(str(uuid.uuid4()), 1.0)
 
 
-def test_celery_pending_for_an_unknown_id_is_not_trusted(queue: LLMTaskQueue) -> None:
+def test_celery_pending_for_an_unknown_id_is_not_trusted(queue: TaskQueue) -> None:
     # The reason for the issued-id record: Celery itself calls any id PENDING.
     unknown = str(uuid.uuid4())
     assert queue.celery.AsyncResult(unknown).state == "PENDING"
     assert queue.status(unknown) is None
 
 
-def test_issued_record_expires_with_the_results(queue: LLMTaskQueue, redis_url: str) -> None:
+def test_issued_record_expires_with_the_results(queue: TaskQueue, redis_url: str) -> None:
     task_id = queue.submit_narration("p1", 3, {"kind": "explore", "facts": {}})
     ttl = redis.Redis.from_url(redis_url).ttl(f"xianxia:llm-task:{task_id}")
     assert 0 < ttl <= task_timings(queue.settings).result_ttl
 
 
-def test_success_and_failure_are_read_back(queue: LLMTaskQueue) -> None:
+def test_success_and_failure_are_read_back(queue: TaskQueue) -> None:
     ok_id = queue.submit_complete("a")
     _store(queue, ok_id, {"text": "剑气纵横", "degraded": False}, "SUCCESS")
     assert queue.status(ok_id) == {
@@ -193,7 +194,7 @@ def test_success_and_failure_are_read_back(queue: LLMTaskQueue) -> None:
     assert queue.await_result(bad_id, 1.0) == status
 
 
-def test_await_result_waits_for_a_late_result(queue: LLMTaskQueue) -> None:
+def test_await_result_waits_for_a_late_result(queue: TaskQueue) -> None:
     task_id = queue.submit_complete("a")
     timer = threading.Timer(0.3, _store, (queue, task_id, {"text": "成"}, "SUCCESS"))
     timer.start()
@@ -205,7 +206,7 @@ def test_await_result_waits_for_a_late_result(queue: LLMTaskQueue) -> None:
     assert done["result"] == {"text": "成"}
 
 
-def test_await_result_times_out(queue: LLMTaskQueue) -> None:
+def test_await_result_times_out(queue: TaskQueue) -> None:
     task_id = queue.submit_complete("a")
     started = time.monotonic()
     with pytest.raises(TaskTimeout) as info:
@@ -215,7 +216,7 @@ def test_await_result_times_out(queue: LLMTaskQueue) -> None:
 
 
 def test_an_unreachable_broker_is_a_503_not_a_hang() -> None:
-    q = LLMTaskQueue(Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    q = TaskQueue(Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     try:
         with pytest.raises(QueueUnavailable) as info:
             q.submit_complete("a")
@@ -228,17 +229,28 @@ def test_an_unreachable_broker_is_a_503_not_a_hang() -> None:
 # -- the async face --------------------------------------------------------------------------
 
 
-async def test_async_face_reads_what_the_sync_face_wrote(queue: LLMTaskQueue) -> None:
-    task_id = await queue.asubmit_narration("p9", 1, {"kind": "rest", "facts": {}})
-    assert await queue.astatus(task_id) == {"task_id": task_id, "state": "PENDING"}
+@pytest.fixture
+async def aq(queue: TaskQueue) -> AsyncIterator[AsyncTaskQueue]:
+    """The async face over the ``queue`` fixture."""
+    face = AsyncTaskQueue(queue.settings, queue=queue)
+    try:
+        yield face
+    finally:
+        await face.close()
+
+
+async def test_async_face_reads_what_the_sync_face_wrote(
+    queue: TaskQueue, aq: AsyncTaskQueue
+) -> None:
+    task_id = await aq.submit_narration("p9", 1, {"kind": "rest", "facts": {}})
+    assert await aq.status(task_id) == {"task_id": task_id, "state": "PENDING"}
     assert queue.status(task_id) == {"task_id": task_id, "state": "PENDING"}
-    assert await queue.astatus(str(uuid.uuid4())) is None
-    assert await queue.astatus("nope") is None
-    await queue.aclose()
+    assert await aq.status(str(uuid.uuid4())) is None
+    assert await aq.status("nope") is None
 
 
-async def test_many_async_waiters_share_one_listener(queue: LLMTaskQueue) -> None:
-    ids = [await queue.asubmit_complete(f"p{i}") for i in range(30)]
+async def test_many_async_waiters_share_one_listener(queue: TaskQueue, aq: AsyncTaskQueue) -> None:
+    ids = [await aq.submit_complete(f"p{i}") for i in range(30)]
 
     async def finish_later() -> None:
         await asyncio.sleep(0.2)
@@ -246,30 +258,28 @@ async def test_many_async_waiters_share_one_listener(queue: LLMTaskQueue) -> Non
             await asyncio.to_thread(_store, queue, task_id, {"text": str(i)}, "SUCCESS")
 
     finisher = asyncio.create_task(finish_later())
-    results = await asyncio.gather(*(queue.await_result_async(t, 10.0) for t in ids))
+    results = await asyncio.gather(*(aq.await_result(t, 10.0) for t in ids))
     await finisher
     assert [r["result"]["text"] for r in results] == [str(i) for i in range(30)]
     assert all(r["state"] == "SUCCESS" for r in results)
-    await queue.aclose()
 
 
-async def test_async_await_times_out_and_404s(queue: LLMTaskQueue) -> None:
-    task_id = await queue.asubmit_complete("a")
+async def test_async_await_times_out_and_404s(queue: TaskQueue, aq: AsyncTaskQueue) -> None:
+    task_id = await aq.submit_complete("a")
     with pytest.raises(TaskTimeout):
-        await queue.await_result_async(task_id, 0.2)
+        await aq.await_result(task_id, 0.2)
     with pytest.raises(NotFound):
-        await queue.await_result_async(str(uuid.uuid4()), 0.2)
+        await aq.await_result(str(uuid.uuid4()), 0.2)
     with pytest.raises(NotFound):
-        await queue.await_result_async("junk", 0.2)
+        await aq.await_result("junk", 0.2)
     # The timed-out waiter left nothing behind.
-    assert queue._async_side().waiter._waiters == {}
-    await queue.aclose()
+    assert aq._async_side().waiter._waiters == {}
 
 
 async def test_a_result_the_subscription_missed_is_found_by_the_sweep(
-    queue: LLMTaskQueue, redis_url: str
+    queue: TaskQueue, aq: AsyncTaskQueue, redis_url: str
 ) -> None:
-    task_id = await queue.asubmit_complete("a")
+    task_id = await aq.submit_complete("a")
     meta_key = queue.celery.backend.get_key_for_task(task_id)
     payload = queue.celery.backend.encode(
         {"status": "SUCCESS", "result": {"text": "静"}, "task_id": task_id})
@@ -280,26 +290,27 @@ async def test_a_result_the_subscription_missed_is_found_by_the_sweep(
         await asyncio.to_thread(redis.Redis.from_url(redis_url).set, meta_key, payload, ex=60)
 
     writer = asyncio.create_task(store_silently())
-    done = await queue.await_result_async(task_id, 10.0)
+    done = await aq.await_result(task_id, 10.0)
     await writer
     assert done == {"task_id": task_id, "state": "SUCCESS", "result": {"text": "静"}}
-    await queue.aclose()
 
 
-async def test_a_result_stored_before_the_wait_is_read_back(queue: LLMTaskQueue) -> None:
-    task_id = await queue.asubmit_complete("a")
+async def test_a_result_stored_before_the_wait_is_read_back(
+    queue: TaskQueue, aq: AsyncTaskQueue
+) -> None:
+    task_id = await aq.submit_complete("a")
     _store(queue, task_id, {"text": "早"}, "SUCCESS")
-    done = await queue.await_result_async(task_id, 5.0)
+    done = await aq.await_result(task_id, 5.0)
     assert done == {"task_id": task_id, "state": "SUCCESS", "result": {"text": "早"}}
-    assert queue._async_side().waiter._waiters == {}
-    await queue.aclose()
+    assert aq._async_side().waiter._waiters == {}
 
 
-async def test_more_callers_than_redis_connections_wait_for_one(queue: LLMTaskQueue) -> None:
+async def test_more_callers_than_redis_connections_wait_for_one(
+    queue: TaskQueue, aq: AsyncTaskQueue
+) -> None:
     from shared.tasks.queue import REDIS_CONNECTIONS
 
-    task_id = await queue.asubmit_complete("a")
+    task_id = await aq.submit_complete("a")
     callers = 10 * REDIS_CONNECTIONS  # as at hundreds of requests in flight
-    statuses = await asyncio.gather(*(queue.astatus(task_id) for _ in range(callers)))
+    statuses = await asyncio.gather(*(aq.status(task_id) for _ in range(callers)))
     assert statuses == [{"task_id": task_id, "state": "PENDING"}] * callers
-    await queue.aclose()

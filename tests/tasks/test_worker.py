@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from shared.config import REPO_ROOT, Settings
-from shared.tasks import LLMTaskQueue, task_timings
+from shared.tasks import AsyncTaskQueue, TaskQueue, task_timings
 from tests.support.fake_server import FakeDeepSeek
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -116,7 +116,7 @@ class Rig:
     """Settings, a producer queue and a worker factory, all on one private Celery queue."""
 
     settings: Settings
-    queue: LLMTaskQueue
+    queue: TaskQueue
     workers: Workers
     fake: FakeDeepSeek
 
@@ -138,7 +138,7 @@ def _rig(redis_url: str, fake: FakeDeepSeek, sqlite_url: str, tmp_path: Path,
         "LLM_TOTAL_TIMEOUT": str(settings.llm_total_timeout),
         "LOG_LEVEL": "INFO",
     }
-    queue = LLMTaskQueue(settings)
+    queue = TaskQueue(settings)
     workers = Workers(env, tmp_path)
     try:
         yield Rig(settings, queue, workers, fake)
@@ -163,7 +163,7 @@ def short_rig(redis_url: str, fake: FakeDeepSeek, sqlite_url: str,
         yield made
 
 
-def _seen_states(queue: LLMTaskQueue, task_id: str, timeout: float) -> tuple[list[str], dict]:
+def _seen_states(queue: TaskQueue, task_id: str, timeout: float) -> tuple[list[str], dict]:
     """Poll until a final state; returns the distinct states seen, in order, and the last."""
     seen: list[str] = []
     deadline = time.monotonic() + timeout
@@ -195,24 +195,27 @@ async def test_complete_goes_from_pending_through_started_to_success(rig: Rig) -
     assert result["model"] and result["usage"]["total_tokens"] > 0
     assert rig.fake.stats()["chat"] == 1
     # All state is in Redis: a second producer (the other app) reads the same task, both faces.
-    other = LLMTaskQueue(rig.settings)
+    other, async_other = TaskQueue(rig.settings), AsyncTaskQueue(rig.settings)
     try:
         assert other.status(task_id) == final
-        assert await other.astatus(task_id) == final
-        assert await other.await_result_async(task_id, 5.0) == final
-        await other.aclose()
+        assert await async_other.status(task_id) == final
+        assert await async_other.await_result(task_id, 5.0) == final
     finally:
         other.close()
+        await async_other.close()
 
 
 async def test_async_submit_and_wait(rig: Rig) -> None:
     rig.fake.configure(latency=0.3)
     rig.workers.start(concurrency=8)
-    ids = [await rig.queue.asubmit_complete(f"第{i}问") for i in range(8)]
-    results = [await rig.queue.await_result_async(t, 20.0) for t in ids]
+    queue = AsyncTaskQueue(rig.settings)
+    try:
+        ids = [await queue.submit_complete(f"第{i}问") for i in range(8)]
+        results = [await queue.await_result(t, 20.0) for t in ids]
+    finally:
+        await queue.close()
     assert [r["state"] for r in results] == ["SUCCESS"] * 8
     assert all(f"第{i}问" in r["result"]["text"] for i, r in enumerate(results))
-    await rig.queue.aclose()
 
 
 # -- failures ----------------------------------------------------------------------------------
