@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import BadRequest, Conflict, RateLimited
+from shared.errors import BadRequest, Conflict, IdempotencyKeyReused, RateLimited
 from shared.game import Action, NarrationRequest, PlayerState, action_seed, apply_action
 from shared.store import LogEntry, NewLogEntry, VersionConflict
 from shared.textclean import clean_player_text
@@ -27,7 +27,7 @@ from shared.usecases.views import narration_view, player_view, public_outcome
 # Attempts at applying an action when other requests keep moving the player's version.
 MAX_COMMIT_ATTEMPTS = 5
 RATE_WINDOW_SECONDS = 60  # ACTION_RATE_PER_MINUTE counts the actions in this window
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")  # fullmatch: no trailing newline
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +64,24 @@ def check_idempotency_key(key: str | None) -> str | None:
     """Accept 1-128 printable ASCII characters, or no key."""
     if key is None or key == "":
         return None
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1-128 printable ASCII characters.",
                          code="bad_idempotency_key")
     return key
+
+
+def _stored_action(action: dict[str, Any]) -> dict[str, Any]:
+    """The action as its log entry keeps it (absent fields dropped)."""
+    return {k: v for k, v in action.items() if v is not None}
+
+
+def _replay(player_id: str, entry: LogEntry, action: dict[str, Any]) -> Committed:
+    """The first result of a key, if the key was used for this very action; a key reused for
+    a different action is a 422, never the other action's result."""
+    if entry.action != _stored_action(action):
+        raise IdempotencyKeyReused(
+            "这个 Idempotency-Key 已用于另一个行动，请为新的行动换一个。")
+    return _from_entry(player_id, entry)
 
 
 def _from_entry(player_id: str, entry: LogEntry) -> Committed:
@@ -105,9 +119,10 @@ def commit_action(
     if key is not None:
         prior = yield from fx.FindIdempotent(player_id, key)
         if prior is not None:
-            return _from_entry(player_id, prior)
+            return _replay(player_id, prior, action)
     if limit > 0 and recent >= limit:
-        raise RateLimited(f"At most {limit} actions a minute; wait a moment.")
+        raise RateLimited(f"每分钟最多 {limit} 次行动，请稍后再试。",
+                          retry_after=RATE_WINDOW_SECONDS)
     act = Action(
         type=action["type"],
         target=action.get("target"),
@@ -123,7 +138,7 @@ def commit_action(
         public = outcome.to_dict()
         entry = NewLogEntry(
             seq=seq,
-            action={k: v for k, v in action.items() if v is not None},
+            action=_stored_action(action),
             outcome={**public, "state": new_state, "version": version},
             narration_request=outcome.narration.to_dict(),
             idempotency_key=key,
@@ -135,7 +150,7 @@ def commit_action(
             row = check_token(player_id, token, (yield from fx.LoadPlayer(player_id)))
             continue
         if result.replayed:
-            return _from_entry(player_id, result.entry)
+            return _replay(player_id, result.entry, action)
         return Committed(player_id, seq, public, new_state, result.version,
                          entry.narration_request)
     raise Conflict("The player kept changing while this action was applied; try again.")

@@ -196,3 +196,35 @@ async def test_409_and_429_carry_retry_after(pair: AppPair, err: Any,
 async def test_names_without_a_visible_character_are_refused(pair: AppPair, name: str) -> None:
     r = await pair.same("POST", "/api/players", json_body={"name": name})
     assert r.status == 400 and r.json["error"]["code"] == "validation_error"
+
+
+async def test_idempotency_key_reused_for_another_action_is_422(pair: AppPair) -> None:
+    pid, auth = await _player(pair)
+    token = auth["Authorization"][7:]
+    key = {"Idempotency-Key": "turn-7"}
+    first = await pair.flask.chat(pid, token)
+    assert first.status == 200
+    first = await pair.flask.act(pid, token, {"type": "talk", "target": "li_laohan",
+                                              "text": "前辈安好"}, headers=key)
+    assert first.status == 200
+    for api in pair.clients:
+        again = await api.act(pid, token, {"type": "talk", "target": "li_laohan",
+                                           "text": "前辈安好"}, headers=key)
+        assert again.status == 200 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.json["seq"] == first.json["seq"]
+    other = await pair.same("POST", f"/api/players/{pid}/actions", headers={**auth, **key},
+                            json_body={"type": "talk", "target": "li_laohan", "text": "告辞"})
+    assert other.status == 422
+    assert other.json["error"]["code"] == "idempotency_key_reused"
+    me = await pair.flask.get(f"/api/players/{pid}", headers=auth)
+    assert me.json["version"] == 2  # the refused request changed nothing
+
+
+def test_idempotency_key_is_checked_whole() -> None:
+    from shared.errors import BadRequest
+    from shared.usecases.actions import check_idempotency_key
+
+    assert check_idempotency_key("turn-1") == "turn-1"
+    for bad in ("turn-1\n", "turn 1", "x" * 129, "键"):
+        with pytest.raises(BadRequest):
+            check_idempotency_key(bad)
