@@ -14,13 +14,22 @@ from shared.ai.errors import (
     LLMStatusError,
     LLMTimeout,
 )
-from shared.ai.narrator import AsyncNarrationStream, Narration, NarrationStream, Narrator
+from shared.ai.narrator import (
+    AsyncNarrationStream,
+    AsyncNarrator,
+    Narration,
+    NarrationStream,
+    Narrator,
+)
 from shared.ai.protocol import ChatResult
 from shared.ai.retry import RetryPolicy
+from shared.ai.streams import AsyncStream, Stream
 
 __all__ = [
     "AsyncChatStream",
     "AsyncNarrationStream",
+    "AsyncNarrator",
+    "AsyncStream",
     "ChatResult",
     "ChatStream",
     "CircuitBreaker",
@@ -38,4 +47,5 @@ __all__ = [
     "NarrationStream",
     "Narrator",
     "RetryPolicy",
+    "Stream",
 ]

@@ -35,15 +35,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Generator,
-    Iterable,
-    Iterator,
-)
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable
 from typing import Any
 
 import httpx
@@ -64,58 +56,17 @@ from shared.ai.protocol import (
 )
 from shared.ai.retry import RetryPolicy
 from shared.ai.sse import SSEDecoder, StreamAssembler
+from shared.ai.streams import AsyncStream, Finish, Stream
 from shared.config import ConfigError, Settings
 from shared.logging_setup import add_secret, get_logger
 
 TRANSPORTS = ("aiohttp", "httpx", "httpx-aiohttp")
 
 
-class ChatStream(Iterator[str]):
-    """Text deltas of one streamed answer; ``.result`` is the ChatResult once exhausted."""
-
-    def __init__(self, make: Callable[[ChatStream], Generator[str, None, None]]) -> None:
-        self.result: ChatResult | None = None
-        self._gen = make(self)
-
-    def __iter__(self) -> ChatStream:
-        return self
-
-    def __next__(self) -> str:
-        return next(self._gen)
-
-    def close(self) -> None:
-        """Stop early and close the upstream response."""
-        self._gen.close()
-
-    def __enter__(self) -> ChatStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncChatStream(AsyncIterator[str]):
-    """Async text deltas of one streamed answer; ``.result`` once exhausted."""
-
-    def __init__(self, make: Callable[[AsyncChatStream], AsyncGenerator[str, None]]) -> None:
-        self.result: ChatResult | None = None
-        self._gen = make(self)
-
-    def __aiter__(self) -> AsyncChatStream:
-        return self
-
-    async def __anext__(self) -> str:
-        return await self._gen.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop early and close the upstream response."""
-        await self._gen.aclose()
-
-    async def __aenter__(self) -> AsyncChatStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+ChatStream = Stream[ChatResult]
+"""Text deltas of one streamed answer (blocking); ``.result`` is the ChatResult once exhausted."""
+AsyncChatStream = AsyncStream[ChatResult]
+"""Async text deltas of one streamed answer; ``.result`` once exhausted."""
 
 
 @functools.cache
@@ -377,15 +328,15 @@ class DeepSeekClient:
         temperature: float | None = None,
         user_id: str | None = None,
         thinking: bool | None = None,
-    ) -> ChatStream:
+    ) -> Stream[ChatResult]:
         """Text deltas as they arrive (blocking). Retried only before the first delta."""
         kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
               "user_id": user_id, "thinking": thinking}
         prepared = self._prepare(messages, True, kw)
-        return ChatStream(lambda sink: self._stream(sink, prepared))
+        return Stream(lambda finish: self._stream(finish, prepared))
 
     def _stream(
-        self, sink: ChatStream, prepared: PreparedRequest
+        self, finish: Finish[ChatResult], prepared: PreparedRequest
     ) -> Generator[str, None, None]:
         call = self._tracker.start(prepared.model, stream=True)
         yielded = False
@@ -419,7 +370,7 @@ class DeepSeekClient:
                             response.close()
                     finally:
                         self._sync_slots.release()
-                    sink.result = call.succeeded(completion)
+                    finish(call.succeeded(completion))
                     return
                 except LLMError as exc:
                     err = exc
@@ -487,15 +438,15 @@ class DeepSeekClient:
         temperature: float | None = None,
         user_id: str | None = None,
         thinking: bool | None = None,
-    ) -> AsyncChatStream:
+    ) -> AsyncStream[ChatResult]:
         """Async text deltas as they arrive. Retried only before the first delta."""
         kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
               "user_id": user_id, "thinking": thinking}
         prepared = self._prepare(messages, True, kw)
-        return AsyncChatStream(lambda sink: self._astream(sink, prepared))
+        return AsyncStream(lambda finish: self._astream(finish, prepared))
 
     async def _astream(
-        self, sink: AsyncChatStream, prepared: PreparedRequest
+        self, finish: Finish[ChatResult], prepared: PreparedRequest
     ) -> AsyncGenerator[str, None]:
         call = self._tracker.start(prepared.model, stream=True)
         yielded = False
@@ -536,7 +487,7 @@ class DeepSeekClient:
                             completion = Completion(*asm.finish())
                         finally:
                             await response.aclose()
-                    sink.result = call.succeeded(completion)
+                    finish(call.succeeded(completion))
                     return
                 except LLMError as exc:
                     err = exc

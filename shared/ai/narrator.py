@@ -7,6 +7,11 @@ its retries, or while the circuit breaker is open, it returns the offline text w
 nothing invented; it is marked degraded. Cancellation (a client that went away) is not
 upstream trouble: it propagates, and the upstream response is closed on the way out.
 
+Two faces with the same method names (httpx style): :class:`Narrator` blocks (Flask, the
+Celery worker), :class:`AsyncNarrator` awaits (Quart). ``narrate``, ``stream`` and
+``complete`` take a keyword-only ``offline_reason``: when set no LLM call is made and the
+offline text comes back degraded with that reason (a spent budget, for instance).
+
 ``prompts`` is any object with ``messages(req)``, ``offline(req)``, ``raw_messages(prompt)``
 and ``offline_raw(prompt)`` (``shared.game.narration.PromptBook`` in the apps). A ``World``
 is accepted too and wrapped in a ``PromptBook``.
@@ -14,14 +19,15 @@ is accepted too and wrapped in a ``PromptBook``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared import metrics
 from shared.ai.deepseek_client import DeepSeekClient
 from shared.ai.errors import LLMError
-from shared.ai.protocol import ChatResult
+from shared.ai.protocol import ChatResult, Messages
+from shared.ai.streams import AsyncStream, Finish, Stream
 from shared.config import Settings
 from shared.logging_setup import get_logger
 
@@ -59,76 +65,55 @@ class Narration:
         }
 
 
+NarrationStream = Stream[Narration]
+"""The blocking narration stream (text deltas, then ``.result``)."""
+AsyncNarrationStream = AsyncStream[Narration]
+"""The async narration stream (text deltas, then ``.result``)."""
+
+
 def _online(result: ChatResult) -> Narration:
     return Narration(result.text, False, result.model, dict(result.usage), None)
 
 
-class NarrationStream(Iterator[str]):
-    """Text deltas; once exhausted, ``.result`` is the whole :class:`Narration`."""
-
-    def __init__(self, make: Callable[[NarrationStream], Generator[str, None, None]]) -> None:
-        self._result: Narration | None = None
-        self._gen = make(self)
-
-    @property
-    def result(self) -> Narration:
-        """The finished narration; RuntimeError before the stream is exhausted."""
-        if self._result is None:
-            raise RuntimeError("the narration stream has not finished yet")
-        return self._result
-
-    def __iter__(self) -> NarrationStream:
-        return self
-
-    def __next__(self) -> str:
-        return next(self._gen)
-
-    def close(self) -> None:
-        """Stop early; closes the upstream response."""
-        self._gen.close()
-
-
-class AsyncNarrationStream(AsyncIterator[str]):
-    """Async text deltas; once exhausted, ``.result`` is the whole :class:`Narration`."""
-
-    def __init__(
-        self, make: Callable[[AsyncNarrationStream], AsyncGenerator[str, None]]
-    ) -> None:
-        self._result: Narration | None = None
-        self._gen = make(self)
-
-    @property
-    def result(self) -> Narration:
-        """The finished narration; RuntimeError before the stream is exhausted."""
-        if self._result is None:
-            raise RuntimeError("the narration stream has not finished yet")
-        return self._result
-
-    def __aiter__(self) -> AsyncNarrationStream:
-        return self
-
-    async def __anext__(self) -> str:
-        return await self._gen.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop early; closes the upstream response."""
-        await self._gen.aclose()
-
-
 def _as_prompts(prompts: Any) -> Prompts:
     if hasattr(prompts, "offline") and hasattr(prompts, "messages"):
-        return prompts
+        return prompts  # type: ignore[no-any-return]
     from shared.game.narration import PromptBook  # a World: wrap it (lazy: another package)
 
     return PromptBook(prompts)
 
 
-class Narrator:
-    """Turns narration requests into prose, degrading to offline text on any upstream trouble.
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One narration job: how to build its messages and its offline text, who asks."""
 
-    ``backend`` picks the async face: ``"threadpool"`` runs the sync client in the shared
-    thread pool (``chat_threaded``); anything else uses ``chat_async``.
-    """
+    messages: Callable[[], Messages]
+    offline: Callable[[], str]
+    user_id: str | None
+    offline_reason: str | None
+
+
+class _Told:
+    """What a stream has shown so far, so a failure keeps it instead of contradicting it."""
+
+    def __init__(self, narrator: _NarratorBase, ask: _Ask) -> None:
+        self._narrator = narrator
+        self._ask = ask
+        self.parts: list[str] = []
+
+    def seen(self, delta: str) -> str:
+        self.parts.append(delta)
+        return delta
+
+    def failed(self, reason: str) -> Narration:
+        if self.parts:
+            # Keep what the player already saw; appending offline prose would contradict it.
+            return self._narrator._degraded("".join(self.parts), reason)
+        return self._narrator._degraded(self._ask.offline(), reason)
+
+
+class _NarratorBase:
+    """What both faces share: configuration, the offline decision, degrading."""
 
     def __init__(
         self,
@@ -156,120 +141,162 @@ class Narrator:
         metrics.inc_degraded(reason)
         return Narration(text, True, None, None, reason)
 
-    # -- one-shot -----------------------------------------------------------------------
+    def _story(self, req: Any, user_id: str | None, offline_reason: str | None) -> _Ask:
+        return _Ask(lambda: self.prompts.messages(req), lambda: self.prompts.offline(req),
+                    user_id, offline_reason)
 
-    def narrate(self, req: Any, user_id: str | None = None) -> Narration:
-        """Narrate ``req`` with the blocking client."""
+    def _raw(self, prompt: str, user_id: str | None, offline_reason: str | None) -> _Ask:
+        return _Ask(lambda: self.prompts.raw_messages(prompt),
+                    lambda: self.prompts.offline_raw(prompt), user_id, offline_reason)
+
+    def _offline(self, ask: _Ask) -> Narration | None:
+        """The narration told without the LLM, or None when the LLM should be asked."""
+        if ask.offline_reason is not None:
+            return self._degraded(ask.offline(), ask.offline_reason)
         if not self.online:
-            return self._degraded(self.prompts.offline(req), NO_API_KEY)
+            return self._degraded(ask.offline(), NO_API_KEY)
+        return None
+
+
+class Narrator(_NarratorBase):
+    """The blocking face (Flask, the Celery worker): prose, degrading to offline text on any
+    upstream trouble.
+
+    The old async names (``narrate_async``, ``astream``, ``complete_async``) stay as thin
+    wrappers over an :class:`AsyncNarrator` on the same client; ``backend="threadpool"``
+    makes them use ``chat_threaded``, anything else ``chat_async``.
+    """
+
+    def narrate(
+        self, req: Any, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> Narration:
+        """Narrate ``req``."""
+        return self._tell(self._story(req, user_id, offline_reason))
+
+    def complete(
+        self, prompt: str, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> Narration:
+        """Answer a raw prompt (the ``/api/llm`` route)."""
+        return self._tell(self._raw(prompt, user_id, offline_reason))
+
+    def stream(
+        self, req: Any, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> Stream[Narration]:
+        """Deltas of the narration of ``req``; ``.result`` once exhausted."""
+        ask = self._story(req, user_id, offline_reason)
+        return Stream(lambda finish: self._stream(finish, ask))
+
+    def _tell(self, ask: _Ask) -> Narration:
+        told = self._offline(ask)
+        if told is not None:
+            return told
         assert self.client is not None
         try:
-            result = self.client.chat(self.prompts.messages(req), user_id=user_id)
+            return _online(self.client.chat(ask.messages(), user_id=ask.user_id))
         except LLMError as err:
-            return self._degraded(self.prompts.offline(req), err.reason)
-        return _online(result)
+            return self._degraded(ask.offline(), err.reason)
 
-    async def narrate_async(self, req: Any, user_id: str | None = None) -> Narration:
-        """Narrate ``req`` on the event loop (``chat_async`` or ``chat_threaded``)."""
-        if not self.online:
-            return self._degraded(self.prompts.offline(req), NO_API_KEY)
-        assert self.client is not None
-        face = self.client.chat_threaded if self.backend == "threadpool" else (
-            self.client.chat_async
-        )
-        try:
-            result = await face(self.prompts.messages(req), user_id=user_id)
-        except LLMError as err:
-            return self._degraded(self.prompts.offline(req), err.reason)
-        return _online(result)
-
-    def complete(self, prompt: str) -> Narration:
-        """Answer a raw prompt (the ``/api/llm`` route), blocking."""
-        if not self.online:
-            return self._degraded(self.prompts.offline_raw(prompt), NO_API_KEY)
-        assert self.client is not None
-        try:
-            result = self.client.chat(self.prompts.raw_messages(prompt))
-        except LLMError as err:
-            return self._degraded(self.prompts.offline_raw(prompt), err.reason)
-        return _online(result)
-
-    async def complete_async(self, prompt: str) -> Narration:
-        """Answer a raw prompt (the ``/api/llm`` route) on the event loop."""
-        if not self.online:
-            return self._degraded(self.prompts.offline_raw(prompt), NO_API_KEY)
-        assert self.client is not None
-        face = self.client.chat_threaded if self.backend == "threadpool" else (
-            self.client.chat_async
-        )
-        try:
-            result = await face(self.prompts.raw_messages(prompt))
-        except LLMError as err:
-            return self._degraded(self.prompts.offline_raw(prompt), err.reason)
-        return _online(result)
-
-    # -- streaming ----------------------------------------------------------------------
-
-    def stream(self, req: Any, user_id: str | None = None) -> NarrationStream:
-        """Deltas of the narration of ``req`` (blocking); ``.result`` when exhausted."""
-        return NarrationStream(lambda sink: self._stream(sink, req, user_id))
-
-    def _stream(
-        self, sink: NarrationStream, req: Any, user_id: str | None
-    ) -> Generator[str, None, None]:
-        if not self.online:
-            sink._result = self._degraded(self.prompts.offline(req), NO_API_KEY)
-            yield sink._result.text
+    def _stream(self, finish: Finish[Narration], ask: _Ask) -> Generator[str, None, None]:
+        told = self._offline(ask)
+        if told is not None:
+            finish(told)
+            yield told.text
             return
         assert self.client is not None
-        parts: list[str] = []
+        sofar = _Told(self, ask)
         try:
-            upstream = self.client.stream(self.prompts.messages(req), user_id=user_id)
-            try:
+            with self.client.stream(ask.messages(), user_id=ask.user_id) as upstream:
                 for delta in upstream:
-                    parts.append(delta)
-                    yield delta
-            finally:
-                upstream.close()
+                    yield sofar.seen(delta)
         except LLMError as err:
-            sink._result = self._fallback(parts, lambda: self.prompts.offline(req), err.reason)
-            if not parts:
-                yield sink._result.text
+            finish(told := sofar.failed(err.reason))
+            if not sofar.parts:
+                yield told.text
             return
-        assert upstream.result is not None
-        sink._result = _online(upstream.result)
+        finish(_online(upstream.result))
 
-    def astream(self, req: Any, user_id: str | None = None) -> AsyncNarrationStream:
-        """Async deltas of the narration of ``req``; ``.result`` when exhausted."""
-        return AsyncNarrationStream(lambda sink: self._astream(sink, req, user_id))
+    # -- the old async names, kept for existing callers -------------------------------
 
-    async def _astream(
-        self, sink: AsyncNarrationStream, req: Any, user_id: str | None
+    @property
+    def aio(self) -> AsyncNarrator:
+        """The async face on the same prompts, settings, client and backend."""
+        return AsyncNarrator(self.prompts, self.settings, self.client, self.backend)
+
+    async def narrate_async(
+        self, req: Any, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> Narration:
+        """``AsyncNarrator.narrate``."""
+        return await self.aio.narrate(req, user_id, offline_reason=offline_reason)
+
+    async def complete_async(
+        self, prompt: str, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> Narration:
+        """``AsyncNarrator.complete``."""
+        return await self.aio.complete(prompt, user_id, offline_reason=offline_reason)
+
+    def astream(
+        self, req: Any, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> AsyncStream[Narration]:
+        """``AsyncNarrator.stream``."""
+        return self.aio.stream(req, user_id, offline_reason=offline_reason)
+
+
+class AsyncNarrator(_NarratorBase):
+    """The async face (Quart): the same methods as :class:`Narrator`, as coroutines
+    (``stream`` returns an async iterator). ``backend="threadpool"`` runs the blocking client
+    in the shared thread pool (``chat_threaded``); anything else uses ``chat_async``.
+    """
+
+    async def narrate(
+        self, req: Any, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> Narration:
+        """Narrate ``req``."""
+        return await self._tell(self._story(req, user_id, offline_reason))
+
+    async def complete(
+        self, prompt: str, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> Narration:
+        """Answer a raw prompt (the ``/api/llm`` route)."""
+        return await self._tell(self._raw(prompt, user_id, offline_reason))
+
+    def stream(
+        self, req: Any, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> AsyncStream[Narration]:
+        """Async deltas of the narration of ``req``; ``.result`` once exhausted."""
+        ask = self._story(req, user_id, offline_reason)
+        return AsyncStream(lambda finish: self._stream(finish, ask))
+
+    async def _tell(self, ask: _Ask) -> Narration:
+        told = self._offline(ask)
+        if told is not None:
+            return told
+        assert self.client is not None
+        face = self.client.chat_threaded if self.backend == "threadpool" else (
+            self.client.chat_async
+        )
+        try:
+            return _online(await face(ask.messages(), user_id=ask.user_id))
+        except LLMError as err:
+            return self._degraded(ask.offline(), err.reason)
+
+    async def _stream(
+        self, finish: Finish[Narration], ask: _Ask
     ) -> AsyncGenerator[str, None]:
-        if not self.online:
-            sink._result = self._degraded(self.prompts.offline(req), NO_API_KEY)
-            yield sink._result.text
+        told = self._offline(ask)
+        if told is not None:
+            finish(told)
+            yield told.text
             return
         assert self.client is not None
-        parts: list[str] = []
+        sofar = _Told(self, ask)
         try:
-            upstream = self.client.astream(self.prompts.messages(req), user_id=user_id)
-            try:
+            # Leaving the block closes the upstream, also on cancellation.
+            async with self.client.astream(ask.messages(), user_id=ask.user_id) as upstream:
                 async for delta in upstream:
-                    parts.append(delta)
-                    yield delta
-            finally:
-                await upstream.aclose()  # also on cancellation: the upstream must close
+                    yield sofar.seen(delta)
         except LLMError as err:
-            sink._result = self._fallback(parts, lambda: self.prompts.offline(req), err.reason)
-            if not parts:
-                yield sink._result.text
+            finish(told := sofar.failed(err.reason))
+            if not sofar.parts:
+                yield told.text
             return
-        assert upstream.result is not None
-        sink._result = _online(upstream.result)
-
-    def _fallback(self, parts: list[str], offline: Callable[[], str], reason: str) -> Narration:
-        if parts:
-            # Keep what the player already saw; appending offline prose would contradict it.
-            return self._degraded("".join(parts), reason)
-        return self._degraded(offline(), reason)
+        finish(_online(upstream.result))

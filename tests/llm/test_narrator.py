@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.ai import DeepSeekClient, Narration, Narrator
+from shared.ai import AsyncNarrator, DeepSeekClient, Narration, Narrator
 from shared.config import Settings
 
 KEY = "sk-narrator-test-0123456789"
@@ -311,3 +311,84 @@ def test_stream_closed_early_closes_upstream() -> None:
     assert next(s) == "第一句"
     s.close()
     assert bodies[0].closed
+
+
+# -- the two faces -------------------------------------------------------------------------
+
+
+async def both_faces(sync: Narrator, aio: AsyncNarrator, **kw: Any) -> dict[str, Narration]:
+    """The same three method names on the blocking and the async face."""
+    out = {"narrate": sync.narrate(REQ, "p1", **kw),
+           "a.narrate": await aio.narrate(REQ, "p1", **kw),
+           "complete": sync.complete("问道", "p1", **kw),
+           "a.complete": await aio.complete("问道", "p1", **kw)}
+    s = sync.stream(REQ, "p1", **kw)
+    assert "".join(s) == s.result.text
+    out["stream"] = s.result
+    a = aio.stream(REQ, "p1", **kw)
+    assert "".join([d async for d in a]) == a.result.text
+    out["a.stream"] = a.result
+    return out
+
+
+def twin(n: Narrator) -> AsyncNarrator:
+    return AsyncNarrator(n.prompts, n.settings, n.client, n.backend)
+
+
+@pytest.mark.parametrize("backend", ["httpx", "threadpool"])
+async def test_async_narrator_matches_the_blocking_one(backend: str) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return echo_upstream(request)
+
+    n = narrator(handler, backend)
+    got = await both_faces(n, twin(n))
+    story = Narration("天雷滚滚：闭关修炼", False, "deepseek-v4-flash", {"total_tokens": 9}, None)
+    raw = Narration("天雷滚滚：问道", False, "deepseek-v4-flash", {"total_tokens": 9}, None)
+    assert got == {"narrate": story, "a.narrate": story, "complete": raw, "a.complete": raw,
+                   "stream": story, "a.stream": story}
+    assert [b["user_id"] for b in seen] == ["p1"] * 6
+    assert isinstance(n.aio, AsyncNarrator) and n.aio.backend == backend
+
+
+async def test_offline_reason_makes_no_call_on_any_face() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return echo_upstream(request)
+
+    n = narrator(handler)
+    got = await both_faces(n, twin(n), offline_reason="budget_spent")
+    story = Narration("（离线）闭关修炼", True, None, None, "budget_spent")
+    raw = Narration("（离线原话）问道", True, None, None, "budget_spent")
+    assert got == {"narrate": story, "a.narrate": story, "complete": raw, "a.complete": raw,
+                   "stream": story, "a.stream": story}
+    # The old async names take it too.
+    assert (await n.narrate_async(REQ, offline_reason="budget_spent")) == story
+    assert (await n.complete_async("问道", offline_reason="budget_spent")) == raw
+    a = n.astream(REQ, offline_reason="budget_spent")
+    assert [d async for d in a] == [story.text] and a.result == story
+    assert calls == []
+
+
+async def test_offline_reason_wins_over_a_missing_key() -> None:
+    n = Narrator(FakePrompts(), Settings(deepseek_api_key=None), None)
+    got = await both_faces(n, twin(n), offline_reason="budget_spent")
+    assert {r.reason for r in got.values()} == {"budget_spent"}
+
+
+async def test_async_stream_failing_midway_keeps_its_text() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=sse(["剑光", "一闪"], end=False))
+
+    a = twin(narrator(handler)).stream(REQ)
+    assert [d async for d in a] == ["剑光", "一闪"]
+    assert a.result == Narration("剑光一闪", True, None, None, "protocol")
+
+
+def test_async_narrator_rejects_an_unknown_backend() -> None:
+    with pytest.raises(ValueError):
+        AsyncNarrator(FakePrompts(), Settings(), None, "carrier-pigeon")
