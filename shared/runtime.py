@@ -27,17 +27,23 @@ class AsyncNarratorFace:
     def __init__(self, narrator: Narrator) -> None:
         self.narrator = narrator
 
-    async def narrate(self, req: Any, user_id: str | None = None) -> Narration:
+    async def narrate(self, req: Any, user_id: str | None = None, *,
+                      offline_reason: str | None = None) -> Narration:
         """:meth:`Narrator.narrate` on the event loop."""
-        return await self.narrator.narrate_async(req, user_id=user_id)
+        return await self.narrator.narrate_async(req, user_id=user_id,
+                                                 offline_reason=offline_reason)
 
-    def stream(self, req: Any, user_id: str | None = None) -> AsyncNarrationStream:
+    def stream(self, req: Any, user_id: str | None = None, *,
+               offline_reason: str | None = None) -> AsyncNarrationStream:
         """:meth:`Narrator.stream` as async deltas."""
-        return self.narrator.astream(req, user_id=user_id)
+        return self.narrator.astream(req, user_id=user_id,  # type: ignore[return-value]
+                                     offline_reason=offline_reason)
 
-    async def complete(self, prompt: str) -> Narration:
+    async def complete(self, prompt: str, user_id: str | None = None, *,
+                       offline_reason: str | None = None) -> Narration:
         """:meth:`Narrator.complete` on the event loop."""
-        return await self.narrator.complete_async(prompt)
+        return await self.narrator.complete_async(prompt, user_id,
+                                                  offline_reason=offline_reason)
 
 
 @dataclass
@@ -54,6 +60,7 @@ class Runtime:
     store: Any = None
     tasks: Any = None
     effects: Any = None
+    limits: Any = None  # shared.limits counters (store or Redis)
 
 
 def prepare(app_name: str, settings: Settings) -> Runtime:
@@ -88,7 +95,8 @@ def open_sync(app_name: str, settings: Settings) -> Runtime:
         rt.tasks = TaskQueue(settings)
     rt.store = open_store(settings.database_url)
     rt.store.init_schema()
-    rt.effects = SyncEffects(rt.store, rt.narrator, rt.tasks)
+    rt.limits = open_counters(settings, rt.store)
+    rt.effects = SyncEffects(rt.store, rt.narrator, rt.tasks, rt.limits)
     return rt
 
 
@@ -99,6 +107,9 @@ def close_sync(rt: Runtime) -> None:
     if rt.tasks is not None:
         rt.tasks.close()
         rt.tasks = None
+    if rt.limits is not None:
+        rt.limits.close()
+        rt.limits = None
     if rt.store is not None:
         rt.store.close()
         rt.store = None  # closing twice (test teardown, then atexit) is harmless
@@ -114,7 +125,8 @@ async def open_async(rt: Runtime) -> Runtime:
         rt.tasks = AsyncTaskQueue(rt.settings)
     rt.store = open_async_store(rt.settings.database_url)
     await rt.store.init_schema()
-    rt.effects = AsyncEffects(rt.store, AsyncNarratorFace(rt.narrator), rt.tasks)
+    rt.limits = open_async_counters(rt.settings, rt.store)
+    rt.effects = AsyncEffects(rt.store, AsyncNarratorFace(rt.narrator), rt.tasks, rt.limits)
     return rt
 
 
@@ -125,9 +137,28 @@ async def close_async(rt: Runtime) -> None:
     if rt.tasks is not None:
         await rt.tasks.close()
         rt.tasks = None
+    if rt.limits is not None:
+        await rt.limits.close()
+        rt.limits = None
     if rt.store is not None:
         await rt.store.close()
         rt.store = None
+
+
+def open_counters(settings: Settings, store: Any) -> Any:
+    """The blocking face of the limit counters: Redis, or the game store."""
+    from shared.limits.counters import RedisCounters, StoreCounters
+
+    return RedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
+        else StoreCounters(store)
+
+
+def open_async_counters(settings: Settings, store: Any) -> Any:
+    """The awaiting face of the limit counters: Redis, or the game store."""
+    from shared.limits.counters import AsyncRedisCounters, AsyncStoreCounters
+
+    return AsyncRedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
+        else AsyncStoreCounters(store)
 
 
 def export_metrics(rt: Runtime) -> tuple[bytes, str]:

@@ -12,6 +12,8 @@ from quart_app.core import runtime
 from shared.api import ActionIn, ActionOut, CreatePlayerIn, CreatePlayerOut, LogOut, LogQuery
 from shared.api.http import SSE_HEADERS, bearer_token, wants_event_stream
 from shared.api.models import PlayerOut
+from shared.limits import flows as limited
+from shared.limits.addresses import client_address
 from shared.usecases import actions, players
 from shared.usecases.drivers import stream_async
 from shared.usecases.streaming import narration_events
@@ -21,7 +23,10 @@ from shared.usecases.streaming import narration_events
 @validate_response(CreatePlayerOut, 201)
 async def create_player(data: CreatePlayerIn) -> Any:
     """``POST /api/players``."""
-    return respond(await run(players.create_player(runtime().ctx, data.name)),
+    rt = runtime()
+    client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                            rt.settings.trusted_proxies)
+    return respond(await run(limited.create_player(rt.ctx, data.name, client)),
                    CreatePlayerOut)
 
 

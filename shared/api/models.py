@@ -172,6 +172,9 @@ class LLMTextOut(BaseModel):
     model: str | None
     usage: dict[str, Any] | None
     degraded: bool
+    reason: str | None = Field(
+        default=None, description="why the text is offline: player_budget, "
+        "global_minute_budget, global_daily_budget, or the upstream failure")
 
 
 class TaskSubmittedOut(TaskRef):

@@ -15,6 +15,7 @@ from typing import Any
 
 from shared.errors import BadRequest, Conflict, IdempotencyKeyReused, RateLimited
 from shared.game import Action, NarrationRequest, PlayerState, action_seed, apply_action
+from shared.limits import flows as budget
 from shared.store import LogEntry, NewLogEntry, VersionConflict
 from shared.textclean import clean_player_text
 from shared.usecases import effects as fx
@@ -161,19 +162,32 @@ def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
     if committed.narration is not None:
         narration = narration_view(committed.narration, committed.degraded)
         return Reply(committed.body(narration), headers=committed.headers())
-    if ctx.deferred_narration:
-        task_id = yield from fx.QueueNarration(
-            committed.player_id, committed.seq, committed.narration_request
-        )
-        task = {"task_id": task_id, "status_url": f"/api/llm/tasks/{task_id}"}
-        return Reply(committed.body(None, task), headers=committed.headers())
     request = NarrationRequest.from_dict(committed.narration_request)
-    told = yield from fx.Narrate(request, user_id=committed.player_id)
+    if ctx.deferred_narration:
+        # The worker makes the call; its reservation stays charged (it is not settled).
+        grant = yield from budget.reserve_tokens(ctx, committed.player_id)
+        if grant.offline_reason is None:
+            task_id = yield from fx.QueueNarration(
+                committed.player_id, committed.seq, committed.narration_request
+            )
+            task = {"task_id": task_id, "status_url": f"/api/llm/tasks/{task_id}"}
+            return Reply(committed.body(None, task), headers=committed.headers())
+        told = yield from fx.Narrate(request, user_id=committed.player_id,
+                                     offline_reason=grant.offline_reason)
+    else:
+        told = yield from budget.narrate(ctx, request, committed.player_id)
     if not committed.replayed:
         # A replay of an entry still waiting for prose narrates again but saves nothing.
         yield from fx.SaveNarration(committed.player_id, committed.seq, told.text, told.degraded)
     body = committed.body(narration_view(told.text, told.degraded))
-    return Reply(body, headers=committed.headers())
+    return Reply(body, headers={**committed.headers(), **degraded_headers(told)})
+
+
+def degraded_headers(told: Any) -> dict[str, str]:
+    """``Narration-Degraded-Reason`` on offline prose (e.g. ``player_budget``): the body stays
+    what a replay of the same action answers."""
+    reason = getattr(told, "reason", None)
+    return {"Narration-Degraded-Reason": str(reason)} if told.degraded and reason else {}
 
 
 def save_streamed_narration(

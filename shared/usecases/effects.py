@@ -68,6 +68,7 @@ class Resource(enum.Enum):
     NARRATOR = "narrator"
     TASKS = "tasks"
     DELTAS = "deltas"
+    LIMITS = "limits"  # rate and budget counters (shared.limits)
 
 
 class Effect(Generic[R]):
@@ -112,6 +113,13 @@ class StreamEffect(Effect[R]):
 
     __slots__ = ()
     resource = Resource.DELTAS
+
+
+class LimitsEffect(Effect[R]):
+    """Served by the limit counters (``shared.limits.counters``): store or Redis, either face."""
+
+    __slots__ = ()
+    resource = Resource.LIMITS
 
 
 class TextStream(Protocol[R_co]):
@@ -251,10 +259,12 @@ class Narrate(NarratorEffect["Narration"]):
 
     request: NarrationRequest
     user_id: str | None = None
+    offline_reason: str | None = None  # set: no LLM call, offline prose with this reason
 
     def call(self, narrator: NarratorFace) -> MaybeAwaitable[Narration]:
         """``narrator.narrate``."""
-        return narrator.narrate(self.request, user_id=self.user_id)
+        return narrator.narrate(self.request, user_id=self.user_id,
+                                offline_reason=self.offline_reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +272,13 @@ class CompletePrompt(NarratorEffect["Narration"]):
     """The answer to a raw prompt (``/api/llm``)."""
 
     prompt: str
+    user_id: str | None = None
+    offline_reason: str | None = None  # set: no LLM call, offline prose with this reason
 
     def call(self, narrator: NarratorFace) -> MaybeAwaitable[Narration]:
         """``narrator.complete``."""
-        return narrator.complete(self.prompt)
+        return narrator.complete(self.prompt, user_id=self.user_id,
+                                 offline_reason=self.offline_reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,10 +287,12 @@ class OpenNarrationStream(NarratorEffect["TextStream[Narration]"]):
 
     request: NarrationRequest
     user_id: str | None = None
+    offline_reason: str | None = None  # set: no LLM call, offline prose with this reason
 
     def call(self, narrator: NarratorFace) -> MaybeAwaitable[TextStream[Narration]]:
         """``narrator.stream`` (not a coroutine on either face: it opens lazily)."""
-        return narrator.stream(self.request, user_id=self.user_id)
+        return narrator.stream(self.request, user_id=self.user_id,
+                               offline_reason=self.offline_reason)
 
 
 # -- narration streams ------------------------------------------------------------------------
