@@ -31,6 +31,7 @@ class Runtime:
     store: Any = None
     tasks: Any = None
     effects: Any = None
+    limits: Any = None  # shared.limits counters (store or Redis)
 
 
 def prepare(app_name: str, settings: Settings) -> Runtime:
@@ -65,7 +66,8 @@ def open_sync(app_name: str, settings: Settings) -> Runtime:
         rt.tasks = TaskQueue(settings)
     rt.store = open_store(settings.database_url)
     rt.store.init_schema()
-    rt.effects = SyncEffects(rt.store, rt.narrator, rt.tasks)
+    rt.limits = open_counters(settings, rt.store)
+    rt.effects = SyncEffects(rt.store, rt.narrator, rt.tasks, rt.limits)
     return rt
 
 
@@ -76,6 +78,9 @@ def close_sync(rt: Runtime) -> None:
     if rt.tasks is not None:
         rt.tasks.close()
         rt.tasks = None
+    if rt.limits is not None:
+        rt.limits.close()
+        rt.limits = None
     if rt.store is not None:
         rt.store.close()
         rt.store = None  # closing twice (test teardown, then atexit) is harmless
@@ -91,7 +96,8 @@ async def open_async(rt: Runtime) -> Runtime:
         rt.tasks = AsyncTaskQueue(rt.settings)
     rt.store = open_async_store(rt.settings.database_url)
     await rt.store.init_schema()
-    rt.effects = AsyncEffects(rt.store, _async_narrator(rt), rt.tasks)
+    rt.limits = open_async_counters(rt.settings, rt.store)
+    rt.effects = AsyncEffects(rt.store, _async_narrator(rt), rt.tasks, rt.limits)
     return rt
 
 
@@ -110,9 +116,28 @@ async def close_async(rt: Runtime) -> None:
     if rt.tasks is not None:
         await rt.tasks.close()
         rt.tasks = None
+    if rt.limits is not None:
+        await rt.limits.close()
+        rt.limits = None
     if rt.store is not None:
         await rt.store.close()
         rt.store = None
+
+
+def open_counters(settings: Settings, store: Any) -> Any:
+    """The blocking face of the limit counters: Redis, or the game store."""
+    from shared.limits.counters import RedisCounters, StoreCounters
+
+    return RedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
+        else StoreCounters(store)
+
+
+def open_async_counters(settings: Settings, store: Any) -> Any:
+    """The awaiting face of the limit counters: Redis, or the game store."""
+    from shared.limits.counters import AsyncRedisCounters, AsyncStoreCounters
+
+    return AsyncRedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
+        else AsyncStoreCounters(store)
 
 
 def export_metrics(rt: Runtime) -> tuple[bytes, str]:

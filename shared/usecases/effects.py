@@ -96,6 +96,7 @@ class Resource(enum.Enum):
     NARRATOR = "narrator"
     TASKS = "tasks"
     DELTAS = "deltas"
+    LIMITS = "limits"  # rate and budget counters (shared.limits)
 
 
 class Effect(Generic[R]):
@@ -140,6 +141,13 @@ class StreamEffect(Effect[R]):
 
     __slots__ = ()
     resource = Resource.DELTAS
+
+
+class LimitsEffect(Effect[R]):
+    """Served by the limit counters (``shared.limits.counters``): store or Redis, either face."""
+
+    __slots__ = ()
+    resource = Resource.LIMITS
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,19 +20,23 @@ _MISSING = {
     Resource.TASKS: "LLM task endpoints need LLM_BACKEND=celery (Redis and a Celery worker).",
     Resource.STORE: "The store is not open.",
     Resource.NARRATOR: "The narrator is not configured.",
+    Resource.LIMITS: "The limit counters are not open.",
 }
 
 
 class _Faces:
-    def __init__(self, store: Any, narrator: Any, tasks: Any, deltas: Any) -> None:
+    def __init__(self, store: Any, narrator: Any, tasks: Any, deltas: Any,
+                 limits: Any = None) -> None:
         self.store = store
         self.narrator = narrator
         self.tasks = tasks
+        self.limits = limits
         self._faces = {
             Resource.STORE: store,
             Resource.NARRATOR: narrator,
             Resource.TASKS: tasks,
             Resource.DELTAS: deltas,
+            Resource.LIMITS: limits,
         }
 
     def face(self, effect: Effect[Any]) -> Any:
@@ -45,8 +49,8 @@ class _Faces:
 class SyncEffects(_Faces):
     """Performs effects with a ``SyncStore``, a ``Narrator`` and a ``TaskQueue``."""
 
-    def __init__(self, store: Any, narrator: Any, tasks: Any = None) -> None:
-        super().__init__(store, narrator, tasks, DeltaReader())
+    def __init__(self, store: Any, narrator: Any, tasks: Any = None, limits: Any = None) -> None:
+        super().__init__(store, narrator, tasks, DeltaReader(), limits)
 
     def __call__(self, effect: Effect[R]) -> R:
         return cast(R, effect.call(self.face(effect)))
@@ -55,8 +59,8 @@ class SyncEffects(_Faces):
 class AsyncEffects(_Faces):
     """Performs effects with an ``AsyncStore``, an async narrator and an ``AsyncTaskQueue``."""
 
-    def __init__(self, store: Any, narrator: Any, tasks: Any = None) -> None:
-        super().__init__(store, narrator, tasks, AsyncDeltaReader())
+    def __init__(self, store: Any, narrator: Any, tasks: Any = None, limits: Any = None) -> None:
+        super().__init__(store, narrator, tasks, AsyncDeltaReader(), limits)
 
     async def __call__(self, effect: Effect[R]) -> R:
         result = effect.call(self.face(effect))
