@@ -18,7 +18,7 @@ APP_NAME = "flask"
 
 def create_app(settings: Settings | None = None) -> Flask:
     """App factory: settings from the environment unless given (tests pass their own)."""
-    from legacy_flask import core, errors, observability
+    from legacy_flask import core, errors, guard, observability
     from legacy_flask.blueprints import register_blueprints
 
     settings = settings or Settings.from_env()
@@ -29,5 +29,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     core.init_app(app, settings)
     errors.init_app(app)
     observability.init_app(app)
+    guard.init_app(app)
     register_blueprints(app)
     return app

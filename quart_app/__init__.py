@@ -20,7 +20,7 @@ APP_NAME = "quart"
 
 def create_app(settings: Settings | None = None) -> Quart:
     """App factory: settings from the environment unless given (tests pass their own)."""
-    from quart_app import core, docs, errors, observability
+    from quart_app import core, docs, errors, guard, observability
     from quart_app.blueprints import register_blueprints
 
     settings = settings or Settings.from_env()
@@ -32,5 +32,6 @@ def create_app(settings: Settings | None = None) -> Quart:
     configure_json_provider(app.json)  # after quart-schema installed its provider
     errors.init_app(app)
     observability.init_app(app)
+    guard.init_app(app)
     register_blueprints(app)
     return app

@@ -64,9 +64,31 @@ class Settings:
 
     # HTTP behaviour.
     max_body_bytes: int = 64 * 1024
+    # The app's own request-line and header limits, answered as the JSON envelope (414, 431).
+    # The servers' limits (gunicorn's limit_request_line, hypercorn's h11_max_incomplete_size)
+    # are set above these so the app, not the server, answers.
+    max_target_chars: int = 4094
+    max_header_bytes: int = 8192
     player_text_max: int = 300
     action_rate_per_minute: int = 120
     log_level: str = "INFO"
+
+    # LLM spending (tokens as the upstream reports them; 0 = no limit). When a budget is spent
+    # the narrator goes offline (degraded, with a reason) and the action still counts.
+    llm_player_daily_tokens: int = 100_000  # per player per UTC day
+    llm_global_minute_tokens: int = 200_000  # the whole deployment, per minute
+    llm_global_daily_tokens: int = 20_000_000  # the whole deployment, per UTC day
+    # Reserved before each call so concurrent calls cannot overspend; the actual usage is
+    # settled after it. Covers the prompt and LLM_MAX_TOKENS of completion.
+    llm_call_reserve_tokens: int = 1500
+    llm_rate_per_minute: int = 30  # /api/llm and /api/llm/tasks calls per player per minute
+    create_rate_per_minute: int = 10  # new players per client address per minute
+    # Addresses (or CIDR networks, comma-separated) of the proxies whose X-Forwarded-For is
+    # believed; from anyone else the header is ignored and the peer address counts.
+    trusted_proxies: str = "127.0.0.1,::1"
+    # Where the limit counters live: "store" (a table of the game database) or "redis"
+    # (REDIS_URL). From the environment: redis when REDIS_URL is set, unless LIMITS_BACKEND.
+    limits_backend: str = "store"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -81,6 +103,8 @@ class Settings:
                 values[f.name] = _convert(f.type, raw)
             except ValueError as exc:
                 raise ConfigError(f"{f.name.upper()}={raw!r}: {exc}") from None
+        if "limits_backend" not in values and env.get("REDIS_URL"):
+            values["limits_backend"] = "redis"
         values.update(overrides)
         return cls(**values)
 

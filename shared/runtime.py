@@ -31,6 +31,7 @@ class Runtime:
     store: Any = None
     tasks: Any = None
     effects: Any = None
+    limits: Any = None  # shared.limits counters (store or Redis)
 
 
 def prepare(app_name: str, settings: Settings) -> Runtime:
@@ -57,15 +58,16 @@ def prepare(app_name: str, settings: Settings) -> Runtime:
 def open_sync(app_name: str, settings: Settings) -> Runtime:
     """Flask: the sync store and the blocking handler."""
     from shared.store import open_store
+    from shared.tasks.queue import TaskQueue
 
     rt = prepare(app_name, settings)
-    if rt.backend == "celery":
-        from shared.tasks.queue import TaskQueue
-
-        rt.tasks = TaskQueue(settings)
-    rt.store = open_store(settings.database_url)
-    rt.store.init_schema()
-    rt.effects = SyncEffects(rt.store, rt.narrator, rt.tasks)
+    # Typed locals: mypy checks each face against what the handler needs of it.
+    tasks = TaskQueue(settings) if rt.backend == "celery" else None
+    store = open_store(settings.database_url)
+    rt.tasks, rt.store = tasks, store
+    store.init_schema()
+    rt.limits = open_counters(settings, store)
+    rt.effects = SyncEffects(store, rt.narrator, tasks, rt.limits)
     return rt
 
 
@@ -76,6 +78,9 @@ def close_sync(rt: Runtime) -> None:
     if rt.tasks is not None:
         rt.tasks.close()
         rt.tasks = None
+    if rt.limits is not None:
+        rt.limits.close()
+        rt.limits = None
     if rt.store is not None:
         rt.store.close()
         rt.store = None  # closing twice (test teardown, then atexit) is harmless
@@ -83,24 +88,22 @@ def close_sync(rt: Runtime) -> None:
 
 async def open_async(rt: Runtime) -> Runtime:
     """Quart: open the async store and the awaiting handler (inside the serving loop)."""
-    from shared.store import open_async_store
-
-    if rt.backend == "celery" and rt.tasks is None:
-        from shared.tasks.queue import AsyncTaskQueue
-
-        rt.tasks = AsyncTaskQueue(rt.settings)
-    rt.store = open_async_store(rt.settings.database_url)
-    await rt.store.init_schema()
-    rt.effects = AsyncEffects(rt.store, _async_narrator(rt), rt.tasks)
-    return rt
-
-
-def _async_narrator(rt: Runtime) -> Any:
-    """The narrator's async face on the same prompts, settings, client and backend."""
     from shared.ai.narrator import AsyncNarrator
+    from shared.store import open_async_store
+    from shared.tasks.queue import AsyncTaskQueue
 
+    # Typed locals: mypy checks each face against what the handler needs of it.
+    tasks: AsyncTaskQueue | None = rt.tasks
+    if rt.backend == "celery" and tasks is None:
+        tasks = AsyncTaskQueue(rt.settings)
+    store = open_async_store(rt.settings.database_url)
+    rt.tasks, rt.store = tasks, store
+    await store.init_schema()
     n = rt.narrator
-    return AsyncNarrator(n.prompts, n.settings, n.client, backend=n.backend)
+    narrator = AsyncNarrator(n.prompts, n.settings, n.client, backend=n.backend)
+    rt.limits = open_async_counters(rt.settings, store)
+    rt.effects = AsyncEffects(store, narrator, tasks, rt.limits)
+    return rt
 
 
 async def close_async(rt: Runtime) -> None:
@@ -110,9 +113,28 @@ async def close_async(rt: Runtime) -> None:
     if rt.tasks is not None:
         await rt.tasks.close()
         rt.tasks = None
+    if rt.limits is not None:
+        await rt.limits.close()
+        rt.limits = None
     if rt.store is not None:
         await rt.store.close()
         rt.store = None
+
+
+def open_counters(settings: Settings, store: Any) -> Any:
+    """The blocking face of the limit counters: Redis, or the game store."""
+    from shared.limits.counters import RedisCounters, StoreCounters
+
+    return RedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
+        else StoreCounters(store)
+
+
+def open_async_counters(settings: Settings, store: Any) -> Any:
+    """The awaiting face of the limit counters: Redis, or the game store."""
+    from shared.limits.counters import AsyncRedisCounters, AsyncStoreCounters
+
+    return AsyncRedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
+        else AsyncStoreCounters(store)
 
 
 def export_metrics(rt: Runtime) -> tuple[bytes, str]:

@@ -8,6 +8,7 @@ from legacy_flask.blueprints._edge import respond, run
 from legacy_flask.core import runtime
 from shared.api import HealthOut
 from shared.api.models import ReadyOut
+from shared.limits import flows as limits
 from shared.runtime import export_metrics
 from shared.usecases import health as uc
 
@@ -26,5 +27,8 @@ def readyz() -> Response:
 
 def metrics() -> Response:
     """``GET /metrics`` in Prometheus text format (gunicorn workers aggregated)."""
-    body, content_type = export_metrics(runtime())
-    return Response(body, content_type=content_type)
+    rt = runtime()
+    body, content_type = export_metrics(rt)
+    budgets = run(limits.budget_snapshot(rt.ctx))
+    extra = limits.budget_metrics_text(budgets, rt.settings.llm_player_daily_tokens)
+    return Response(body + extra.encode(), content_type=content_type)

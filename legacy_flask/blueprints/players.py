@@ -9,6 +9,8 @@ from legacy_flask.core import runtime
 from shared.api import ActionIn, ActionOut, CreatePlayerIn, CreatePlayerOut, LogOut, LogQuery
 from shared.api.http import SSE_HEADERS, bearer_token, wants_event_stream
 from shared.api.models import PlayerOut
+from shared.limits import flows as limited
+from shared.limits.addresses import client_address
 from shared.usecases import actions, players
 from shared.usecases.drivers import stream_sync
 from shared.usecases.streaming import narration_events
@@ -17,7 +19,10 @@ from shared.usecases.streaming import narration_events
 def create_player() -> Response:
     """``POST /api/players``."""
     data = json_body(CreatePlayerIn)
-    return respond(run(players.create_player(runtime().ctx, data.name)), CreatePlayerOut)
+    rt = runtime()
+    client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                            rt.settings.trusted_proxies)
+    return respond(run(limited.create_player(rt.ctx, data.name, client)), CreatePlayerOut)
 
 
 def get_player(player_id: str) -> Response:

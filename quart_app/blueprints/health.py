@@ -11,6 +11,7 @@ from quart_app.blueprints._edge import respond, run
 from quart_app.core import runtime
 from shared.api import HealthOut
 from shared.api.models import ReadyOut
+from shared.limits import flows as limits
 from shared.runtime import export_metrics
 from shared.usecases import health as uc
 
@@ -32,5 +33,8 @@ async def readyz() -> Any:
 @hide
 async def metrics() -> Response:
     """``GET /metrics`` in Prometheus text format."""
-    body, content_type = export_metrics(runtime())
-    return Response(body, content_type=content_type)
+    rt = runtime()
+    body, content_type = export_metrics(rt)
+    budgets = await run(limits.budget_snapshot(rt.ctx))
+    extra = limits.budget_metrics_text(budgets, rt.settings.llm_player_daily_tokens)
+    return Response(body + extra.encode(), content_type=content_type)

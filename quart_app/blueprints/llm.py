@@ -5,37 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 from quart import request
-from quart_schema import validate_querystring, validate_request, validate_response
+from quart_schema import validate_response
 
-from quart_app.blueprints._edge import checked_json_body, respond, run
+from quart_app.blueprints._edge import json_body, query, respond, run
 from quart_app.core import runtime
 from shared.api import LLMPromptIn, LLMPromptQuery, LLMTextOut, TaskOut, TaskSubmittedOut
-from shared.api.bodies import validate
+from shared.api.http import bearer_token
 from shared.usecases import llm as uc
 
 
-@validate_querystring(LLMPromptQuery)
+@query(LLMPromptQuery)
 @validate_response(LLMTextOut, 200)
 async def llm(query_args: LLMPromptQuery) -> Any:
-    """``GET /api/llm?prompt=`` or ``POST /api/llm {"prompt"}``: text, model, usage, degraded."""
-    prompt = query_args.prompt
-    if request.method == "POST":
-        prompt = (await _prompt_body()).prompt
-    return respond(await run(uc.complete_prompt(runtime().ctx, prompt)), LLMTextOut)
+    """``GET /api/llm?prompt=``: text, model, usage, degraded."""
+    token = bearer_token(request.headers)
+    return respond(await run(uc.complete_prompt_as(runtime().ctx, token, query_args.prompt)),
+                   LLMTextOut)
 
 
-@checked_json_body
-async def _prompt_body() -> LLMPromptIn:
-    # One route serves GET and POST, so the body is validated here rather than by decorator.
-    return validate(LLMPromptIn, await request.get_json())
+@json_body(LLMPromptIn)
+@validate_response(LLMTextOut, 200)
+async def llm_post(data: LLMPromptIn) -> Any:
+    """``POST /api/llm {"prompt"}``: text, model, usage, degraded (the query string is not
+    read)."""
+    token = bearer_token(request.headers)
+    return respond(await run(uc.complete_prompt_as(runtime().ctx, token, data.prompt)),
+                   LLMTextOut)
 
 
-@checked_json_body
-@validate_request(LLMPromptIn)
+@json_body(LLMPromptIn)
 @validate_response(TaskSubmittedOut, 202)
 async def submit_llm_task(data: LLMPromptIn) -> Any:
     """``POST /api/llm/tasks``: 202 with the task id and where to poll."""
-    return respond(await run(uc.submit_prompt_task(runtime().ctx, data.prompt)),
+    token = bearer_token(request.headers)
+    return respond(await run(uc.submit_prompt_task_as(runtime().ctx, token, data.prompt)),
                    TaskSubmittedOut)
 
 

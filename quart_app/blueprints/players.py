@@ -5,39 +5,39 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Response, request
-from quart_schema import validate_querystring, validate_request, validate_response
+from quart_schema import validate_response
 
-from quart_app.blueprints._edge import checked_json_body, respond, run
+from quart_app.blueprints._edge import json_body, query, respond, run
 from quart_app.core import runtime
 from shared.api import ActionIn, ActionOut, CreatePlayerIn, CreatePlayerOut, LogOut, LogQuery
 from shared.api.http import SSE_HEADERS, bearer_token, wants_event_stream
-from shared.api.models import ErrorOut, PlayerOut
+from shared.api.models import PlayerOut
+from shared.limits import flows as limited
+from shared.limits.addresses import client_address
 from shared.usecases import actions, players
 from shared.usecases.drivers import stream_async
 from shared.usecases.streaming import narration_events
 
 
-@checked_json_body
-@validate_request(CreatePlayerIn)
+@json_body(CreatePlayerIn)
 @validate_response(CreatePlayerOut, 201)
-@validate_response(ErrorOut, 400)
 async def create_player(data: CreatePlayerIn) -> Any:
     """``POST /api/players``."""
-    return respond(await run(players.create_player(runtime().ctx, data.name)),
+    rt = runtime()
+    client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                            rt.settings.trusted_proxies)
+    return respond(await run(limited.create_player(rt.ctx, data.name, client)),
                    CreatePlayerOut)
 
 
 @validate_response(PlayerOut, 200)
-@validate_response(ErrorOut, 401)
-@validate_response(ErrorOut, 403)
-@validate_response(ErrorOut, 404)
 async def get_player(player_id: str) -> Any:
     """``GET /api/players/<id>``."""
     token = bearer_token(request.headers)
     return respond(await run(players.get_player(runtime().ctx, player_id, token)), PlayerOut)
 
 
-@validate_querystring(LogQuery)
+@query(LogQuery)
 @validate_response(LogOut, 200)
 async def player_log(player_id: str, query_args: LogQuery) -> Any:
     """``GET /api/players/<id>/log?limit=&before=``."""
@@ -56,8 +56,7 @@ async def _action_json(player_id: str, data: dict[str, Any]) -> Any:
                    ActionOut)
 
 
-@checked_json_body
-@validate_request(ActionIn)
+@json_body(ActionIn)
 async def player_action(player_id: str, data: ActionIn) -> Any:
     """``POST /api/players/<id>/actions``: JSON, or SSE with ``Accept: text/event-stream``."""
     body = data.model_dump()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -35,10 +36,31 @@ def parse_json_body(raw: bytes, content_type: str | None, max_bytes: int) -> Any
     if not _is_json(content_type):
         raise UnsupportedMediaType("Send the body as application/json.")
     try:
+        # json.loads on bytes reads UTF-8 (with or without a BOM), UTF-16 and UTF-32 alike;
+        # both apps validate what this returns and never decode the body a second time.
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         # json's messages carry line/column, which helps a client find the mistake.
         raise BadRequest(f"Malformed JSON body: {exc}", code="malformed_json") from None
+    except RecursionError:
+        # ~1,000 nested arrays exhaust the parser's recursion: the client's fault, not ours.
+        raise BadRequest("Malformed JSON body: nested too deeply.",
+                         code="malformed_json") from None
+
+
+def read_capped(read: Callable[[int], bytes], max_bytes: int, chunk: int = 16384) -> bytes:
+    """Read a body of unknown length (chunked) through ``read(n)`` to its end, or raise 413 as
+    soon as it passes ``max_bytes``: never parse a body cut at the limit."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        data = read(chunk)
+        if not data:
+            return b"".join(parts)
+        size += len(data)
+        if size > max_bytes:
+            raise PayloadTooLarge("The request body is too large.")
+        parts.append(data)
 
 
 def validation_message(error: ValidationError | Exception) -> str:

@@ -31,7 +31,9 @@ ROUTES: tuple[Route, ...] = (
     Route("players", "get_player", "/api/players/<player_id>", ("GET",)),
     Route("players", "player_action", "/api/players/<player_id>/actions", ("POST",)),
     Route("players", "player_log", "/api/players/<player_id>/log", ("GET",)),
-    Route("llm", "llm", "/api/llm", ("GET", "POST")),
+    # Two views of one path, so the OpenAPI document gives GET its query and POST its body.
+    Route("llm", "llm", "/api/llm", ("GET",)),
+    Route("llm", "llm_post", "/api/llm", ("POST",)),
     Route("llm", "submit_llm_task", "/api/llm/tasks", ("POST",)),
     Route("llm", "get_llm_task", "/api/llm/tasks/<task_id>", ("GET",)),
     Route("world", "world_index", "/api/world", ("GET",)),
@@ -93,8 +95,16 @@ def json_text(data: Any) -> str:
 
 
 def error_text(err: Any) -> str:
-    """The response body of an ``AppError``: the envelope, as both apps send it."""
-    return json_text(err.to_body()) + "\n"
+    """The response body of an ``AppError``: the envelope, as both apps send it (a 5xx with
+    its fixed public message, see :func:`shared.errors.public_error`)."""
+    from shared.errors import public_error
+
+    return json_text(public_error(err).to_body()) + "\n"
+
+
+def error_headers(err: Any, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers of an error response: the error's own (``Retry-After``) plus ``extra``."""
+    return {**err.response_headers(), **(extra or {})}
 
 
 def from_http_exception(err: Any) -> tuple[Any, dict[str, str]]:

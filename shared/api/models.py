@@ -7,6 +7,7 @@ publishes them in ``/openapi.json``.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,6 +24,16 @@ ACTION_TYPE = Literal[
 TASK_STATE = Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]
 
 
+# Unicode categories that draw nothing: separators (spaces), controls, format characters
+# (zero-width space/joiners, BOM), unassigned and private-use code points.
+_INVISIBLE = ("Z", "C")
+
+
+def has_visible(text: str) -> bool:
+    """True when ``text`` has at least one character that draws something."""
+    return any(unicodedata.category(ch)[0] not in _INVISIBLE for ch in text)
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -36,7 +47,7 @@ class CreatePlayerIn(_In):
     @classmethod
     def _clean_name(cls, value: str) -> str:
         cleaned = strip_control(value).strip()
-        if not cleaned:
+        if not has_visible(cleaned):
             raise ValueError("name must contain visible characters")
         return cleaned
 
@@ -171,6 +182,9 @@ class LLMTextOut(BaseModel):
     model: str | None
     usage: dict[str, Any] | None
     degraded: bool
+    reason: str | None = Field(
+        default=None, description="why the text is offline: player_budget, "
+        "global_minute_budget, global_daily_budget, or the upstream failure")
 
 
 class TaskSubmittedOut(TaskRef):

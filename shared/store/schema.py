@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -137,6 +138,20 @@ action_log_recent = Index(
     "ix_action_log_player_created", action_log.c.player_id, action_log.c.created_at
 )
 
+# Rate and budget counters of shared.limits: one row per key and fixed window (slot = the
+# window's index, e.g. epoch minute), kept until ``expires_at`` (epoch seconds, app clock).
+limit_counters = Table(
+    "limit_counters",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("slot", BigInteger, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+limit_counters_expiry = Index("ix_limit_counters_expires", limit_counters.c.expires_at)
+# /api/llm finds its caller from the bearer token alone (shared.limits.effects.PlayerForToken).
+players_token_hash = Index("ix_players_token_hash", players.c.token_hash)
+
 # issue 10: one row per player-NPC pair, the last exchanges verbatim and a running summary.
 conversations = Table(
     "conversations",
@@ -203,11 +218,20 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
+        "limit_counters for rate limits and LLM budgets; players by token hash",
+        lambda: (
+            CreateTable(limit_counters, if_not_exists=True),
+            CreateIndex(limit_counters_expiry, if_not_exists=True),
+            CreateIndex(players_token_hash, if_not_exists=True),
+        ),
+    ),
+    Migration(
+        4,
         "conversations (NPC memory)",
         lambda: (CreateTable(conversations, if_not_exists=True),),
     ),
     Migration(
-        4,
+        5,
         "hall of ended runs",
         lambda: (
             CreateTable(hall, if_not_exists=True),

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.ai.narrator import Narration
-from shared.errors import BadRequest, Conflict, RateLimited
+from shared.errors import BadRequest, Conflict, IdempotencyKeyReused, RateLimited
 from shared.game import Action, NarrationRequest, PlayerState, apply_action, next_seed
+from shared.limits import flows as budget
 from shared.store import (
     REPLAY,
     Commit,
@@ -37,7 +38,7 @@ from shared.usecases.views import narration_view, player_view, public_outcome
 # Attempts at applying an action when other requests keep moving the player's version.
 MAX_COMMIT_ATTEMPTS = 5
 RATE_WINDOW_SECONDS = 60  # ACTION_RATE_PER_MINUTE counts the actions in this window
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")  # fullmatch: no trailing newline
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +75,24 @@ def check_idempotency_key(key: str | None) -> str | None:
     """Accept 1-128 printable ASCII characters, or no key."""
     if key is None or key == "":
         return None
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1-128 printable ASCII characters.",
                          code="bad_idempotency_key")
     return key
+
+
+def _stored_action(action: dict[str, Any]) -> dict[str, Any]:
+    """The action as its log entry keeps it (absent fields dropped)."""
+    return {k: v for k, v in action.items() if v is not None}
+
+
+def _replay(player_id: str, entry: LogEntry, action: dict[str, Any]) -> Committed:
+    """The first result of a key, if the key was used for this very action; a key reused for
+    a different action is a 422, never the other action's result."""
+    if entry.action != _stored_action(action):
+        raise IdempotencyKeyReused(
+            "这个 Idempotency-Key 已用于另一个行动，请为新的行动换一个。")
+    return _from_entry(player_id, entry)
 
 
 def _from_entry(player_id: str, entry: LogEntry) -> Committed:
@@ -115,10 +130,12 @@ class _Rules:
         self.committed = None
         row = check_token(self.player_id, self.token, found)
         if prior is not None:
+            _replay(self.player_id, prior, self.action)  # 422 for a key reused elsewhere
             return REPLAY
         limit = self.ctx.settings.action_rate_per_minute
         if limit > 0 and recent >= limit:
-            raise RateLimited(f"At most {limit} actions a minute; wait a moment.")
+            raise RateLimited(f"每分钟最多 {limit} 次行动，请稍后再试。",
+                              retry_after=RATE_WINDOW_SECONDS)
         act = Action(
             type=self.action["type"],
             target=self.action.get("target"),
@@ -134,7 +151,7 @@ class _Rules:
         public = outcome.to_dict()
         entry = NewLogEntry(
             seq=outcome.state.turn,
-            action={k: v for k, v in self.action.items() if v is not None},
+            action=_stored_action(self.action),
             outcome={**public, "state": new_state, "version": version},
             narration_request=outcome.narration.to_dict(),
             idempotency_key=self.key,
@@ -172,26 +189,24 @@ def commit_action(
         except VersionConflict:
             continue
         if result.replayed or rules.committed is None:
-            return _from_entry(player_id, result.entry)
+            return _replay(player_id, result.entry, action)
         return replace(rules.committed, version=result.version)
     raise Conflict("The player kept changing while this action was applied; try again.")
 
 
 def tell_entry(
-    player_id: str,
-    seq: int,
-    request: dict[str, Any],
-    user_id: str | None = None,
-    *,
-    fill_only: bool = False,
+    player_id: str, seq: int, narrate: UseCase[Narration], *, fill_only: bool = False
 ) -> UseCase[Narration]:
-    """Narrate log entry ``seq`` and store its prose; the narration that is stored.
+    """Narrate log entry ``seq`` with the ``narrate`` step and store its prose; the narration
+    that is stored.
 
-    ``fill_only`` stores it only where the entry has none (a replay, a redelivered task):
-    prose a player may already have read is never overwritten, and when someone else filled
-    it first, theirs is what this answers too.
+    ``narrate`` is the apps' budgeted narration (``shared.limits.flows.narrate``) or the
+    worker's plain ``fx.Narrate`` (its call was reserved when it was queued). ``fill_only``
+    stores the prose only where the entry has none (a replay, a redelivered task): prose a
+    player may already have read is never overwritten, and when someone else filled it
+    first, theirs is what this answers too.
     """
-    told = yield from fx.Narrate(NarrationRequest.from_dict(request), user_id)
+    told = yield from narrate
     if not fill_only:
         yield from fx.SaveNarration(player_id, seq, told.text, told.degraded)
         return told
@@ -222,7 +237,8 @@ def narrate_entry(
         raise LogEntryNotFound(player_id, seq)
     if entry.narration is not None:
         return Narration(entry.narration, bool(entry.degraded)), True
-    return (yield from tell_entry(player_id, seq, request, user_id, fill_only=True)), False
+    narrate = iter(fx.Narrate(NarrationRequest.from_dict(request), user_id))
+    return (yield from tell_entry(player_id, seq, narrate, fill_only=True)), False
 
 
 def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
@@ -234,17 +250,31 @@ def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
     if committed.narration is not None:
         narration = narration_view(committed.narration, committed.degraded)
         return Reply(committed.body(narration), headers=committed.headers())
+    request = NarrationRequest.from_dict(committed.narration_request)
+    narrate: UseCase[Narration]
     if ctx.deferred_narration:
-        task_id = yield from fx.QueueNarration(
-            committed.player_id, committed.seq, committed.narration_request
-        )
-        task = {"task_id": task_id, "status_url": f"/api/llm/tasks/{task_id}"}
-        return Reply(committed.body(None, task), headers=committed.headers())
-    told = yield from tell_entry(committed.player_id, committed.seq,
-                                 committed.narration_request, committed.player_id,
+        # The worker makes the call; its reservation stays charged (it is not settled).
+        grant = yield from budget.reserve_tokens(ctx, committed.player_id)
+        if grant.offline_reason is None:
+            task_id = yield from fx.QueueNarration(
+                committed.player_id, committed.seq, committed.narration_request
+            )
+            task = {"task_id": task_id, "status_url": f"/api/llm/tasks/{task_id}"}
+            return Reply(committed.body(None, task), headers=committed.headers())
+        narrate = iter(fx.Narrate(request, committed.player_id, grant.offline_reason))
+    else:
+        narrate = budget.narrate(ctx, request, committed.player_id)
+    told = yield from tell_entry(committed.player_id, committed.seq, narrate,
                                  fill_only=committed.replayed)
     body = committed.body(narration_view(told.text, told.degraded))
-    return Reply(body, headers=committed.headers())
+    return Reply(body, headers={**committed.headers(), **degraded_headers(told)})
+
+
+def degraded_headers(told: Any) -> dict[str, str]:
+    """``Narration-Degraded-Reason`` on offline prose (e.g. ``player_budget``): the body stays
+    what a replay of the same action answers."""
+    reason = getattr(told, "reason", None)
+    return {"Narration-Degraded-Reason": str(reason)} if told.degraded and reason else {}
 
 
 def save_streamed_narration(

@@ -7,11 +7,12 @@ the exception thrown into it). It never does I/O itself, so the same code runs u
 The pattern (read this before adding an effect)
 ------------------------------------------------
 An effect is a frozen dataclass that subclasses the base of the resource serving it
-(:class:`StoreEffect`, :class:`NarratorEffect`, :class:`TaskEffect`, :class:`StreamEffect`),
-parametrised by its result type, and implements ``call(face)``: one call to the method that
-serves it. Sync and async faces share method names (``SyncStore.get_player`` and the coroutine
-``AsyncStore.get_player``), so ``call`` is written once and returns the value on a sync face
-and an awaitable on an async one; mypy checks it against both faces::
+(:class:`StoreEffect`, :class:`NarratorEffect`, :class:`TaskEffect`, :class:`StreamEffect`,
+:class:`LimitsEffect`), parametrised by its result type, and implements ``call(face)``: one
+call to the method that serves it. Sync and async faces share method names
+(``SyncStore.get_player`` and the coroutine ``AsyncStore.get_player``), so ``call`` is written
+once and returns the value on a sync face and an awaitable on an async one; mypy checks it
+against both faces::
 
     @dataclass(frozen=True, slots=True)
     class LoadPlayer(StoreEffect["PlayerRow | None"]):
@@ -27,7 +28,9 @@ A use case asks for it with ``yield from``, and the result is typed::
 Nothing else changes for a new effect: the handlers (``handlers.py``) pick the face by the
 base class's ``resource`` and call ``effect.call(face)``; there is no routing table. A new
 *resource* is one new :class:`Resource` member, one base class here and one entry in each
-handler's constructor.
+handler's constructor (``LimitsEffect`` and ``shared.limits.effects`` are an example). A use
+case that needs several steps composes smaller ones with ``yield from`` (see
+``shared.usecases.actions.tell_entry``, which takes its narration step as an argument).
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ class Resource(enum.Enum):
     NARRATOR = "narrator"
     TASKS = "tasks"
     DELTAS = "deltas"
+    LIMITS = "limits"  # rate and budget counters (shared.limits)
 
 
 class Effect(Generic[R]):
@@ -140,6 +144,13 @@ class StreamEffect(Effect[R]):
 
     __slots__ = ()
     resource = Resource.DELTAS
+
+
+class LimitsEffect(Effect[R]):
+    """Served by the limit counters (``shared.limits.counters``): store or Redis, either face."""
+
+    __slots__ = ()
+    resource = Resource.LIMITS
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,15 @@ table maps effects to method names: the effect's ``call`` is the mapping, checke
 from __future__ import annotations
 
 import inspect
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from shared.errors import NotReady
 from shared.usecases.deltas import AsyncDeltaReader, DeltaReader
-from shared.usecases.effects import Effect, Resource
+from shared.usecases.effects import AsyncTasks, Effect, Resource, SyncTasks
+
+if TYPE_CHECKING:
+    from shared.ai.narrator import AsyncNarrator, Narrator
+    from shared.store import AsyncStore, SyncStore
 
 R = TypeVar("R")
 
@@ -20,19 +24,25 @@ _MISSING = {
     Resource.TASKS: "LLM task endpoints need LLM_BACKEND=celery (Redis and a Celery worker).",
     Resource.STORE: "The store is not open.",
     Resource.NARRATOR: "The narrator is not configured.",
+    Resource.LIMITS: "The limit counters are not open.",
 }
 
 
 class _Faces:
-    def __init__(self, store: Any, narrator: Any, tasks: Any, deltas: Any) -> None:
+    """One face per resource; ``face(effect)`` is the one that serves it (503 when absent)."""
+
+    def __init__(self, store: Any, narrator: Any, tasks: Any, deltas: Any,
+                 limits: Any = None) -> None:
         self.store = store
         self.narrator = narrator
         self.tasks = tasks
+        self.limits = limits
         self._faces = {
             Resource.STORE: store,
             Resource.NARRATOR: narrator,
             Resource.TASKS: tasks,
             Resource.DELTAS: deltas,
+            Resource.LIMITS: limits,
         }
 
     def face(self, effect: Effect[Any]) -> Any:
@@ -45,8 +55,9 @@ class _Faces:
 class SyncEffects(_Faces):
     """Performs effects with a ``SyncStore``, a ``Narrator`` and a ``TaskQueue``."""
 
-    def __init__(self, store: Any, narrator: Any, tasks: Any = None) -> None:
-        super().__init__(store, narrator, tasks, DeltaReader())
+    def __init__(self, store: SyncStore | None, narrator: Narrator | None,
+                 tasks: SyncTasks | None = None, limits: Any = None) -> None:
+        super().__init__(store, narrator, tasks, DeltaReader(), limits)
 
     def __call__(self, effect: Effect[R]) -> R:
         return cast(R, effect.call(self.face(effect)))
@@ -55,8 +66,9 @@ class SyncEffects(_Faces):
 class AsyncEffects(_Faces):
     """Performs effects with an ``AsyncStore``, an async narrator and an ``AsyncTaskQueue``."""
 
-    def __init__(self, store: Any, narrator: Any, tasks: Any = None) -> None:
-        super().__init__(store, narrator, tasks, AsyncDeltaReader())
+    def __init__(self, store: AsyncStore | None, narrator: AsyncNarrator | None,
+                 tasks: AsyncTasks | None = None, limits: Any = None) -> None:
+        super().__init__(store, narrator, tasks, AsyncDeltaReader(), limits)
 
     async def __call__(self, effect: Effect[R]) -> R:
         result = effect.call(self.face(effect))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import Unauthorized, UnknownPlayer
 from shared.game import new_player
 from shared.store import NewLogEntry, PlayerRow
 from shared.usecases import effects as fx
@@ -39,7 +39,7 @@ def create_player(ctx: GameContext, name: str, identity: Identity | None = None)
 
 
 def authorize(player_id: str, token: str | None) -> UseCase[PlayerRow]:
-    """Load a player and check the token: 401 without one, 404 unknown, 403 wrong."""
+    """Load a player and check the token: 401 without one, 404 unknown or wrong."""
     require_token(token)
     return check_token(player_id, token, (yield from fx.LoadPlayer(player_id)))
 
@@ -51,11 +51,10 @@ def require_token(token: str | None) -> None:
 
 
 def check_token(player_id: str, token: str | None, row: PlayerRow | None) -> PlayerRow:
-    """404 for an unknown player, 403 for a token that is not this player's."""
-    if row is None:
-        raise NotFound(f"No player with id {player_id!r}.", code="player_not_found")
-    if not token or not token_matches(token, row.token_hash):
-        raise Forbidden("That token does not belong to this player.")
+    """404 for an unknown player and, alike, for a token that is not this player's (so the
+    answer never tells whether a player exists)."""
+    if row is None or not token or not token_matches(token, row.token_hash):
+        raise UnknownPlayer()
     return row
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from shared.api.http import sse_event
 from shared.game import NarrationRequest
+from shared.limits import flows as budget
 from shared.usecases import effects as fx
 from shared.usecases.actions import Committed, narrate_committed, save_streamed_narration
 from shared.usecases.context import GameContext
@@ -30,10 +31,13 @@ def narration_events(ctx: GameContext, committed: Committed) -> UseCase[None]:
         return
     yield fx.Emit(sse_event("outcome", committed.body(None)))
     request = NarrationRequest.from_dict(committed.narration_request)
-    stream = yield from fx.OpenNarrationStream(request, user_id=committed.player_id)
+    grant = yield from budget.reserve_tokens(ctx, committed.player_id)
+    stream = yield from fx.OpenNarrationStream(request, user_id=committed.player_id,
+                                               offline_reason=grant.offline_reason)
     while (delta := (yield from fx.NextDelta(stream))) is not None:
         yield fx.Emit(sse_event("delta", {"text": delta}))
     told = stream.result
+    yield from budget.settle_tokens(grant, budget.tokens_used(told))
     yield from save_streamed_narration(committed, told.text, told.degraded)
     yield fx.Emit(sse_event("done", {"narration": narration_view(told.text, told.degraded),
                                      "narration_task": None}))

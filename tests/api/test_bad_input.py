@@ -51,7 +51,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
      "unauthorized"),
     ("POST", "/api/players/{pid}/actions", {"json_body": {"type": "rest"},
                                             "headers": {"Authorization": "Bearer pt_wrong"}},
-     403, "forbidden"),
+     404, "player_not_found"),
     ("POST", "/api/players/{pid}/actions", {"json_body": {"type": "rest"},
                                             "headers": {"Authorization": "Basic abc"}},
      401, "unauthorized"),
@@ -69,7 +69,8 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("POST", "/api/llm", {"json_body": {"prompt": ""}}, 400, "validation_error"),
     ("POST", "/api/llm", {"json_body": {"prompt": 3}}, 400, "validation_error"),
     ("POST", "/api/llm", {"data": b"[", "headers": JSON}, 400, "malformed_json"),
-    ("GET", "/api/llm", {}, 400, "validation_error"),
+    ("GET", "/api/llm", {}, 401, "unauthorized"),
+    ("GET", "/api/llm", {"auth": True}, 400, "validation_error"),
     ("GET", "/api/llm/tasks/abc", {}, 503, "not_ready"),
 ]
 

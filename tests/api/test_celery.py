@@ -52,8 +52,11 @@ async def _poll(api: ApiClient, url: str, timeout: float = 20.0) -> dict[str, An
 
 async def test_task_submitted_on_one_app_is_polled_on_the_other(celery_apps) -> None:
     flask_api, quart_api, _ = celery_apps
+    _, token, _ = await flask_api.create_player()
+    auth = {"Authorization": f"Bearer {token}"}
     for submit, poll in ((flask_api, quart_api), (quart_api, flask_api)):
-        r = await submit.post("/api/llm/tasks", json_body={"prompt": "青云山的云海"})
+        r = await submit.post("/api/llm/tasks", json_body={"prompt": "青云山的云海"},
+                              headers=auth)
         assert r.status == 202, r.text
         assert r.json["status_url"] == f"/api/llm/tasks/{r.json['task_id']}"
         done = await _poll(poll, r.json["status_url"])
@@ -82,8 +85,10 @@ async def test_action_returns_outcome_now_and_narration_through_the_task(celery_
 
 
 async def test_raw_llm_endpoint_waits_for_the_worker(celery_apps) -> None:
+    _, token, _ = await celery_apps[0].create_player()
     for api in celery_apps[:2]:
-        r = await api.post("/api/llm", json_body={"prompt": "一句话描述筑基"})
+        r = await api.post("/api/llm", json_body={"prompt": "一句话描述筑基"},
+                           headers={"Authorization": f"Bearer {token}"})
         assert r.status == 200, r.text
         assert r.json["text"] and r.json["degraded"] is False
 

@@ -21,7 +21,9 @@ async def test_action_rate_limit_is_429_and_changes_nothing(api: ApiClient) -> N
         assert (await api.chat(pid, token)).status == 200
     r = await api.chat(pid, token)
     assert r.status == 429
-    assert r.json["error"]["code"] == "rate_limited"
+    assert r.json == {"error": {"code": "rate_limited",
+                                "message": "每分钟最多 3 次行动，请稍后再试。"}}
+    assert r.headers["Retry-After"] == "60"
     me = await api.get(f"/api/players/{pid}", headers={"Authorization": f"Bearer {token}"})
     assert me.json["version"] == 3
 

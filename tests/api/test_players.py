@@ -43,17 +43,19 @@ async def test_token_rules(api: ApiClient) -> None:
     missing = await api.post(f"/api/players/{pid}/actions", json_body={"type": "rest"})
     assert missing.status == 401
     assert missing.json["error"]["code"] == "unauthorized"
+    # Another player's token is answered exactly like an unknown id (issue 11 item 6): the
+    # answer never tells whether a player exists.
     wrong = await api.act(pid, other_token, {"type": "rest"})
-    assert wrong.status == 403
-    assert wrong.json["error"]["code"] == "forbidden"
+    assert wrong.status == 404
+    assert wrong.json["error"]["code"] == "player_not_found"
     peek = await api.get(f"/api/players/{pid}", headers={"Authorization": f"Bearer {other_token}"})
-    assert peek.status == 403
+    assert peek.status == 404
     log = await api.get(f"/api/players/{pid}/log",
                         headers={"Authorization": f"Bearer {other_token}"})
-    assert log.status == 403
-    unknown = await api.act("nobody", token, {"type": "rest"})
+    assert log.status == 404
+    unknown = await api.act("0" * 32, token, {"type": "rest"})
     assert unknown.status == 404
-    assert unknown.json["error"]["code"] == "player_not_found"
+    assert unknown.body == wrong.body == peek.body == log.body
     # The refused requests changed nothing.
     me = await api.get(f"/api/players/{pid}", headers={"Authorization": f"Bearer {token}"})
     assert me.json["version"] == 0

@@ -171,3 +171,22 @@ async def test_a_replay_of_an_entry_without_prose_stores_the_prose(
     # A further replay answers the stored prose, byte for byte.
     third = await api.act(pid, token, _talk(0), headers={"Idempotency-Key": "crash-1"})
     assert third.body == again.body
+
+
+async def test_a_streamed_replay_of_an_entry_without_prose_stores_the_prose(
+    api: ApiClient, sqlite_url: str
+) -> None:
+    import sqlite3
+
+    pid, token, _ = await api.create_player()
+    first = await api.act(pid, token, _talk(0), headers={"Idempotency-Key": "crash-2"})
+    assert first.status == 200
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE action_log SET narration = NULL, degraded = NULL WHERE seq = 1")
+    again = await api.act(pid, token, _talk(0), headers={
+        "Idempotency-Key": "crash-2", "Accept": "text/event-stream"})
+    assert again.status == 200 and again.headers.get("Idempotent-Replayed") == "true"
+    events = dict(again.sse_events())
+    streamed = events["done"]["narration"]["text"]
+    log = await api.get(f"/api/players/{pid}/log", headers={"Authorization": f"Bearer {token}"})
+    assert log.json["entries"][0]["narration"] == streamed

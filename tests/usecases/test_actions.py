@@ -15,7 +15,7 @@ import pytest
 from shared.ai.deepseek_client import DeepSeekClient
 from shared.ai.narrator import AsyncNarrator, Narrator
 from shared.config import Settings
-from shared.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from shared.errors import Conflict, RateLimited, Unauthorized, UnknownPlayer
 from shared.game import Action, PlayerState, action_seed, apply_action, new_player
 from shared.game.narration import PromptBook
 from shared.store import (
@@ -173,7 +173,7 @@ async def test_a_replay_without_prose_narrates_and_stores_it(
         (fx.FillNarration, True),
     ])
     reply: Reply = await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE, "k-1"), script)
-    assert reply.headers == {"Idempotent-Replayed": "true"}
+    assert reply.headers["Idempotent-Replayed"] == "true"
     filled = script.asked[-1]
     assert isinstance(filled, fx.FillNarration) and filled.seq == 1
     assert reply.body["narration"] == {"text": filled.text, "degraded": True}
@@ -224,10 +224,10 @@ async def test_tokens_are_checked_before_and_inside_the_transaction(
 ) -> None:
     with pytest.raises(Unauthorized):
         await drive(perform_action(ctx, "p1", None, CULTIVATE), Script([]))
-    with pytest.raises(Forbidden):
+    with pytest.raises(UnknownPlayer):  # a wrong token reads as an unknown player
         await drive(perform_action(ctx, "p1", "pt_other", CULTIVATE),
                     Script([(fx.TransactPlayer, transact(player_row(state, 0)))]))
-    with pytest.raises(NotFound):
+    with pytest.raises(UnknownPlayer):
         await drive(perform_action(ctx, "p1", TOKEN, CULTIVATE),
                     Script([(fx.TransactPlayer, transact(None))]))
 
@@ -244,7 +244,10 @@ async def test_an_upstream_failure_degrades_the_narration_and_saves_it(
     async def no_sleep(_: float) -> None:
         return None
 
-    settings = Settings(deepseek_api_key="sk-test", llm_backend="", llm_max_retries=0)
+    # No token budgets: this test is about the upstream (budgets are shared.limits' tests).
+    settings = Settings(deepseek_api_key="sk-test", llm_backend="", llm_max_retries=0,
+                        llm_player_daily_tokens=0, llm_global_minute_tokens=0,
+                        llm_global_daily_tokens=0)
     client = DeepSeekClient(settings, transport=httpx.MockTransport(failing),
                             async_transport=httpx.MockTransport(failing),
                             sleep=lambda _: None, async_sleep=no_sleep)

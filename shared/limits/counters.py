@@ -1,0 +1,219 @@
+"""Fixed-window counters: one atomic add per key and window, in the store or in Redis.
+
+``add(tallies)`` adds each tally's amount to its counter for the current window (or the
+window it names) and returns the new values; a negative amount gives units back. ``read``
+returns values without changing them. The store face runs a plain function of a connection
+through the store's ``run_transaction`` / ``run_read`` (so SQLite writes queue with the game's
+writes); the Redis face one MULTI pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shared.store import AsyncStore, SyncStore
+from shared.store.schema import limit_counters
+
+Clock = Callable[[], float]
+REDIS_PREFIX = "xianxia:limit:"
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Add ``amount`` to counter ``key`` in its ``window``-second window (``slot`` = the
+    window's index, epoch seconds // window; None = the current window)."""
+
+    key: str
+    window: int
+    amount: int
+    slot: int | None = None
+
+    def at(self, slot: int, amount: int) -> Tally:
+        """The same counter in a given window, with another amount."""
+        return Tally(self.key, self.window, amount, slot)
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A counter after an add: its value, its window and the seconds until that window ends."""
+
+    value: int
+    slot: int
+    resets_in: int
+
+
+def _slot(tally: Tally, now: float) -> int:
+    return tally.slot if tally.slot is not None else int(now // tally.window)
+
+
+def _count(tally: Tally, slot: int, value: int, now: float) -> Count:
+    return Count(int(value), slot, max(1, math.ceil((slot + 1) * tally.window - now)))
+
+
+def _expires(tally: Tally, slot: int) -> int:
+    return (slot + 2) * tally.window  # one window after its end: late settles still land
+
+
+def _upsert(dialect: str, tally: Tally, slot: int) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(limit_counters).values(key=tally.key, slot=slot, value=tally.amount,
+                                         expires_at=_expires(tally, slot))
+    return stmt.on_conflict_do_update(
+        index_elements=[limit_counters.c.key, limit_counters.c.slot],
+        set_={"value": limit_counters.c.value + stmt.excluded.value},
+    ).returning(limit_counters.c.value)
+
+
+def add_counts(conn: Connection, tallies: Sequence[Tally], now: float) -> tuple[Count, ...]:
+    """Add every tally in one transaction; the new values in the tallies' order.
+
+    Rows are touched in (key, slot) order, so two concurrent transactions on PostgreSQL
+    never wait on each other's rows in opposite orders (no deadlock)."""
+    dialect = conn.dialect.name
+    slots = [_slot(t, now) for t in tallies]
+    values: dict[int, int] = {}
+    fresh = False
+    for i in sorted(range(len(tallies)), key=lambda i: (tallies[i].key, slots[i])):
+        value = conn.execute(_upsert(dialect, tallies[i], slots[i])).scalar_one()
+        values[i] = value
+        fresh = fresh or value == tallies[i].amount
+    if fresh:  # a window started: drop the rows whose windows are long over
+        conn.execute(delete(limit_counters).where(limit_counters.c.expires_at < int(now)))
+    conn.commit()
+    return tuple(_count(t, s, values[i], now) for i, (t, s) in enumerate(zip(tallies, slots,
+                                                                                strict=True)))
+
+
+def read_counts(conn: Connection, tallies: Sequence[Tally], now: float) -> tuple[Count, ...]:
+    """The current values (0 for a counter never added to)."""
+    slots = [_slot(t, now) for t in tallies]
+    if not tallies:
+        return ()
+    cond = or_(*(and_(limit_counters.c.key == t.key, limit_counters.c.slot == s)
+                 for t, s in zip(tallies, slots, strict=True)))
+    rows = conn.execute(select(limit_counters.c.key, limit_counters.c.slot,
+                               limit_counters.c.value).where(cond)).all()
+    found = {(r[0], int(r[1])): int(r[2]) for r in rows}
+    return tuple(_count(t, s, found.get((t.key, s), 0), now)
+                 for t, s in zip(tallies, slots, strict=True))
+
+
+class StoreCounters:
+    """Counters in the game store, blocking face (``SyncStore``)."""
+
+    def __init__(self, store: SyncStore, clock: Clock = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    def add(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
+        """Add atomically; the new values."""
+        return self._store.run_transaction(add_counts, tallies, self._clock())
+
+    def read(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
+        """The current values."""
+        return self._store.run_read(read_counts, tallies, self._clock())
+
+    def close(self) -> None:
+        """Nothing of its own to close (the store is the runtime's)."""
+
+
+class AsyncStoreCounters:
+    """Counters in the game store, awaiting face (``AsyncStore``)."""
+
+    def __init__(self, store: AsyncStore, clock: Clock = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def add(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
+        """Add atomically; the new values."""
+        return await self._store.run_transaction(add_counts, tallies, self._clock())
+
+    async def read(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
+        """The current values."""
+        return await self._store.run_read(read_counts, tallies, self._clock())
+
+    async def close(self) -> None:
+        """Nothing of its own to close (the store is the runtime's)."""
+
+
+def _redis_key(tally: Tally, slot: int) -> str:
+    return f"{REDIS_PREFIX}{tally.key}:{tally.window}:{slot}"
+
+
+def _queue_adds(pipe: Any, tallies: Sequence[Tally], slots: Sequence[int]) -> None:
+    for tally, slot in zip(tallies, slots, strict=True):
+        key = _redis_key(tally, slot)
+        pipe.incrby(key, tally.amount)
+        pipe.expireat(key, _expires(tally, slot))
+
+
+class RedisCounters:
+    """Counters in Redis, blocking face: INCRBY in one MULTI/EXEC per call."""
+
+    def __init__(self, url: str, clock: Clock = time.time, client: Any = None) -> None:
+        import redis
+
+        self._redis = client or redis.Redis.from_url(url, socket_timeout=5,
+                                                     socket_connect_timeout=5)
+        self._clock = clock
+
+    def add(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
+        """Add atomically; the new values."""
+        now = self._clock()
+        slots = [_slot(t, now) for t in tallies]
+        pipe = self._redis.pipeline(transaction=True)
+        _queue_adds(pipe, tallies, slots)
+        values = pipe.execute()[0::2]
+        return tuple(_count(t, s, v, now) for t, s, v in zip(tallies, slots, values, strict=True))
+
+    def read(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
+        """The current values."""
+        now = self._clock()
+        slots = [_slot(t, now) for t in tallies]
+        raw = self._redis.mget([_redis_key(t, s) for t, s in zip(tallies, slots, strict=True)])
+        return tuple(_count(t, s, int(v or 0), now)
+                     for t, s, v in zip(tallies, slots, raw, strict=True))
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._redis.close()
+
+
+class AsyncRedisCounters:
+    """Counters in Redis, awaiting face."""
+
+    def __init__(self, url: str, clock: Clock = time.time, client: Any = None) -> None:
+        import redis.asyncio
+
+        self._redis = client or redis.asyncio.Redis.from_url(url, socket_timeout=5,
+                                                             socket_connect_timeout=5)
+        self._clock = clock
+
+    async def add(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
+        """Add atomically; the new values."""
+        now = self._clock()
+        slots = [_slot(t, now) for t in tallies]
+        pipe = self._redis.pipeline(transaction=True)
+        _queue_adds(pipe, tallies, slots)
+        values = (await pipe.execute())[0::2]
+        return tuple(_count(t, s, v, now) for t, s, v in zip(tallies, slots, values, strict=True))
+
+    async def read(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
+        """The current values."""
+        now = self._clock()
+        slots = [_slot(t, now) for t in tallies]
+        raw = await self._redis.mget([_redis_key(t, s)
+                                      for t, s in zip(tallies, slots, strict=True)])
+        return tuple(_count(t, s, int(v or 0), now)
+                     for t, s, v in zip(tallies, slots, raw, strict=True))
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._redis.aclose()
