@@ -117,3 +117,20 @@ def test_a_100k_character_id_gets_json(servers: dict[str, AppServer], kind: str)
     assert status == 414 and headers["content-type"].startswith("application/json")
     assert json.loads(payload) == {"error": {"code": "uri_too_long",
                                              "message": "请求的地址太长。"}}
+
+
+def test_metrics_list_the_same_series_on_both_servers(servers: dict[str, AppServer]) -> None:
+    """gunicorn's merged (multiprocess) /metrics lists the LLM series before their first
+    sample, like hypercorn's (issue 11 item 15)."""
+    families = {}
+    for kind, server in servers.items():
+        status, _, payload = _exchange(server, b"GET /metrics HTTP/1.1\r\nHost: t\r\n"
+                                               b"Connection: close\r\n\r\n", 1)[0]
+        assert status == 200
+        families[kind] = {line.split()[2] for line in payload.decode().splitlines()
+                          if line.startswith("# TYPE")}
+    assert families["flask"] == families["quart"]
+    for name in ("xianxia_llm_calls_total", "xianxia_llm_call_duration_seconds",
+                 "xianxia_narrations_degraded_total", "xianxia_llm_breaker_state",
+                 "xianxia_llm_budget_left_tokens"):
+        assert name in families["flask"], name
