@@ -34,4 +34,5 @@ def create_app(settings: Settings | None = None) -> Quart:
     observability.init_app(app)
     guard.init_app(app)
     register_blueprints(app)
+    docs.document_errors(app)
     return app

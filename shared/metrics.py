@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -308,5 +308,22 @@ def render() -> tuple[bytes, str]:
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        merged = generate_latest(registry)
+        # A family no process has written yet is absent from the merged files; list it from
+        # this process's registry (at 0, or HELP/TYPE only) so both apps show the same series.
+        present = {family.name for family in registry.collect()}
+        missing = [f for f in m.registry.collect() if f.name not in present]
+        if missing:
+            merged += generate_latest(_Families(missing))  # type: ignore[arg-type]
+        return merged, CONTENT_TYPE_LATEST
     return generate_latest(m.registry), CONTENT_TYPE_LATEST
+
+
+class _Families:
+    """A fixed list of metric families, in the shape ``generate_latest`` reads."""
+
+    def __init__(self, families: list[Any]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Any]:
+        return self._families

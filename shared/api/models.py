@@ -7,7 +7,7 @@ publishes them in ``/openapi.json``.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -24,14 +24,22 @@ ACTION_TYPE = Literal[
 TASK_STATE = Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]
 
 
-# Unicode categories that draw nothing: separators (spaces), controls, format characters
-# (zero-width space/joiners, BOM), unassigned and private-use code points.
-_INVISIBLE = ("Z", "C")
+# Characters that draw nothing: controls, spaces of every width, zero-width spaces and
+# joiners, bidi marks, word joiners, the BOM, Hangul fillers, interlinear marks, tag
+# characters. One class for the check and for the schema (``pattern``), so a generated
+# "valid" name is one the API accepts.
+INVISIBLE_CHARS = (
+    "\x00-\x20\x7f-\xa0\xad\u034f\u061c\u115f\u1160\u1680\u180e\u2000-\u200f"
+    "\u2028-\u202f\u205f-\u206f\u3000\u3164\ufeff\uffa0\ufff9-\ufffb"
+    "\U000e0000-\U000e007f"
+)
+VISIBLE_PATTERN = f"[^{INVISIBLE_CHARS}]"
+_VISIBLE = re.compile(VISIBLE_PATTERN)
 
 
 def has_visible(text: str) -> bool:
     """True when ``text`` has at least one character that draws something."""
-    return any(unicodedata.category(ch)[0] not in _INVISIBLE for ch in text)
+    return _VISIBLE.search(text) is not None
 
 
 class _In(BaseModel):
@@ -41,7 +49,8 @@ class _In(BaseModel):
 class CreatePlayerIn(_In):
     """``POST /api/players``: a new cultivator's name (1-24 characters after trimming)."""
 
-    name: str = Field(min_length=1, max_length=24, description="道号, 1-24 characters")
+    name: str = Field(min_length=1, max_length=24, description="道号, 1-24 characters, at "
+                      "least one visible", json_schema_extra={"pattern": VISIBLE_PATTERN})
 
     @field_validator("name")
     @classmethod
@@ -73,19 +82,22 @@ class LogQuery(BaseModel):
     """``GET /api/players/{id}/log`` query: page size and the ``seq`` to page back from."""
 
     limit: int | None = Field(default=None, ge=1, le=100)
-    before: int | None = Field(default=None, ge=0)
+    # Bounded so the store never sees an integer its column cannot hold (a 500 otherwise).
+    before: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class LLMPromptIn(_In):
     """``POST /api/llm`` and ``POST /api/llm/tasks``: a raw prompt for the narrator."""
 
-    prompt: str = Field(min_length=1, max_length=2000)
+    prompt: str = Field(min_length=1, max_length=2000, description="at least one visible "
+                        "character", json_schema_extra={"pattern": VISIBLE_PATTERN})
 
 
 class LLMPromptQuery(BaseModel):
     """``GET /api/llm?prompt=...``."""
 
-    prompt: str | None = Field(default=None, max_length=2000)
+    prompt: str = Field(min_length=1, max_length=2000, description="at least one visible "
+                        "character", json_schema_extra={"pattern": VISIBLE_PATTERN})
 
 
 class ErrorBody(BaseModel):

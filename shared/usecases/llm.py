@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.api.models import has_visible
 from shared.errors import NotFound, RateLimited, ValidationFailed
 from shared.game import offline_raw_text
 from shared.limits import flows as budget
@@ -18,7 +19,7 @@ Flow = UseCase[Reply]
 
 def _clean_prompt(prompt: str | None) -> str:
     cleaned = strip_control(prompt or "").strip()
-    if not cleaned:
+    if not has_visible(cleaned):
         raise ValidationFailed("prompt: Field required (1-2000 visible characters)")
     return cleaned
 

@@ -69,8 +69,9 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("POST", "/api/llm", {"json_body": {"prompt": ""}}, 400, "validation_error"),
     ("POST", "/api/llm", {"json_body": {"prompt": 3}}, 400, "validation_error"),
     ("POST", "/api/llm", {"data": b"[", "headers": JSON}, 400, "malformed_json"),
-    ("GET", "/api/llm", {}, 401, "unauthorized"),
-    ("GET", "/api/llm", {"auth": True}, 400, "validation_error"),
+    ("GET", "/api/llm", {}, 400, "validation_error"),
+    ("GET", "/api/llm", {"query": {"prompt": "问道"}}, 401, "unauthorized"),
+    ("GET", "/api/llm", {"auth": True, "query": {"prompt": "\u200b"}}, 400, "validation_error"),
     ("GET", "/api/llm/tasks/abc", {}, 503, "not_ready"),
 ]
 

@@ -15,9 +15,10 @@ from tests.support.servers import AppServer, start_app_server
 
 pytestmark = pytest.mark.slow
 
-# The server limits deploy/ sets above the app's own (MAX_TARGET_CHARS 4094,
-# MAX_HEADER_BYTES 8192), so the app answers; gunicorn's 8190 is its largest bounded value.
-GUNICORN_LIMITS = "--limit-request-line 8190 --limit-request-field_size 16380"
+# gunicorn's own limits above the app's (MAX_TARGET_CHARS 4094, MAX_HEADER_BYTES 8192), so the
+# app answers every overlong request in JSON: a line limit of 0 is gunicorn's 1 MiB cap (its
+# largest other value, 8190, would answer longer lines in HTML), and 32 KiB per header field.
+GUNICORN_LIMITS = "--limit-request-line 0 --limit-request-field_size 32768"
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +110,27 @@ def test_request_line_and_header_limits_answer_json_alike(
     assert b"aaaa" not in answers["flask"]
 
 
-def test_a_100k_character_id_gets_json_on_quart(servers: dict[str, AppServer]) -> None:
+@pytest.mark.parametrize("kind", ["quart", "flask"])
+def test_a_100k_character_id_gets_json(servers: dict[str, AppServer], kind: str) -> None:
     request = b"GET /api/players/" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: t\r\n\r\n"
-    status, headers, payload = _exchange(servers["quart"], request, 1)[0]
+    status, headers, payload = _exchange(servers[kind], request, 1)[0]
     assert status == 414 and headers["content-type"].startswith("application/json")
     assert json.loads(payload) == {"error": {"code": "uri_too_long",
                                              "message": "请求的地址太长。"}}
+
+
+def test_metrics_list_the_same_series_on_both_servers(servers: dict[str, AppServer]) -> None:
+    """gunicorn's merged (multiprocess) /metrics lists the LLM series before their first
+    sample, like hypercorn's (issue 11 item 15)."""
+    families = {}
+    for kind, server in servers.items():
+        status, _, payload = _exchange(server, b"GET /metrics HTTP/1.1\r\nHost: t\r\n"
+                                               b"Connection: close\r\n\r\n", 1)[0]
+        assert status == 200
+        families[kind] = {line.split()[2] for line in payload.decode().splitlines()
+                          if line.startswith("# TYPE")}
+    assert families["flask"] == families["quart"]
+    for name in ("xianxia_llm_calls_total", "xianxia_llm_call_duration_seconds",
+                 "xianxia_narrations_degraded_total", "xianxia_llm_breaker_state",
+                 "xianxia_llm_budget_left_tokens"):
+        assert name in families["flask"], name

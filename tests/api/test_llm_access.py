@@ -199,6 +199,17 @@ async def test_creation_limit_reads_forwarded_for_from_trusted_proxies(sqlite_ur
             assert got == [201, 201, 429], client
 
 
+async def test_limits_hold_across_both_apps_in_redis(sqlite_url: str, redis_url: str) -> None:
+    import uuid
+
+    settings = Settings(database_url=sqlite_url, create_rate_per_minute=2, limits_backend="redis",
+                        redis_url=redis_url)
+    peer = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"  # fresh in a shared Redis
+    async for pair in _pair(settings):
+        got = [await _create_from(pair, app, peer, None) for app in ("quart", "flask", "quart")]
+        assert got == [201, 201, 429]
+
+
 def test_client_address_rules() -> None:
     from shared.limits.addresses import client_address
 
