@@ -228,4 +228,5 @@ def _build(parsed: Parsed) -> World:
         rules=parsed.rules,
         routes=MappingProxyType({k: MappingProxyType(v) for k, v in routes.items()}),
         realm_ranks=MappingProxyType({r.id: i for i, r in enumerate(realms)}),
+        place_kinds=MappingProxyType(dict(parsed.prompts.place_kinds)),
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from shared.data.models import (
@@ -45,6 +46,8 @@ class World:
     rules: Rules
     routes: Mapping[str, Mapping[str, int]]
     realm_ranks: Mapping[str, int]  # realm id -> index in ``realms``
+    # location id -> village/town/wild/sect/secret, for narration that fits the place
+    place_kinds: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def realm(self, realm_id: str) -> Realm:
         """The realm with this id (KeyError if unknown)."""
