@@ -6,7 +6,7 @@ from quart import Quart, Response
 from quart_schema import Info, QuartSchema, hide
 
 from shared import __version__
-from shared.paths import WEBPAGE_DIR
+from shared.api.page import page_html
 
 
 def init_app(app: Quart) -> None:
@@ -25,5 +25,4 @@ def init_app(app: Quart) -> None:
     @hide
     async def docs_page() -> Response:
         """A self-contained page that renders /openapi.json (no CDN)."""
-        html = (WEBPAGE_DIR / "docs.html").read_text(encoding="utf-8")
-        return Response(html, mimetype="text/html")
+        return Response(page_html("docs.html"), mimetype="text/html")

@@ -31,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
     Route("players", "get_player", "/api/players/<player_id>", ("GET",)),
     Route("players", "player_action", "/api/players/<player_id>/actions", ("POST",)),
     Route("players", "player_log", "/api/players/<player_id>/log", ("GET",)),
+    Route("players", "player_options", "/api/players/<player_id>/options", ("GET",)),
     Route("llm", "llm", "/api/llm", ("GET", "POST")),
     Route("llm", "submit_llm_task", "/api/llm/tasks", ("POST",)),
     Route("llm", "get_llm_task", "/api/llm/tasks/<task_id>", ("GET",)),
