@@ -138,8 +138,7 @@ class ActionOut(BaseModel):
 class OptionChoiceOut(BaseModel):
     """One way to do an action now: its parameter, and whether the rules allow it (and why not)."""
 
-    field: str | None
-    value: str | None
+    params: dict[str, str]
     name: str
     ok: bool
     reason: str | None

@@ -30,16 +30,21 @@ ACTION_LABELS: Mapping[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One way to fill an action's parameter (``field`` None: the action takes none)."""
+    """One way to fill an action's parameters (``target``/``item``/...; none: the plain form),
+    and the name the page shows for it."""
 
-    field: str | None
-    value: str | None
+    params: Mapping[str, str]
     name: str
 
 
 Candidates = Callable[[World, PlayerState], Iterable[Candidate]]
 
-_PLAIN = (Candidate(None, None, ""),)
+_PLAIN = (Candidate({}, ""),)
+
+
+def one(field: str, value: str, name: str) -> Candidate:
+    """A candidate setting one parameter."""
+    return Candidate({field: value}, name)
 
 
 def _inventory(world: World, state: PlayerState, kinds: tuple[str, ...] = ()) -> list[Candidate]:
@@ -47,7 +52,7 @@ def _inventory(world: World, state: PlayerState, kinds: tuple[str, ...] = ()) ->
     for item_id in sorted(state.inventory):
         item = world.items.get(item_id)
         if item is not None and state.count(item_id) > 0 and (not kinds or item.kind in kinds):
-            out.append(Candidate("item", item_id, item.name))
+            out.append(one("item", item_id, item.name))
     return out
 
 
@@ -58,11 +63,11 @@ def _here(world: World, state: PlayerState) -> Any:
 # The parameters each action type may take, from the state; a type not listed takes none.
 CANDIDATES: Mapping[str, Candidates] = {
     "breakthrough": lambda w, s: [*_PLAIN, *_inventory(w, s, ("pill",))],
-    "travel": lambda w, s: [Candidate("target", loc.id, loc.name)
+    "travel": lambda w, s: [one("target", loc.id, loc.name)
                             for loc in w.locations.values() if loc.id != s.location],
-    "fight": lambda w, s: [*_PLAIN, *(Candidate("target", m, w.monsters[m].name)
+    "fight": lambda w, s: [*_PLAIN, *(one("target", m, w.monsters[m].name)
                                       for m in _here(w, s).monsters)],
-    "talk": lambda w, s: [Candidate("target", n, w.npcs[n].name) for n in _here(w, s).npcs],
+    "talk": lambda w, s: [one("target", n, w.npcs[n].name) for n in _here(w, s).npcs],
     "use_item": lambda w, s: _inventory(w, s),
 }
 
@@ -72,20 +77,20 @@ def _no_parameters(world: World, state: PlayerState) -> Iterable[Candidate]:
 
 
 def action_options(world: World, state: PlayerState) -> list[dict[str, Any]]:
-    """Every action type with its candidates: ``{"type", "label", "choices": [{"field",
-    "value", "name", "ok", "reason", "code"}]}``; ``ok`` False carries the rules' reason."""
+    """Every action type with its candidates: ``{"type", "label", "choices": [{"params",
+    "name", "ok", "reason", "code"}]}``; ``ok`` False carries the rules' reason."""
     out: list[dict[str, Any]] = []
     for kind in ACTION_TYPES:
         choices = []
         for cand in CANDIDATES.get(kind, _no_parameters)(world, state):
-            action = Action(kind, **({cand.field: cand.value} if cand.field else {}))
+            action = Action(kind, **cand.params)
             try:
                 apply_action(world, state, action, _DRY_RUN_SEED)
             except AppError as refused:
-                choices.append({"field": cand.field, "value": cand.value, "name": cand.name,
-                                "ok": False, "reason": refused.message, "code": refused.code})
+                choices.append({"params": dict(cand.params), "name": cand.name, "ok": False,
+                                "reason": refused.message, "code": refused.code})
             else:
-                choices.append({"field": cand.field, "value": cand.value, "name": cand.name,
-                                "ok": True, "reason": None, "code": None})
+                choices.append({"params": dict(cand.params), "name": cand.name, "ok": True,
+                                "reason": None, "code": None})
         out.append({"type": kind, "label": ACTION_LABELS.get(kind, kind), "choices": choices})
     return out

@@ -393,7 +393,7 @@
     const opt = optionOf("use_item");
     for (const button of document.querySelectorAll("#inventory button[data-testid^='use-item-']")) {
       const id = button.dataset.testid.slice("use-item-".length);
-      const choice = opt ? opt.choices.find((c) => c.value === id) : null;
+      const choice = opt ? opt.choices.find((c) => c.params.item === id) : null;
       const ok = !choice || choice.ok;
       markAvailable(button, ok);
       const why = $(`why-item-${id}`);
@@ -430,17 +430,17 @@
       button.dataset.action = opt.type;
       button.dataset.testid = `action-${opt.type}`;
       row.append(button);
-      const params = opt.choices.filter((c) => c.field);
-      const plain = opt.choices.find((c) => !c.field);
+      const params = opt.choices.filter((c) => Object.keys(c.params).length);
+      const plain = opt.choices.find((c) => !Object.keys(c.params).length);
       const usable = opt.choices.filter((c) => c.ok);
       let select = null;
       if (params.length) {
         select = el("select");
-        const field = params[0].field;
-        select.id = `${opt.type}-${field}`;
+        // One chooser per action; its id names the parameter when there is one (travel-target).
+        const fields = [...new Set(params.flatMap((c) => Object.keys(c.params)))];
+        select.id = `${opt.type}-${fields.length === 1 ? fields[0] : "choice"}`;
         select.dataset.testid = select.id;
-        select.dataset.field = field;
-        select.setAttribute("aria-label", `${opt.label}：选择${field === "item" ? "物品" : "对象"}`);
+        select.setAttribute("aria-label", `${opt.label}：选择${fields.includes("target") ? "对象" : "物品"}`);
         if (plain) {
           const o = el("option", null, PLAIN_CHOICE[opt.type] || "不指定");
           o.value = "";
@@ -449,7 +449,8 @@
         // Only what can be done is offered; the rest is explained (the map shows the places).
         for (const c of params.filter((p) => p.ok)) {
           const o = el("option", null, c.name);
-          o.value = c.value;
+          o.value = fields.length === 1 ? c.params[fields[0]] : JSON.stringify(c.params);
+          o.dataset.params = JSON.stringify(c.params);
           select.append(o);
         }
         if ([...select.options].some((o) => o.value === previous[select.id])) {
@@ -480,13 +481,14 @@
       row.addEventListener(opt.type === "talk" ? "submit" : "click", (ev) => {
         if (opt.type === "talk") ev.preventDefault();
         else if (ev.target !== button) return;
-        const action = {type: opt.type};
-        if (select && select.value) action[select.dataset.field] = select.value;
+        let action = {type: opt.type};
+        const chosen = select ? select.selectedOptions[0] : null;
+        if (chosen && chosen.dataset.params) action = {...action, ...JSON.parse(chosen.dataset.params)};
         if (opt.type === "talk") {
           const text = $("talk-text").value.trim();
           if (text) action.text = text;
         }
-        if (params.length && !plain && !action[params[0].field]) return;
+        if (params.length && !plain && Object.keys(action).length === 1 && opt.type !== "talk") return;
         sendAction(action, button).then((ok) => {
           if (ok && opt.type === "talk") $("talk-text").value = "";
         });
@@ -522,7 +524,7 @@
         li.append(el("span", "badge", "你在此"));
         li.setAttribute("aria-current", "location");
       } else {
-        const c = choices.find((x) => x.value === loc.id);
+        const c = choices.find((x) => x.params.target === loc.id);
         if (c && c.ok) {
           li.dataset.state = "open";
           const route = (state.world.locations[state.player.location]?.routes || [])

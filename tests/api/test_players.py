@@ -140,8 +140,8 @@ async def test_options_say_what_the_rules_allow_now(api: ApiClient) -> None:
     assert options["cultivate"]["label"] == "修炼" and options["cultivate"]["choices"][0]["ok"]
     rest = options["rest"]["choices"][0]
     assert rest["ok"] is False and rest["reason"] and rest["code"]  # full hp: nothing to heal
-    travel = {c["value"]: c for c in options["travel"]["choices"]}
-    assert all(c["field"] == "target" and c["name"] for c in travel.values())
+    travel = {c["params"]["target"]: c for c in options["travel"]["choices"]}
+    assert all(set(c["params"]) == {"target"} and c["name"] for c in travel.values())
     assert any(c["ok"] for c in travel.values()) and any(not c["ok"] for c in travel.values())
     refused = await api.act(pid, token, {"type": "rest"})  # the options told the truth
     assert refused.status == 422 and refused.json["error"]["code"] == rest["code"]
