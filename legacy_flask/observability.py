@@ -7,6 +7,7 @@ import time
 from flask import Flask, Response, g, request
 
 from shared.api.http import finish_request
+from shared.api.page import page_headers
 
 
 def init_app(app: Flask) -> None:
@@ -20,4 +21,5 @@ def init_app(app: Flask) -> None:
     def _finish(resp: Response) -> Response:
         finish_request("flask", resp.headers, request.url_rule, request.method,
                        resp.status_code, g.get("t0"))
+        page_headers(request.path, request.args.get("v"), resp.headers)
         return resp

@@ -13,7 +13,7 @@ from quart_schema.validation import QUART_SCHEMA_RESPONSE_ATTRIBUTE
 from shared import __version__
 from shared.api.models import ErrorOut
 from shared.api.openapi import BEARER_ROUTES, BEARER_SCHEME, error_statuses
-from shared.paths import WEBPAGE_DIR
+from shared.api.page import page_html
 
 
 class _Provider(OpenAPIProvider):
@@ -57,8 +57,7 @@ def init_app(app: Quart) -> None:
     @hide
     async def docs_page() -> Response:
         """A self-contained page that renders /openapi.json (no CDN)."""
-        html = (WEBPAGE_DIR / "docs.html").read_text(encoding="utf-8")
-        return Response(html, mimetype="text/html")
+        return Response(page_html("docs.html"), mimetype="text/html")
 
 
 def document_errors(app: Quart) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response
+
+from shared.api.page import index_html
 
 
 def index() -> Response:
-    """``GET /``."""
-    resp = current_app.send_static_file("index.html")
-    resp.headers["Cache-Control"] = "no-cache"
-    return resp
+    """``GET /``: the page, its asset URLs versioned (headers: ``shared.api.page``)."""
+    return Response(index_html(), mimetype="text/html")

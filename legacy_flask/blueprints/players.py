@@ -8,7 +8,7 @@ from legacy_flask.blueprints._edge import json_body, query, respond, run
 from legacy_flask.core import runtime
 from shared.api import ActionIn, ActionOut, CreatePlayerIn, CreatePlayerOut, LogOut, LogQuery
 from shared.api.http import SSE_HEADERS, bearer_token, wants_event_stream
-from shared.api.models import PlayerOut
+from shared.api.models import OptionsOut, PlayerOut
 from shared.limits import flows as limited
 from shared.limits.addresses import client_address
 from shared.usecases import actions, players
@@ -37,6 +37,12 @@ def player_log(player_id: str) -> Response:
     token = bearer_token(request.headers)
     return respond(run(players.player_log(runtime().ctx, player_id, token, q.limit, q.before)),
                    LogOut)
+
+
+def player_options(player_id: str) -> Response:
+    """``GET /api/players/<id>/options``: what the player can do now."""
+    token = bearer_token(request.headers)
+    return respond(run(players.player_options(runtime().ctx, player_id, token)), OptionsOut)
 
 
 def player_action(player_id: str) -> Response:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from quart import Response, current_app
+from quart import Response
 from quart_schema import hide
+
+from shared.api.page import index_html
 
 
 @hide
 async def index() -> Response:
-    """``GET /``."""
-    resp = await current_app.send_static_file("index.html")
-    resp.headers["Cache-Control"] = "no-cache"
-    return resp
+    """``GET /``: the page, its asset URLs versioned (headers: ``shared.api.page``)."""
+    return Response(index_html(), mimetype="text/html")

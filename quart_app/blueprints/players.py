@@ -11,7 +11,7 @@ from quart_app.blueprints._edge import json_body, query, respond, run
 from quart_app.core import runtime
 from shared.api import ActionIn, ActionOut, CreatePlayerIn, CreatePlayerOut, LogOut, LogQuery
 from shared.api.http import SSE_HEADERS, bearer_token, wants_event_stream
-from shared.api.models import PlayerOut
+from shared.api.models import OptionsOut, PlayerOut
 from shared.limits import flows as limited
 from shared.limits.addresses import client_address
 from shared.usecases import actions, players
@@ -46,6 +46,14 @@ async def player_log(player_id: str, query_args: LogQuery) -> Any:
     return respond(await run(
         players.player_log(ctx, player_id, token, query_args.limit, query_args.before)
     ), LogOut)
+
+
+@validate_response(OptionsOut, 200)
+async def player_options(player_id: str) -> Any:
+    """``GET /api/players/<id>/options``: what the player can do now."""
+    token = bearer_token(request.headers)
+    return respond(await run(players.player_options(runtime().ctx, player_id, token)),
+                   OptionsOut)
 
 
 @validate_response(ActionOut, 200)

@@ -31,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
     Route("players", "get_player", "/api/players/<player_id>", ("GET",)),
     Route("players", "player_action", "/api/players/<player_id>/actions", ("POST",)),
     Route("players", "player_log", "/api/players/<player_id>/log", ("GET",)),
+    Route("players", "player_options", "/api/players/<player_id>/options", ("GET",)),
     # Two views of one path, so the OpenAPI document gives GET its query and POST its body.
     Route("llm", "llm", "/api/llm", ("GET",)),
     Route("llm", "llm_post", "/api/llm", ("POST",)),

@@ -168,6 +168,31 @@ class ActionOut(BaseModel):
     narration_task: TaskRef | None = None
 
 
+class OptionChoiceOut(BaseModel):
+    """One way to do an action now: its parameter, and whether the rules allow it (and why not)."""
+
+    params: dict[str, str]
+    name: str
+    ok: bool
+    reason: str | None
+    code: str | None
+
+
+class ActionOptionOut(BaseModel):
+    """One action type with its Chinese label and every candidate."""
+
+    type: str
+    label: str
+    choices: list[OptionChoiceOut]
+
+
+class OptionsOut(BaseModel):
+    """``GET /api/players/{id}/options``: what the player can do now, for the page's controls."""
+
+    version: int
+    options: list[ActionOptionOut]
+
+
 class LogEntryOut(BaseModel):
     """One line of a player's history."""
 

@@ -19,6 +19,7 @@ ERRORS: Mapping[str, tuple[int, ...]] = {
     "players.create_player": (*_BODY, 429, 503),
     "players.get_player": (401, 404, 503),
     "players.player_log": (400, 401, 404, 503),
+    "players.player_options": (401, 404, 503),
     "players.player_action": (*_BODY, 401, 404, 409, 422, 429, 503),
     "llm.llm": (400, 401, 404, 429, 503, 504),
     "llm.llm_post": (*_BODY, 401, 404, 429, 503, 504),
@@ -30,7 +31,7 @@ ERRORS: Mapping[str, tuple[int, ...]] = {
 
 # Routes that read the player token from ``Authorization: Bearer``.
 BEARER_ROUTES: frozenset[str] = frozenset({
-    "players.get_player", "players.player_log", "players.player_action",
+    "players.get_player", "players.player_log", "players.player_action", "players.player_options",
     "llm.llm", "llm.llm_post", "llm.submit_llm_task",
 })
 

@@ -331,6 +331,9 @@ def _prompts(p: Parsed, out: Problems) -> None:
         return
     f = "prompts.json"
     required = {*NARRATION_KINDS, RAW_KIND}
+    if "{" in pf.system:
+        out.append(DataProblem(f, "-", "system", "the system prompt takes no placeholders "
+                               "(it is sent byte-identical so the prompt cache can hit)"))
     for kind in sorted(required - p.prompt_kinds):
         out.append(DataProblem(f, kind, "-", "missing template for this narration kind"))
     for kind in sorted(p.prompt_kinds - required):
@@ -342,11 +345,26 @@ def _prompts(p: Parsed, out: Problems) -> None:
         allowed = allowed_fields(kind)
         texts = [("system", template.system), ("user", template.user)]
         texts += [(f"offline[{i}]", t) for i, t in enumerate(template.offline)]
+        texts += [(f"parts[{i}][{j}]", frag.text) for i, slot in enumerate(template.parts)
+                  for j, frag in enumerate(slot)]
+        if template.parts and not any(not frag.when for frag in template.parts[0]):
+            out.append(DataProblem(f, kind, "parts[0]",
+                                   "the first slot needs a fragment without conditions"))
         for fld, text in texts:
             if text is not None:
                 _placeholders(out, kind, fld, text, allowed)
+        if template.system and kind != RAW_KIND and "{" in template.system:
+            out.append(DataProblem(f, kind, "system", "the system prompt takes no placeholders "
+                                   "(it is sent byte-identical so the prompt cache can hit)"))
         if kind == RAW_KIND and "{prompt}" not in template.user:
             out.append(DataProblem(f, kind, "user", "must contain {prompt}"))
+    locations = p.ids("locations")
+    if pf.place_kinds and locations is not None:
+        for loc_id in sorted(set(pf.place_kinds) - locations):
+            out.append(DataProblem(f, "place_kinds", loc_id, "unknown location"))
+        for loc_id in sorted(locations - set(pf.place_kinds)):
+            out.append(DataProblem(f, "place_kinds", loc_id,
+                                   "location has no place kind (village/town/wild/sect/secret)"))
 
 
 def _placeholders(out: Problems, kind: str, fld: str, text: str, allowed: frozenset[str]) -> None:

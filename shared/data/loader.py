@@ -246,4 +246,5 @@ def _build(parsed: Parsed) -> World:
         recipes=by_id("recipes"),
         quests=by_id("quests"),
         economy=parsed.economy,
+        place_kinds=MappingProxyType(dict(parsed.prompts.place_kinds)),
     )

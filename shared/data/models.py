@@ -7,9 +7,9 @@ JSON mode, where arrays become tuples and integers are accepted for floats.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Element = Literal["金", "木", "水", "火", "土", "雷", "冰", "风"]
 # tool: a furnace carried for crafting; recipe: a 丹方/图谱 studied with ``learn``.
@@ -300,12 +300,39 @@ class Npc(_Entry):
     choice_favour: tuple[ChoiceFavour, ...] = ()  # event choices that move this NPC's favour
 
 
+ConditionName = Literal["place", "tier", "hp_full", "hp_low", "hurt", "qi_ready", "major",
+                        "has_loot", "has_gift", "has_pill", "first", "spoke", "gained",
+                        "has_rewards", "perilous"]
+PlaceKind = Literal["village", "town", "wild", "sect", "secret"]
+ConditionValue = bool | str | Annotated[tuple[str, ...], Field(strict=False)]
+
+
+class Fragment(_Entry):
+    """One piece of offline prose for a slot, used only when ``when`` holds for the facts.
+
+    In the JSON a fragment without conditions may be written as a bare string.
+    """
+
+    text: Text
+    when: dict[ConditionName, ConditionValue] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_string(cls, data: Any) -> Any:
+        return {"text": data} if isinstance(data, str) else data
+
+
 class PromptTemplate(_Entry):
-    """The LLM messages and offline variants for one narration kind."""
+    """The LLM messages and offline prose for one narration kind.
+
+    ``offline`` holds whole variants; ``parts``, when given, is preferred: slots of fragments
+    composed by ``shared.game.prose`` according to the facts (``offline`` stays the fallback).
+    """
 
     system: Text | None = None  # None: the book's shared system prompt
     user: Text
     offline: Annotated[tuple[Text, ...], Field(min_length=1)]
+    parts: tuple[Annotated[tuple[Fragment, ...], Field(min_length=1)], ...] = ()
 
 
 class PromptFile(_Entry):
@@ -313,6 +340,7 @@ class PromptFile(_Entry):
 
     system: Text
     kinds: dict[Annotated[str, Field(min_length=1)], PromptTemplate]
+    place_kinds: dict[Id, PlaceKind] = Field(default_factory=dict)  # location id -> kind
 
 
 class DaysPerAction(_Entry):

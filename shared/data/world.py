@@ -58,6 +58,8 @@ class World:
     recipes: Mapping[str, Recipe] = field(default_factory=_empty)
     quests: Mapping[str, Quest] = field(default_factory=_empty)
     economy: EconomyRules | None = None  # always set by the loader
+    # location id -> village/town/wild/sect/secret, for narration that fits the place
+    place_kinds: Mapping[str, str] = field(default_factory=_empty)
 
     def realm(self, realm_id: str) -> Realm:
         """The realm with this id (KeyError if unknown)."""

@@ -13,7 +13,9 @@ from typing import Any
 
 from shared.data import RAW_KIND, World
 from shared.data.models import PromptTemplate
+from shared.data.prompt_fields import TEMPLATE_EXTRAS
 from shared.game.outcome import NarrationRequest
+from shared.game.prose import compose, placeholders, telling, tier_of
 
 Messages = list[dict[str, str]]
 RAW_HEAD_CHARS = 24  # how much of a raw prompt the offline text may quote
@@ -53,6 +55,48 @@ def _variables(req: NarrationRequest) -> dict[str, Any]:
     return values
 
 
+# Facts a player typed (or chose): in LLM messages they are always JSON strings, quoted and
+# escaped, so no name or talk text can add a line that reads like an instruction or a fact.
+PLAYER_FIELDS: frozenset[str] = frozenset({"name", "player_text"})
+
+
+def _quoted(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for key in PLAYER_FIELDS:
+        if key in out:
+            out[key] = json.dumps(str(out[key]), ensure_ascii=False)
+    return out
+
+
+def _realm_index(world: World, facts: Mapping[str, Any]) -> int:
+    rank = facts.get("realm_rank")
+    if isinstance(rank, int) and not isinstance(rank, bool):
+        return rank
+    title = str(facts.get("realm", ""))
+    best = 0
+    for index, realm in enumerate(world.realms):
+        if title.startswith(realm.name):
+            best = index
+    return best
+
+
+def _place_kind(world: World, facts: Mapping[str, Any]) -> str:
+    place = facts.get("location_id")
+    if not isinstance(place, str):
+        name = facts.get("location")
+        place = next((loc.id for loc in world.locations.values() if loc.name == name), "")
+    return world.place_kinds.get(place, "wild")
+
+
+def _condition_facts(world: World, req: NarrationRequest) -> dict[str, Any]:
+    """The facts plus what the prose conditions derive from them and the world."""
+    facts = dict(req.facts)
+    facts["_place"] = _place_kind(world, facts)
+    facts["_tier"] = tier_of(_realm_index(world, facts))
+    facts["_player_text"] = req.player_text or ""
+    return facts
+
+
 def _template(world: World, kind: str) -> PromptTemplate:
     """The template of ``kind``; an unknown kind (e.g. from an older log) gets a plain one."""
     found = world.prompts.get(kind)
@@ -72,9 +116,11 @@ def _pick(variants: tuple[str, ...], *keys: str) -> str:
 def build_messages(world: World, request: NarrationRequest) -> Messages:
     """The system and user messages asking the LLM to narrate ``request``."""
     t = _template(world, request.kind)
-    values = _variables(request)
+    values = _quoted(_variables(request))
+    # The system message comes first and is byte-identical across calls (no facts in it), so
+    # DeepSeek's prompt cache can serve it; everything that changes is in the user message.
     return [
-        {"role": "system", "content": _render(t.system or "", values)},
+        {"role": "system", "content": t.system or ""},
         {"role": "user", "content": _render(t.user, values)},
     ]
 
@@ -82,8 +128,17 @@ def build_messages(world: World, request: NarrationRequest) -> Messages:
 def offline_text(world: World, request: NarrationRequest) -> str:
     """The offline narrator's prose for ``request`` (no LLM), deterministic."""
     t = _template(world, request.kind)
-    variant = _pick(t.offline, request.kind, _facts_json(request), request.player_text or "")
-    return _render(variant, _variables(request))
+    values = _variables(request)
+    if t.parts:
+        composed = compose(request.kind, t.parts, _condition_facts(world, request),
+                           values, _render)
+        if composed:
+            return composed
+    usable = tuple(v for v in t.offline
+                   if all(telling(k, request.facts.get(k)) for k in placeholders(v)
+                          if k not in TEMPLATE_EXTRAS)) or ("{summary}",)
+    variant = _pick(usable, request.kind, _facts_json(request), request.player_text or "")
+    return _render(variant, values)
 
 
 def _raw_values(prompt: str) -> dict[str, str]:

@@ -6,7 +6,8 @@ import secrets
 from dataclasses import replace
 
 from shared.errors import Unauthorized, UnknownPlayer
-from shared.game import new_player
+from shared.game import PlayerState, new_player
+from shared.game.options import action_options
 from shared.store import NewLogEntry, PlayerRow
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
@@ -62,6 +63,13 @@ def get_player(ctx: GameContext, player_id: str, token: str | None) -> Flow:
     """The player's own state and version."""
     row = yield from authorize(player_id, token)
     return Reply({"player": player_view(row.id, row.state), "version": row.version})
+
+
+def player_options(ctx: GameContext, player_id: str, token: str | None) -> Flow:
+    """Every action with its candidates, allowed or refused with the rules' reason."""
+    row = yield from authorize(player_id, token)
+    options = action_options(ctx.world, PlayerState.from_dict(row.state))
+    return Reply({"version": row.version, "options": options})
 
 
 def player_log(

@@ -13,6 +13,7 @@
   const NPC_NAMES_KEY = "xianxia.npcNames";       // {npc_id: name} learned from conversations
   const tokenKey = (id) => `xianxia.token.${id}`; // one secret token per player id
   const LOG_PAGE = 10;
+  const RECOVERY_PREFIX = "XW1.";                 // recovery code: XW1.<base64url(id \n token)>
   const TASK_POLLS = 30;                          // Celery mode: bounded polling of the prose
 
   const ACTION_LABELS = {
@@ -43,6 +44,7 @@
     techniques: "功法",
     equipped: "法宝",
     met_npcs: "结识",
+    pending_choice: "抉择",
     breakthrough_buff: "突破加成",
     failed_breakthroughs: "突破失败",
   };
@@ -59,6 +61,8 @@
     version: null,
     busy: false,
     nextBefore: null,
+    options: [],          // what the rules allow now (GET /options), drawn as the controls
+    lastControl: null,    // data-testid of the control that sent the last action
     world: {realms: [], roots: {}, locations: {}, items: {}, techniques: {}, monsters: {}, npcs: {}},
   };
 
@@ -157,38 +161,61 @@
 
   // ---------------------------------------------------------------- errors and notices
 
+  const HAS_CJK = /[\u4e00-\u9fff]/;
+  const STATUS_WORDS = {
+    400: "这个请求有些不对，请换个做法。",
+    401: "身份凭证已失效，请重新踏入仙途或输入恢复码。",
+    403: "身份凭证已失效，请重新踏入仙途或输入恢复码。",
+    404: "找不到这位修士，请重新踏入仙途或输入恢复码。",
+    409: "此刻有别的行动正在进行，请稍候再试。",
+    413: "说的话太长了，请简短些。",
+    422: "此刻做不到。",
+    429: "行动太快了，歇一口气再来。",
+  };
+
+  /** What a player reads for an error: the server's Chinese message, never a code or a URL. */
+  function friendly(err) {
+    if (err instanceof ApiError) {
+      if (err.message && HAS_CJK.test(err.message)) return err.message;
+      return STATUS_WORDS[err.status] || "天机紊乱，请稍候再试。";
+    }
+    if (err instanceof NetworkError) return "与仙界的联系中断了，请检查网络后再试。";
+    return "出了点意外，请刷新页面再试。";
+  }
+
+  /** Show an error where the player is looking: beside the actions, in place of the outcome. */
   function showError(err) {
     const box = $("error");
-    if (err instanceof ApiError) {
-      $("error-code").textContent = `${err.status} ${err.code}`;
-      $("error-message").textContent = err.message;
-    } else if (err instanceof NetworkError) {
-      $("error-code").textContent = "network";
-      $("error-message").textContent = `网络中断：${err.message}`;
-    } else {
-      $("error-code").textContent = "error";
-      $("error-message").textContent = String(err && err.message ? err.message : err);
+    $("error-message").textContent = friendly(err);
+    box.dataset.code = err instanceof ApiError ? err.code : "network";
+    box.dataset.status = err instanceof ApiError ? String(err.status) : "0";
+    if ($("game").hidden) {
+      const msg = $("create-error");
+      msg.textContent = friendly(err);
+      msg.hidden = false;
+      return;
     }
+    $("outcome").hidden = true;
     box.hidden = false;
+    box.scrollIntoView({block: "nearest"});
   }
 
   function clearError() {
     $("error").hidden = true;
-    $("error-code").textContent = "";
     $("error-message").textContent = "";
+    $("create-error").hidden = true;
   }
 
   async function loadHealth() {
     const info = $("server-info");
     try {
       const health = await api("/healthz");
-      const mode = health.llm_mode === "online" ? "DeepSeek 在线叙事" : "离线叙事";
-      info.textContent = `${health.app} · v${health.version} · ${mode}`;
+      const mode = health.llm_mode === "online" ? "在线叙事" : "离线叙事";
+      info.textContent = `${health.app} · v${health.version} · ${mode}`;  // operators only
       info.dataset.llmMode = health.llm_mode;
       $("offline-notice").hidden = health.llm_mode !== "offline";
-    } catch (err) {
+    } catch {
       info.textContent = "服务器无响应";
-      showError(err);
     }
   }
 
@@ -247,6 +274,10 @@
     const pct = max > 0 ? Math.max(0, Math.min(100, (value / max) * 100)) : 0;
     bar.style.width = `${pct.toFixed(1)}%`;
     bar.dataset.value = String(value);
+    const meter = bar.parentElement;  // role="progressbar": screen readers read the numbers
+    meter.setAttribute("aria-valuenow", String(Math.max(0, Math.min(value, max))));
+    meter.setAttribute("aria-valuemax", String(max));
+    meter.setAttribute("aria-valuetext", max > 0 ? `${value} / ${max}` : String(value));
   }
 
   function fillSelect(select, options, keepFirst) {
@@ -308,29 +339,6 @@
     $("location").textContent = (loc ? loc.name : player.location) + danger;
     $("location-desc").textContent = loc ? loc.description : "";
 
-    const routes = loc && loc.routes ? loc.routes : [];
-    fillSelect($("travel-target"),
-      routes.map((r) => [r.to, `${r.name || nameOf("locations", r.to)}（${r.cost} 日）`]), false);
-    setAvailable("travel", routes.length > 0, "此地无路可走");
-
-    // Without catalogue data (loc unknown) keep the actions open and let the server decide.
-    const monsters = loc && loc.monsters ? loc.monsters : [];
-    fillSelect($("fight-target"), monsters.map((m) => [m, nameOf("monsters", m)]), true);
-    setAvailable("fight", !loc || monsters.length > 0, "此地没有妖兽");
-
-    const npcs = loc && loc.npcs ? loc.npcs : [];
-    fillSelect($("talk-target"), npcs.map((n) => [n, nameOf("npcs", n)]), false);
-    setAvailable("talk", !loc || npcs.length > 0, "此地无人可谈");
-  }
-
-  /** Mark an action as impossible here (its button stays disabled even when not busy). */
-  function setAvailable(type, available, why) {
-    const button = document.querySelector(`#actions button[data-action="${type}"]`);
-    button.dataset.unavailable = available ? "false" : "true";
-    button.title = available ? "" : why;
-    button.disabled = state.busy || !available;
-    const row = button.closest(".action-row");
-    for (const control of row.querySelectorAll("select, input")) control.disabled = !available;
   }
 
   function renderTechniques(player) {
@@ -348,29 +356,217 @@
   function renderInventory(player) {
     const list = $("inventory");
     list.replaceChildren();
-    const pills = [];
     const entries = Object.entries(player.inventory || {}).filter(([, n]) => n > 0);
     for (const [id, count] of entries) {
       const item = state.world.items[id];
+      const name = item ? item.name : nameOf("items", id);
       const row = el("li", "item");
       row.dataset.testid = `item-${id}`;
-      const label = el("span", "item-name", item ? item.name : id);
+      const label = el("span", "item-name", name);
       if (item) label.title = `${item.grade} · ${item.description}`;
       row.append(label, el("span", "item-count", `×${count}`));
       if (player.equipped === id) row.append(el("span", "badge", "已装备"));
       const use = el("button", "small-button", "使用");
       use.type = "button";
       use.dataset.testid = `use-item-${id}`;
-      use.addEventListener("click", () => sendAction({type: "use_item", item: id}));
+      use.setAttribute("aria-label", `使用${name}`);
+      use.addEventListener("click", () => sendAction({type: "use_item", item: id}, use));
       row.append(use);
+      const why = el("span", "why small", "");
+      why.id = `why-item-${id}`;
+      row.append(why);
       list.append(row);
-      if (item && item.effects && item.effects.breakthrough_bonus > 0) {
-        pills.push([id, `${item.name}（余 ${count}）`]);
-      }
     }
     if (!entries.length) list.append(el("li", "muted", "空空如也"));
-    fillSelect($("breakthrough-item"), pills, true);
-    setBusy(state.busy); // new buttons follow the busy state
+    applyItemOptions();
+  }
+
+  // ---------------------------------------------------------------- what can be done now
+
+  /** The options of one action type from the last GET /options (null before it arrives). */
+  function optionOf(type) {
+    return state.options.find((o) => o.type === type) || null;
+  }
+
+  /** Use buttons follow the rules: an item that does nothing now says why, by its button. */
+  function applyItemOptions() {
+    const opt = optionOf("use_item");
+    for (const button of document.querySelectorAll("#inventory button[data-testid^='use-item-']")) {
+      const id = button.dataset.testid.slice("use-item-".length);
+      const choice = opt ? opt.choices.find((c) => c.params.item === id) : null;
+      const ok = !choice || choice.ok;
+      markAvailable(button, ok);
+      const why = $(`why-item-${id}`);
+      if (why) why.textContent = ok ? "" : choice.reason;
+      if (why && !ok) button.setAttribute("aria-describedby", why.id);
+      else button.removeAttribute("aria-describedby");
+    }
+  }
+
+  function markAvailable(control, ok) {
+    control.dataset.unavailable = ok ? "false" : "true";
+    control.setAttribute("aria-disabled", state.busy || !ok ? "true" : "false");
+  }
+
+  const PLAIN_CHOICE = {breakthrough: "不服丹药", fight: "随缘遇敌"};
+
+  /** One row per action type: its button, a chooser when it takes a target or item, and the
+   * rules' reason when it cannot be done now. Built from the options, so new actions appear
+   * without page changes; controls keep their data-testids so focus can come back to them. */
+  function renderActions() {
+    const box = $("actions");
+    const focused = document.activeElement && document.activeElement.dataset
+      ? document.activeElement.dataset.testid : null;
+    const previous = {};
+    for (const sel of box.querySelectorAll("select")) previous[sel.id] = sel.value;
+    const talkText = $("talk-text") ? $("talk-text").value : "";
+    box.replaceChildren();
+    for (const opt of state.options) {
+      if (opt.type === "use_item") continue; // drawn beside each item in the bag
+      const row = el(opt.type === "talk" ? "form" : "div", "action-row");
+      row.dataset.type = opt.type;
+      const button = el("button", null, opt.label);
+      button.type = opt.type === "talk" ? "submit" : "button";
+      button.dataset.action = opt.type;
+      button.dataset.testid = `action-${opt.type}`;
+      row.append(button);
+      const params = opt.choices.filter((c) => Object.keys(c.params).length);
+      const plain = opt.choices.find((c) => !Object.keys(c.params).length);
+      const usable = opt.choices.filter((c) => c.ok);
+      let select = null;
+      if (params.length) {
+        select = el("select");
+        // One chooser per action; its id names the parameter when there is one (travel-target).
+        const fields = [...new Set(params.flatMap((c) => Object.keys(c.params)))];
+        select.id = `${opt.type}-${fields.length === 1 ? fields[0] : "choice"}`;
+        select.dataset.testid = select.id;
+        select.setAttribute("aria-label", `${opt.label}：选择${fields.includes("target") ? "对象" : "物品"}`);
+        if (plain) {
+          const o = el("option", null, PLAIN_CHOICE[opt.type] || "不指定");
+          o.value = "";
+          select.append(o);
+        }
+        // Only what can be done is offered; the rest is explained (the map shows the places).
+        for (const c of params.filter((p) => p.ok)) {
+          const o = el("option", null, c.name);
+          o.value = fields.length === 1 ? c.params[fields[0]] : JSON.stringify(c.params);
+          o.dataset.params = JSON.stringify(c.params);
+          select.append(o);
+        }
+        if ([...select.options].some((o) => o.value === previous[select.id])) {
+          select.value = previous[select.id];
+        }
+        if (select.options.length) row.append(select);
+        else select = null;
+      }
+      if (opt.type === "talk") {
+        const input = el("input");
+        input.type = "text";
+        input.id = "talk-text";
+        input.dataset.testid = "talk-text";
+        input.maxLength = 2000;
+        input.placeholder = "想说的话";
+        input.setAttribute("aria-label", "想说的话");
+        input.value = talkText;
+        row.append(input);
+      }
+      const why = el("p", "why small");
+      why.id = `why-${opt.type}`;
+      why.dataset.testid = `why-${opt.type}`;
+      if (!usable.length) why.textContent = (opt.choices[0] && opt.choices[0].reason) || "此刻做不到。";
+      row.append(why);
+      button.setAttribute("aria-describedby", why.id);
+      markAvailable(button, usable.length > 0);
+      if (select) select.setAttribute("aria-disabled", usable.length ? "false" : "true");
+      row.addEventListener(opt.type === "talk" ? "submit" : "click", (ev) => {
+        if (opt.type === "talk") ev.preventDefault();
+        else if (ev.target !== button) return;
+        let action = {type: opt.type};
+        const chosen = select ? select.selectedOptions[0] : null;
+        if (chosen && chosen.dataset.params) action = {...action, ...JSON.parse(chosen.dataset.params)};
+        if (opt.type === "talk") {
+          const text = $("talk-text").value.trim();
+          if (text) action.text = text;
+        }
+        if (params.length && !plain && Object.keys(action).length === 1 && opt.type !== "talk") return;
+        sendAction(action, button).then((ok) => {
+          if (ok && opt.type === "talk") $("talk-text").value = "";
+        });
+      });
+      box.append(row);
+    }
+    applyItemOptions();
+    renderMap();
+    if (focused) {
+      const again = document.querySelector(`[data-testid="${focused}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  /** The places of the world: where you are, where you can go now, and what is locked. */
+  function renderMap() {
+    const list = $("map");
+    if (!state.player) return;
+    const travel = optionOf("travel");
+    const choices = travel ? travel.choices : [];
+    list.replaceChildren();
+    for (const loc of Object.values(state.world.locations)) {
+      const li = el("li", "place");
+      li.dataset.testid = `place-${loc.id}`;
+      const name = el("span", "place-name", loc.name);
+      li.append(name);
+      const danger = el("span", "place-danger muted small",
+        loc.danger ? `凶险 ${"★".repeat(Math.min(loc.danger, 10))}` : "安宁");
+      li.append(danger);
+      if (loc.id === state.player.location) {
+        li.classList.add("here");
+        li.dataset.state = "here";
+        li.append(el("span", "badge", "你在此"));
+        li.setAttribute("aria-current", "location");
+      } else {
+        const c = choices.find((x) => x.params.target === loc.id);
+        if (c && c.ok) {
+          li.dataset.state = "open";
+          const route = (state.world.locations[state.player.location]?.routes || [])
+            .find((r) => r.to === loc.id);
+          const go = el("button", "small-button", route ? `前往（${route.cost} 日）` : "前往");
+          go.type = "button";
+          go.dataset.testid = `go-${loc.id}`;
+          go.setAttribute("aria-label", `前往${loc.name}`);
+          markAvailable(go, true);
+          go.addEventListener("click", () => sendAction({type: "travel", target: loc.id}, go));
+          li.append(go);
+        } else if (lockedBy(loc)) {
+          li.dataset.state = "locked";
+          li.classList.add("locked");
+          li.append(el("span", "lock small", `未开放：须${lockedBy(loc)}以上修为`));
+        } else {
+          li.dataset.state = "far";
+          li.classList.add("far");
+          li.append(el("span", "muted small", "需途经他处"));
+        }
+      }
+      list.append(li);
+    }
+  }
+
+  /** The realm a place asks for, when the player has not reached it yet (else null). */
+  function lockedBy(loc) {
+    if (!loc.min_realm || !state.player) return null;
+    const need = state.world.realms.findIndex((r) => r.id === loc.min_realm);
+    const have = state.world.realms.findIndex((r) => r.id === state.player.realm);
+    return need > have ? state.world.realms[need].name : null;
+  }
+
+  async function refreshOptions() {
+    if (!state.playerId) return;
+    try {
+      const body = await api(`/api/players/${encodeURIComponent(state.playerId)}/options`);
+      state.options = body.options || [];
+    } catch {
+      return; // the old controls stay; the server still checks every action
+    }
+    renderActions();
   }
 
   // ---------------------------------------------------------------- outcome and narration
@@ -395,9 +591,10 @@
     const label = FIELD_LABELS[field] || field;
     if (Array.isArray(before) || Array.isArray(after)) {
       const added = (after || []).filter((x) => !(before || []).includes(x));
-      const kind = field === "techniques" ? "techniques" : null;
+      const kinds = {techniques: "techniques", met_npcs: "npcs", recipes: "recipes"};
+      const kind = kinds[field] || null;
       const names = added.map((x) => (kind ? nameOf(kind, x) : x));
-      return names.length ? `${label}：新增 ${names.join("、")}` : `${label}：有变`;
+      return names.length ? `${label}：${names.join("、")}` : `${label}：有变`;
     }
     if (typeof before === "number" && typeof after === "number") {
       if (field === "breakthrough_buff") {
@@ -460,7 +657,7 @@
     if (narration) {
       // The final text is authoritative (a replay may send it as one piece).
       if (box.textContent !== narration.text) box.textContent = narration.text;
-      $("narration-meta").textContent = narration.degraded ? "离线叙事（模板生成）" : "DeepSeek 叙事";
+      $("narration-meta").textContent = narration.degraded ? "本地说书人讲述" : "说书人讲述";
       box.dataset.state = "done";
     } else if (task) {
       $("narration-meta").textContent = "叙事交由后台生成中…";
@@ -603,9 +800,16 @@
     if (body.outcome) renderOutcome(body.outcome);
   }
 
-  /** Send an action; retry once with the same Idempotency-Key after a network failure. */
-  async function sendAction(action) {
-    if (state.busy || !state.playerId) return;
+  /** Send an action; retry once with the same Idempotency-Key after a network failure.
+   * Resolves to true when the action was applied. Focus comes back to ``control`` after. */
+  async function sendAction(action, control) {
+    if (state.busy || !state.playerId) return false;
+    if (control && control.dataset.unavailable === "true") {
+      showError(new ApiError(422, "unavailable", $(control.getAttribute("aria-describedby") || "")?.textContent || "此刻做不到。"));
+      return false;
+    }
+    state.lastControl = control && control.dataset.testid ? control.dataset.testid : null;
+    let applied = false;
     setBusy(true);
     clearError();
     const key = newIdempotencyKey();
@@ -616,6 +820,7 @@
       for (let attempt = 1; ; attempt++) {
         try {
           await attemptAction(action, key);
+          applied = true;
           break;
         } catch (err) {
           // The server applied the action at most once whatever happened: the key makes the
@@ -630,16 +835,29 @@
       else box.dataset.state = "done";
       showError(err);
     } finally {
-      await refreshHistory();
+      await Promise.all([refreshHistory(), refreshOptions()]);
       setBusy(false);
+      restoreFocus();
     }
+    return applied;
   }
 
+  /** Keyboard play: the control that was used has the focus again after the action. */
+  function restoreFocus() {
+    const id = state.lastControl;
+    const again = id ? document.querySelector(`[data-testid="${id}"]`) : null;
+    if (again && document.activeElement !== again) again.focus();
+    else if (!again && id) $("actions-title").focus();
+  }
+
+  /** While an action runs every control says so (aria-disabled keeps the focus in place,
+   * where the disabled attribute would drop it to the page). */
   function setBusy(busy) {
     state.busy = busy;
     document.body.dataset.busy = busy ? "true" : "false";
-    for (const b of document.querySelectorAll("#actions button, #inventory button")) {
-      b.disabled = busy || b.dataset.unavailable === "true";
+    document.body.setAttribute("aria-busy", busy ? "true" : "false");
+    for (const b of document.querySelectorAll("#actions button, #inventory button, #map button")) {
+      b.setAttribute("aria-disabled", busy || b.dataset.unavailable === "true" ? "true" : "false");
     }
   }
 
@@ -653,7 +871,7 @@
     li.dataset.seq = String(entry.seq);
     const head = el("div", "history-head");
     const type = entry.action ? entry.action.type : "";
-    let label = ACTION_LABELS[type] || type;
+    let label = ACTION_LABELS[type] || (optionOf(type) && optionOf(type).label) || type;
     if (type === "travel" && entry.action.target) label += ` → ${nameOf("locations", entry.action.target)}`;
     if (type === "fight" && entry.action.target) label += ` · ${nameOf("monsters", entry.action.target)}`;
     if (type === "use_item" && entry.action.item) label += ` · ${nameOf("items", entry.action.item)}`;
@@ -666,16 +884,27 @@
     if (type === "talk" && entry.action.text) li.append(el("p", "history-said muted", `「${entry.action.text}」`));
     if (entry.narration) {
       const details = el("details", "history-narration");
-      details.append(el("summary", null, entry.degraded ? "叙事（离线）" : "叙事"), el("p", null, entry.narration));
+      details.append(el("summary", null, "叙事"), el("p", null, entry.narration));
       li.append(details);
     }
     return li;
   }
 
-  async function refreshHistory() {
+  /** After creation or a reload: the latest entry's story, so the page never opens blank. */
+  function showLatest(entry) {
+    if (!entry) return;
+    const box = $("narration");
+    box.textContent = entry.narration || entry.summary || "";
+    box.dataset.state = "done";
+    $("narration-meta").textContent = entry.narration
+      ? (entry.degraded ? "本地说书人讲述" : "说书人讲述") : "";
+  }
+
+  async function refreshHistory(showLast = false) {
     if (!state.playerId) return;
     try {
       const page = await api(`/api/players/${encodeURIComponent(state.playerId)}/log?limit=${LOG_PAGE}`);
+      if (showLast) showLatest(page.entries[0]);
       $("history").replaceChildren(...page.entries.map(historyItem));
       state.nextBefore = page.next_before;
       $("history-more").hidden = page.next_before === null || page.next_before === undefined;
@@ -700,6 +929,7 @@
   // ---------------------------------------------------------------- players: create and resume
 
   function showGame(show) {
+    $("loading").hidden = true;
     $("game").hidden = !show;
     $("create-section").hidden = show;
     $("switch-player").hidden = !show;
@@ -755,10 +985,12 @@
       remember(body.player.id, body.token, body.player.name);
       showGame(true);
       renderPlayer(body.player);
+      renderRecovery();
       $("outcome").hidden = true;
       resetNarration();
       $("narration").dataset.state = "idle";
-      await refreshHistory();
+      await Promise.all([refreshHistory(true), refreshOptions()]);
+      $("actions-title").focus();
     } catch (err) {
       showError(err);
     } finally {
@@ -777,7 +1009,8 @@
       localStorage.setItem(CURRENT_KEY, id);
       showGame(true);
       renderPlayer(body.player);
-      await refreshHistory();
+      renderRecovery();
+      await Promise.all([refreshHistory(true), refreshOptions()]);
       return true;
     } catch (err) {
       state.playerId = null;
@@ -785,6 +1018,72 @@
       if (err instanceof ApiError && [401, 403, 404].includes(err.status)) forget(id);
       else showError(err);
       return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- recovery code
+
+  function b64url(text) {
+    const bytes = new TextEncoder().encode(text);
+    let bin = "";
+    for (const b of bytes) bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function unb64url(text) {
+    const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+  }
+
+  /** The player id and token in one copyable line: all another device needs to continue. */
+  function recoveryCode() {
+    return RECOVERY_PREFIX + b64url(`${state.playerId}\n${state.token}`);
+  }
+
+  function parseRecoveryCode(code) {
+    const text = code.trim();
+    if (!text.startsWith(RECOVERY_PREFIX)) return null;
+    try {
+      const [id, token] = unb64url(text.slice(RECOVERY_PREFIX.length)).split("\n");
+      return id && token ? {id, token} : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function renderRecovery() {
+    $("recovery-code").value = recoveryCode();
+    $("recovery-status").textContent = "";
+  }
+
+  async function copyRecovery() {
+    const input = $("recovery-code");
+    input.select();
+    try {
+      await navigator.clipboard.writeText(input.value);
+      $("recovery-status").textContent = "已复制";
+    } catch {
+      // No clipboard API (plain http): the code is selected, ready for Ctrl+C.
+      $("recovery-status").textContent = "已选中，请按 Ctrl+C 复制";
+    }
+  }
+
+  async function restoreFrom(code) {
+    clearError();
+    const parsed = parseRecoveryCode(code);
+    if (!parsed) {
+      showError(new ApiError(400, "bad_recovery_code", "恢复码不对，请检查是否完整复制。"));
+      return;
+    }
+    localStorage.setItem(tokenKey(parsed.id), parsed.token);
+    if (await resume(parsed.id)) {
+      const roster = readJson(ROSTER_KEY, {});
+      roster[parsed.id] = state.player ? state.player.name : parsed.id;
+      localStorage.setItem(ROSTER_KEY, JSON.stringify(roster));
+      $("restore-input").value = "";
+      $("actions-title").focus();
+    } else {
+      showError(new ApiError(404, "bad_recovery_code", "这个恢复码找不到对应的修士。"));
     }
   }
 
@@ -810,42 +1109,23 @@
       const name = $("name-input").value.trim();
       if (name) createPlayer(name);
     });
-    $("error-close").addEventListener("click", clearError);
+    $("error-close").addEventListener("click", () => {
+      clearError();
+      $("actions-title").focus();
+    });
     $("switch-player").addEventListener("click", leave);
     $("history-more").addEventListener("click", loadOlderHistory);
-
-    for (const button of document.querySelectorAll("#actions button[data-action]")) {
-      if (button.type === "submit") continue; // talk goes through its form
-      button.addEventListener("click", () => {
-        const type = button.dataset.action;
-        const action = {type};
-        if (type === "travel") {
-          action.target = $("travel-target").value;
-          if (!action.target) return;
-        }
-        if (type === "fight" && $("fight-target").value) action.target = $("fight-target").value;
-        if (type === "breakthrough" && $("breakthrough-item").value) {
-          action.item = $("breakthrough-item").value;
-        }
-        sendAction(action);
-      });
-    }
-    $("talk-form").addEventListener("submit", (ev) => {
+    $("recovery-copy").addEventListener("click", copyRecovery);
+    $("restore-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
-      const action = {type: "talk"};
-      const text = $("talk-text").value.trim();
-      if (text) action.text = text;
-      if ($("talk-target").value) action.target = $("talk-target").value;
-      sendAction(action).then(() => {
-        if (!$("error").hidden) return; // keep the words when the action was refused
-        $("talk-text").value = "";
-      });
+      restoreFrom($("restore-input").value);
     });
   }
 
   async function start() {
     wire();
-    await Promise.all([loadHealth(), loadWorld()]);
+    loadHealth(); // the operators' status line; nothing waits for it
+    await loadWorld();
     const current = localStorage.getItem(CURRENT_KEY);
     if (current && (await resume(current))) return;
     showGame(false);

@@ -130,3 +130,24 @@ async def test_talk_text_is_cleaned_and_bounded(api: ApiClient) -> None:
     too_long = await api.act(pid, token, {"type": "talk", "text": "道" * 301})
     assert too_long.status == 400
     assert "text" in too_long.json["error"]["message"]
+
+
+async def test_options_say_what_the_rules_allow_now(api: ApiClient) -> None:
+    pid, token, _ = await api.create_player()
+    auth = {"Authorization": f"Bearer {token}"}
+    r = await api.get(f"/api/players/{pid}/options", headers=auth)
+    assert r.status == 200, r.text
+    options = {o["type"]: o for o in r.json["options"]}
+    assert r.json["version"] == 0
+    assert options["cultivate"]["label"] == "修炼" and options["cultivate"]["choices"][0]["ok"]
+    rest = options["rest"]["choices"][0]
+    assert rest["ok"] is False and rest["reason"] and rest["code"]  # full hp: nothing to heal
+    travel = {c["params"]["target"]: c for c in options["travel"]["choices"]}
+    assert all(set(c["params"]) == {"target"} and c["name"] for c in travel.values())
+    assert any(c["ok"] for c in travel.values()) and any(not c["ok"] for c in travel.values())
+    refused = await api.act(pid, token, {"type": "rest"})  # the options told the truth
+    assert refused.status == 422 and refused.json["error"]["code"] == rest["code"]
+    other = await api.create_player("南宫婉")
+    peek = await api.get(f"/api/players/{pid}/options",
+                         headers={"Authorization": f"Bearer {other[1]}"})
+    assert peek.status == 403

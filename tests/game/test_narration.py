@@ -108,10 +108,12 @@ def test_offline_variants_vary_with_the_facts(world: World) -> None:
     state = player(world)
     texts = {offline_text(world, apply_action(world, state, Action("cultivate"), s).narration)
              for s in range(30)}
-    assert len(texts) >= 2
-    variants = world.prompts["cultivate"].offline
-    rendered_heads = {t[:4] for t in texts}
-    assert len(rendered_heads) >= 2 and len(variants) >= 3
+    assert len(texts) >= 2  # same turn, other seeds: the later slots vary with the facts
+    heads = set()
+    for turn in range(6):  # consecutive turns: the opening rotates
+        req = apply_action(world, replace(state, turn=turn), Action("cultivate"), 7).narration
+        heads.add(offline_text(world, req)[:6])
+    assert len(heads) >= 4
 
 
 def test_every_template_renders_with_a_full_request(world: World) -> None:
