@@ -4,12 +4,18 @@
 or ``cap`` seconds have passed, then one JSON line with the counts and latencies is printed
 on stdout (progress goes to stderr once a second). Two scenarios:
 
-- ``llm``: ``POST /api/llm {"prompt"}``; a 200 whose body says ``degraded`` (the offline
-  fallback) is counted apart from the LLM answers.
+- ``llm``: ``POST /api/llm {"prompt"}`` with a player's bearer token (each slot creates a
+  cultivator first); a 200 whose body says ``degraded`` (the offline fallback) is counted
+  apart from the LLM answers.
 - ``actions``: each slot first creates its own cultivator, then sends game actions for it
   (talk to the village elder, which the rules always accept and the LLM narrates), so every
   request is a full action: load, rules, commit, narrate, save. ``degraded`` is the
   narration's flag.
+- ``mix``: as ``actions``, but each slot plays a round of explore, cultivate, talk, sell and
+  buy at the village shop (slots start at different points of the round), and answers a
+  choice an exploration opens with ``choose`` (its cheapest option), as a player would. A
+  422/409 the rules answer (e.g. qi already full) is counted in ``refused``, apart from both
+  the served actions and the errors.
 
 Benchmarks run it in its own process (:func:`run_in_process`) so that its CPU is not charged
 to the server under test::
@@ -26,6 +32,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,7 +42,18 @@ import aiohttp
 
 DEFAULT_PROMPT = "以一句话描写山门前的晨雾。"
 TALK_NPC = "li_laohan"  # data/npcs.json: talking to him is always accepted and repeatable
-SCENARIOS = ("llm", "actions")
+SCENARIOS = ("llm", "actions", "mix")
+SETUP_DONE = "load: set-up done"  # the stderr line between set-up and measured load
+# The mix scenario's round: a sect or shop action among the others (data/shops.json: the
+# village store at the start location sells and buys 回春丹, of which every cultivator starts
+# with two).
+MIX_ROUND: tuple[dict[str, Any], ...] = (
+    {"type": "explore"},
+    {"type": "cultivate"},
+    {"type": "talk", "target": TALK_NPC, "text": "前辈，请指点修行。"},
+    {"type": "sell", "item": "huichun_dan", "count": 1},
+    {"type": "buy", "item": "huichun_dan", "count": 1},
+)
 
 
 @dataclass
@@ -47,6 +65,7 @@ class Tally:
     degraded: int = 0  # 200, but the app fell back to offline text
     errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)  # the rules said no (409/422)
     issued: int = 0
 
     def error(self, kind: str) -> None:
@@ -63,40 +82,94 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[rank - 1]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Request:
-    """One request a slot sends over and over, and how to read its answer."""
+    """One request a slot sends over and over, and how to read its answer.
+
+    ``follow``, when set, picks the next body from the last answer (None: a refusal).
+    """
 
     path: str
     body: bytes
     headers: dict[str, str]
     degraded: Callable[[Any], bool]
+    follow: Callable[[Any], bytes] | None = None
+
+
+class MixPlayer:
+    """The next action of one ``mix`` slot: the round in order, a pending choice first."""
+
+    def __init__(self, start: int) -> None:
+        self.step = start
+
+    def _encode(self, action: dict[str, Any]) -> bytes:
+        return json.dumps(action, ensure_ascii=False).encode()
+
+    def first(self) -> bytes:
+        """The body of the slot's first action."""
+        return self.next_body(None)
+
+    def next_body(self, answer: Any) -> bytes:
+        """The next action after ``answer`` (an action body, or None after a refusal)."""
+        options = _open_choice(answer)
+        if options:
+            cheapest = min(options, key=lambda o: (o.get("cost") or 0))
+            return self._encode({"type": "choose", "target": cheapest["id"]})
+        action = MIX_ROUND[self.step % len(MIX_ROUND)]
+        self.step += 1
+        return self._encode(action)
+
+
+def _open_choice(answer: Any) -> list[dict[str, Any]]:
+    """The options of the choice an action answer leaves pending ([] when none)."""
+    if not isinstance(answer, dict) or not answer.get("player", {}).get("pending_choice"):
+        return []
+    for event in answer.get("outcome", {}).get("events", []):
+        if isinstance(event, dict) and event.get("type") == "choice":
+            return list(event.get("options") or [])
+    return []
+
+
+async def _new_player(http: aiohttp.ClientSession, base: str, slot: int) -> tuple[str, str]:
+    """Create a cultivator for ``slot``: (player id, bearer token)."""
+    async with http.post(f"{base}/api/players", json={"name": f"压测{slot}"}) as resp:
+        if resp.status not in (200, 201):
+            raise RuntimeError(f"creating a player answered {resp.status}: {await resp.text()}")
+        created = await resp.json()
+    return str(created["player"]["id"]), str(created["token"])
 
 
 async def llm_setup(http: aiohttp.ClientSession, base: str, slot: int,
                     prompt: str = DEFAULT_PROMPT) -> Request:
-    """``POST /api/llm``: nothing to prepare."""
+    """``POST /api/llm`` as a player (the route takes a player's bearer token)."""
+    _, token = await _new_player(http, base, slot)
     return Request("/api/llm", json.dumps({"prompt": prompt}).encode(),
-                   {"Content-Type": "application/json"},
+                   {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
                    lambda body: bool(body.get("degraded", False)))
 
 
 async def actions_setup(http: aiohttp.ClientSession, base: str, slot: int,
                         prompt: str = DEFAULT_PROMPT) -> Request:
     """A new cultivator for this slot; then ``talk`` actions for it."""
-    async with http.post(f"{base}/api/players", json={"name": f"压测{slot}"}) as resp:
-        if resp.status not in (200, 201):
-            raise RuntimeError(f"creating a player answered {resp.status}: {await resp.text()}")
-        created = await resp.json()
-    pid, token = created["player"]["id"], created["token"]
+    pid, token = await _new_player(http, base, slot)
     body = {"type": "talk", "target": TALK_NPC, "text": "前辈，请指点修行。"}
     return Request(f"/api/players/{pid}/actions", json.dumps(body, ensure_ascii=False).encode(),
                    {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
                    lambda answer: bool(answer["narration"]["degraded"]))
 
 
+async def mix_setup(http: aiohttp.ClientSession, base: str, slot: int,
+                    prompt: str = DEFAULT_PROMPT) -> Request:
+    """A new cultivator for this slot; then the ``mix`` round for it."""
+    req = await actions_setup(http, base, slot, prompt)
+    player = MixPlayer(slot)
+    req.body = player.first()
+    req.follow = player.next_body
+    return req
+
+
 SETUPS: dict[str, Callable[..., Awaitable[Request]]] = {
-    "llm": llm_setup, "actions": actions_setup}
+    "llm": llm_setup, "actions": actions_setup, "mix": mix_setup}
 
 
 async def _slot(http: aiohttp.ClientSession, base: str, req: Request, total: int,
@@ -109,17 +182,24 @@ async def _slot(http: aiohttp.ClientSession, base: str, req: Request, total: int
             async with http.post(url, data=req.body, headers=req.headers) as resp:
                 payload = await resp.read()
                 elapsed = time.perf_counter() - start
-                if resp.status != 200:
-                    tally.error(f"http_{resp.status}")
-                    continue
+                status = resp.status
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any transport failure counts as one error of its kind
             tally.error(type(exc).__name__)
             continue
+        if status in (409, 422) and req.follow is not None and _refusal(payload, tally):
+            req.body = req.follow(None)
+            continue
+        if status != 200:
+            tally.error(f"http_{status}")
+            continue
         try:
-            degraded = req.degraded(json.loads(payload))
-        except (ValueError, KeyError, TypeError):
+            answer = json.loads(payload)
+            degraded = req.degraded(answer)
+            if req.follow is not None:
+                req.body = req.follow(answer)
+        except (ValueError, KeyError, TypeError, AttributeError):
             tally.error("bad_json")
             continue
         tally.latencies.append(elapsed)
@@ -129,10 +209,22 @@ async def _slot(http: aiohttp.ClientSession, base: str, req: Request, total: int
             tally.ok += 1
 
 
+def _refusal(payload: bytes, tally: Tally) -> bool:
+    """Count a refusal of the rules (an error body with a code); False for anything else."""
+    try:
+        code = str(json.loads(payload)["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    if code in ("idempotency_key_reused", "rate_limited"):
+        return False  # not the rules: a real error of the run
+    tally.refused[code] = tally.refused.get(code, 0) + 1
+    return True
+
+
 async def _progress(tally: Tally, total: int, label: str) -> None:
     while True:
         await asyncio.sleep(1.0)
-        done = tally.ok + tally.degraded + tally.errors
+        done = tally.ok + tally.degraded + tally.errors + sum(tally.refused.values())
         print(f"  {label}: {done}/{total} done, {tally.errors} errors", file=sys.stderr,
               flush=True)
 
@@ -148,6 +240,7 @@ async def run_load(base: str, requests: int, concurrency: int, cap: float, *,
     setup = SETUPS[scenario]
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         reqs = await asyncio.gather(*(setup(http, base, i, prompt) for i in range(slots)))
+        print(SETUP_DONE, file=sys.stderr, flush=True)  # run_in_process: the load starts now
         start = time.perf_counter()
         workers = [asyncio.create_task(_slot(http, base, req, requests, start + cap, tally))
                    for req in reqs]
@@ -158,7 +251,7 @@ async def run_load(base: str, requests: int, concurrency: int, cap: float, *,
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         reporter.cancel()
-    done = tally.ok + tally.degraded + tally.errors
+    done = tally.ok + tally.degraded + tally.errors + sum(tally.refused.values())
     lat = sorted(tally.latencies)
     return {
         "scenario": scenario,
@@ -170,6 +263,8 @@ async def run_load(base: str, requests: int, concurrency: int, cap: float, *,
         "degraded": tally.degraded,
         "errors": tally.errors,
         "error_kinds": tally.error_kinds,
+        "refused": sum(tally.refused.values()),
+        "refused_kinds": tally.refused,
         # LLM answers per second: degraded (offline) answers don't count here...
         "rps": tally.ok / wall if wall > 0 else 0.0,
         # ...but they are served requests (for actions: committed actions).
@@ -183,13 +278,45 @@ async def run_load(base: str, requests: int, concurrency: int, cap: float, *,
 
 def run_in_process(base: str, requests: int, concurrency: int, cap: float, *,
                    scenario: str = "llm", prompt: str = DEFAULT_PROMPT,
-                   label: str = "load") -> dict[str, Any]:
-    """:func:`run_load` in a child process (its progress goes to our stderr)."""
+                   label: str = "load",
+                   on_started: Callable[[], None] | None = None) -> dict[str, Any]:
+    """:func:`run_load` in a child process (its progress goes to our stderr).
+
+    ``on_started`` is called once the slots are set up (players created) and the measured
+    load begins, e.g. to read the server's CPU without the set-up in it.
+    """
     cmd = [sys.executable, "-m", "devtools.load", "--base", base, "--scenario", scenario,
            "--requests", str(requests), "--concurrency", str(concurrency),
            "--cap", f"{cap:.1f}", "--prompt", prompt, "--label", label]
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, timeout=cap + 90, check=True)
-    summary: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    stdout, out = child.stdout, []
+
+    def read_stdout() -> None:
+        out.append(stdout.read())
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+    watchdog = threading.Timer(cap + 90, child.kill)  # the child stops itself at ``cap``
+    watchdog.start()
+    try:
+        for raw in child.stderr:
+            line = raw.decode(errors="replace")
+            if line.strip() == SETUP_DONE:
+                if on_started is not None:
+                    on_started()
+                continue
+            sys.stderr.write(line)
+        child.wait()
+    finally:
+        watchdog.cancel()
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+    reader.join(10)
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, cmd)
+    summary: dict[str, Any] = json.loads(b"".join(out).decode().strip().splitlines()[-1])
     return summary
 
 

@@ -3,8 +3,11 @@
     python -m devtools.bench llm-client   DeepSeekClient.chat_async per transport (fake upstream)
     python -m devtools.bench store        async store commits at many concurrent writers
     python -m devtools.bench actions      game actions at 500 in flight, one hypercorn worker
+    python -m devtools.bench targets      issue 12's targets in one run, PASS/FAIL with margins
+    python -m devtools.bench rss          RSS after 1,000 and after 20,000 actions, one worker
     python -m devtools.bench stacks       every stack side by side -> docs/evaluation.md
-    python -m devtools.bench profile      one Quart stack under pyinstrument -> docs/img/
+    python -m devtools.bench profile      one Quart stack under pyinstrument, or the action
+                                          route under py-spy (--actions) -> docs/img/
     python -m devtools.bench report       re-render docs/evaluation.md from saved results
 
 Each takes ``--help``; all but ``report`` take ``--quick`` for a bounded smoke run. Each is
@@ -18,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "llm-client": "llm_client",
     "store": "store",
     "actions": "actions",
+    "targets": "targets",
+    "rss": "rss",
     "stacks": "stacks",
     "profile": "profile",
     "report": "report",

@@ -222,12 +222,22 @@ def transact_player(
     and the idempotency lookup run after the lock, so ``decide`` rules on settled data and a
     check it makes (rate limit, replay) cannot be raced.
     """
-    found = conn.execute(_q(conn).player_lock, {"p_id": player_id}).first()
-    row = None if found is None else to_player(found)
+    q = _q(conn)
     recent = 0
     prior: LogEntry | None = None
+    lock_recent = q.player_lock_recent if recent_seconds > 0 else None
+    counted = lock_recent is not None
+    if lock_recent is not None:  # SQLite: one statement (see Queries.player_lock_recent)
+        found = conn.execute(
+            lock_recent, {"p_id": player_id, "p_seconds": float(recent_seconds)}
+        ).first()
+    else:
+        found = conn.execute(q.player_lock, {"p_id": player_id}).first()
+    row = None if found is None else to_player(found)
     if row is not None:
-        if recent_seconds > 0:
+        if counted:
+            recent = int(found.recent_actions)  # type: ignore[union-attr]
+        elif recent_seconds > 0:
             recent = count_actions_since(conn, player_id, recent_seconds)
         if idempotency_key is not None:
             prior = find_idempotent(conn, player_id, idempotency_key)

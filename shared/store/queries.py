@@ -78,6 +78,12 @@ class Queries:
     hall_page: Executable
     hall_page_of_kind: Executable
     hall_claim: Executable
+    # SQLite only (None on PostgreSQL): the player row and its recent-action count in one
+    # statement, for the action transaction. BEGIN IMMEDIATE holds the write lock before it
+    # runs, so the count is as settled as with two statements. On PostgreSQL the count must
+    # be a statement of its own after the row lock: a subquery would read the snapshot taken
+    # before the lock wait, and miss the actions of the writer it waited for.
+    player_lock_recent: Executable | None = None
 
 
 def _since(dialect: str) -> ColumnElement[Any]:
@@ -110,6 +116,12 @@ def queries_for(dialect: str) -> Queries:
         .where(of_player)
         .order_by(log.seq.desc())
         .limit(bindparam("p_limit", type_=Integer))
+    )
+    recent_count = (
+        select(func.count())
+        .select_from(action_log)
+        # seq 0 is the character's creation, not an action
+        .where(of_player, log.seq > 0, log.created_at > _since(dialect))
     )
     return Queries(
         dialect=dialect,
@@ -154,12 +166,7 @@ def queries_for(dialect: str) -> Queries:
         ),
         log_page=page,
         log_page_before=page.where(log.seq < bindparam("p_before", type_=Integer)),
-        log_count_since=(
-            select(func.count())
-            .select_from(action_log)
-            # seq 0 is the character's creation, not an action
-            .where(of_player, log.seq > 0, log.created_at > _since(dialect))
-        ),
+        log_count_since=recent_count,
         narration_update=(
             update(action_log)
             .where(of_player, log.seq == bindparam("p_seq"))
@@ -214,6 +221,13 @@ def queries_for(dialect: str) -> Queries:
                 (hall.c.heir_id.is_(None)) | (hall.c.heir_id == bindparam("p_heir")),
             )
             .values(heir_id=bindparam("p_heir"))
+        ),
+        player_lock_recent=(
+            None
+            if dialect == "postgresql"
+            else select(players, recent_count.scalar_subquery().label("recent_actions")).where(
+                players.c.id == bindparam("p_id")
+            )
         ),
     )
 

@@ -107,14 +107,15 @@ async def test_async_writes_begin_immediate(sqlite_url: str) -> None:
 
 
 def test_transact_player_begins_immediate_and_locks_nothing_else(sqlite_url: str) -> None:
-    """SQLite's write lock is the player lock: no FOR UPDATE (SQLite has none)."""
+    """SQLite's write lock is the player lock: no FOR UPDATE (SQLite has none), and the recent
+    count is read with the row, in one statement."""
     store = open_store(sqlite_url)
     store.init_schema()
     store.create_player("p1", "h", {"counter": 0}, entry(0))
     seen = statements_of(store.engine)
     store.transact_player("p1", bump("t", "k"), recent_seconds=60, idempotency_key="k")
     assert seen == [
-        "BEGIN IMMEDIATE", "SELECT PLAYERS.ID,", "SELECT COUNT(*)", "SELECT ACTION_LOG.PLAYER_ID,",
+        "BEGIN IMMEDIATE", "SELECT PLAYERS.ID,", "SELECT ACTION_LOG.PLAYER_ID,",
         "UPDATE PLAYERS", "INSERT INTO",
     ]
     store.close()
