@@ -94,13 +94,25 @@ class Request:
     headers: dict[str, str]
     degraded: Callable[[Any], bool]
     follow: Callable[[Any], bytes] | None = None
+    refused: Callable[[str], bytes] | None = None  # the next body after a refusal's code
+    renew: Callable[[], Awaitable[Request]] | None = None  # a new player when a run ended
 
 
 class MixPlayer:
-    """The next action of one ``mix`` slot: the round in order, a pending choice first."""
+    """The next action of one ``mix`` slot: the round in order, as a player would play it.
+
+    A pending choice is answered first (its cheapest option); after a refusal the next
+    action is what the rules asked for (``rest`` when knocked out, ``breakthrough`` when qi is
+    full); the shop step sells 回春丹 while the cultivator has one and buys one back when the
+    stones allow, else talks instead. A run that ended (``ended``) is replaced by a new
+    cultivator (:attr:`Request.renew`).
+    """
+
+    SHOP_PRICE = 30  # enough stones for one 回春丹 at the village store's markup
 
     def __init__(self, start: int) -> None:
         self.step = start
+        self.player: dict[str, Any] = {}
 
     def _encode(self, action: dict[str, Any]) -> bytes:
         return json.dumps(action, ensure_ascii=False).encode()
@@ -109,14 +121,34 @@ class MixPlayer:
         """The body of the slot's first action."""
         return self.next_body(None)
 
+    def after_refusal(self, code: str) -> bytes:
+        """The next action after the rules refused the last one with ``code``."""
+        if code == "dead":
+            return self._encode({"type": "rest"})
+        if code == "qi_full":
+            return self._encode({"type": "breakthrough"})
+        return self.next_body(None)
+
     def next_body(self, answer: Any) -> bytes:
         """The next action after ``answer`` (an action body, or None after a refusal)."""
+        if isinstance(answer, dict) and isinstance(answer.get("player"), dict):
+            self.player = answer["player"]
         options = _open_choice(answer)
         if options:
             cheapest = min(options, key=lambda o: (o.get("cost") or 0))
             return self._encode({"type": "choose", "target": cheapest["id"]})
+        if self.player and not self.player.get("hp", 1):
+            return self._encode({"type": "rest"})
         action = MIX_ROUND[self.step % len(MIX_ROUND)]
         self.step += 1
+        if action["type"] in ("sell", "buy") and self.player:
+            held = (self.player.get("inventory") or {}).get(action["item"], 0)
+            if held > 0:
+                action = {**action, "type": "sell"}
+            elif int(self.player.get("spirit_stones") or 0) >= self.SHOP_PRICE:
+                action = {**action, "type": "buy"}
+            else:
+                action = MIX_ROUND[2]  # talk: nothing to sell, nothing to buy with
         return self._encode(action)
 
 
@@ -165,6 +197,8 @@ async def mix_setup(http: aiohttp.ClientSession, base: str, slot: int,
     player = MixPlayer(slot)
     req.body = player.first()
     req.follow = player.next_body
+    req.refused = player.after_refusal
+    req.renew = lambda: mix_setup(http, base, slot, prompt)
     return req
 
 
@@ -174,9 +208,9 @@ SETUPS: dict[str, Callable[..., Awaitable[Request]]] = {
 
 async def _slot(http: aiohttp.ClientSession, base: str, req: Request, total: int,
                 deadline: float, tally: Tally) -> None:
-    url = base + req.path
     while tally.issued < total and time.perf_counter() < deadline:
         tally.issued += 1
+        url = base + req.path  # a renewed slot plays another player
         start = time.perf_counter()
         try:
             async with http.post(url, data=req.body, headers=req.headers) as resp:
@@ -188,8 +222,16 @@ async def _slot(http: aiohttp.ClientSession, base: str, req: Request, total: int
         except Exception as exc:  # any transport failure counts as one error of its kind
             tally.error(type(exc).__name__)
             continue
-        if status in (409, 422) and req.follow is not None and _refusal(payload, tally):
-            req.body = req.follow(None)
+        refuse, renew = req.refused, req.renew
+        code = _refusal(payload, tally) if status in (409, 422) and refuse else None
+        if code is not None and refuse is not None:
+            if code == "ended" and renew is not None:
+                try:
+                    req = await renew()
+                except Exception as exc:  # a failed creation is an error of the run
+                    tally.error(f"renew_{type(exc).__name__}")
+                continue
+            req.body = refuse(code)
             continue
         if status != 200:
             tally.error(f"http_{status}")
@@ -209,16 +251,17 @@ async def _slot(http: aiohttp.ClientSession, base: str, req: Request, total: int
             tally.ok += 1
 
 
-def _refusal(payload: bytes, tally: Tally) -> bool:
-    """Count a refusal of the rules (an error body with a code); False for anything else."""
+def _refusal(payload: bytes, tally: Tally) -> str | None:
+    """Count a refusal of the rules (an error body with a code) and return its code; None
+    for anything else."""
     try:
         code = str(json.loads(payload)["error"]["code"])
     except (ValueError, KeyError, TypeError):
-        return False
+        return None
     if code in ("idempotency_key_reused", "rate_limited"):
-        return False  # not the rules: a real error of the run
+        return None  # not the rules: a real error of the run
     tally.refused[code] = tally.refused.get(code, 0) + 1
-    return True
+    return code
 
 
 async def _progress(tally: Tally, total: int, label: str) -> None:

@@ -1,7 +1,15 @@
-"""Where the time goes in one Quart stack under load: hypercorn in-process under pyinstrument.
+"""Where the time goes in one Quart stack under load: hypercorn in-process under pyinstrument,
+or the game-action route under py-spy.
 
     .venv/bin/python -m devtools.bench profile [--stack quart-httpx] [--requests 2000]
         [--concurrency 500] [--latency 1.0] [--quick]
+    .venv/bin/python -m devtools.bench profile --actions [--label after] [--requests 2000]
+
+``--actions``: quart_app on one hypercorn worker (SQLite, the fake upstream at 1 s), the
+``mix`` of :mod:`devtools.load` (explore, cultivate, talk, shop) at 500 in flight, sampled by
+``py-spy record`` on every thread (the event loop and the SQLite thread), summarised into
+``docs/img/profile-actions-<label>.md``: samples per thread, self time by package and by
+function, and inclusive time of the project's and the libraries' frames.
 
 Runs ``pyinstrument -m hypercorn -w 0 ...`` (the worker in the profiled process itself) with
 the stack's settings, drives it with :mod:`devtools.load`, stops it with SIGTERM and
@@ -16,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -109,6 +118,131 @@ def write_markdown(stack: str, load: dict[str, Any], prof: dict[str, Any], out: 
     out.write_text("\n".join(lines) + "\n")
 
 
+def _frame_owner(frame: str) -> str:
+    """``function (path:line)`` of py-spy's raw output -> a short owner of its code."""
+    path = frame.rsplit("(", 1)[-1].rstrip(")").rsplit(":", 1)[0]
+    for ours in ("shared/", "quart_app/", "devtools/"):
+        if path.startswith(ours) or f"/{ours}" in path:
+            inner = path.split(ours, 1)[1].split("/", 1)[0].removesuffix(".py")
+            return ours + inner
+    head = path.split("/", 1)[0].removesuffix(".py")
+    return head if "/" in path else "stdlib:" + head
+
+
+def summarize_pyspy(raw: Path, top: int = 25) -> dict[str, Any]:
+    """Samples of a ``py-spy record --format raw`` file: per thread, self time by owner and
+    by function, inclusive time by function (line numbers dropped)."""
+    import re
+
+    total = 0
+    threads: dict[str, int] = {}
+    owners: dict[str, int] = {}
+    selfs: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        thread = re.sub(r"\(\d+\)", "", frames[0].removeprefix("thread ")).strip(" :")
+        threads[thread] = threads.get(thread, 0) + n
+        leaf = re.sub(r":\d+\)$", ")", frames[-1])
+        selfs[leaf] = selfs.get(leaf, 0) + n
+        owner = _frame_owner(frames[-1])
+        owners[owner] = owners.get(owner, 0) + n
+        for name in {re.sub(r":\d+\)$", ")", f) for f in frames[1:]}:
+            inclusive[name] = inclusive.get(name, 0) + n
+
+    def ranked(d: dict[str, int], k: int = top) -> list[tuple[str, int]]:
+        return sorted(d.items(), key=lambda kv: -kv[1])[:k]
+
+    return {"samples": total, "threads": ranked(threads), "owners": ranked(owners),
+            "self": ranked(selfs), "inclusive": ranked(inclusive, 200)}
+
+
+def write_actions_markdown(label: str, load: dict[str, Any], prof: dict[str, Any],
+                           out: Path, rate: int) -> None:
+    """The py-spy summary of the action route as a short markdown file."""
+    total = prof["samples"] or 1
+
+    def pct(n: int) -> str:
+        return f"{100 * n / total:.1f}%"
+
+    served = load["ok"] + load["degraded"]
+    lines = [
+        f"### Profile of the action route ({label}): py-spy, every thread",
+        "",
+        f"Written by `python -m devtools.bench profile --actions --label {label}`: quart_app on "
+        f"one hypercorn worker, SQLite, fake upstream at 1 s, {load['requests']} game actions "
+        f"(explore, cultivate, talk, sell/buy) at {load['concurrency']} in flight; {served} "
+        f"served, {load['errors']} errors, {load['served_rps']:.0f} actions/s, p99 "
+        f"{load['p99_s'] or 0:.2f} s, {load.get('cpu_ms') or 0:.2f} ms server CPU per action, "
+        f"load average {load.get('loadavg_before', 0):.1f}. py-spy at {rate} Hz, idle "
+        f"threads not sampled; a thread waiting for the GIL counts as busy in the frame that "
+        f"waits. {total} samples.",
+        "",
+        "| thread | samples | share |", "|---|---|---|",
+        *[f"| {t} | {n} | {pct(n)} |" for t, n in prof["threads"][:4]],
+        "", "Self time by owner of the code:", "",
+        "| owner | share |", "|---|---|",
+        *[f"| {o} | {pct(n)} |" for o, n in prof["owners"][:16]],
+        "", "Hottest functions (self time):", "",
+        "| function | share |", "|---|---|",
+        *[f"| `{f}` | {pct(n)} |" for f, n in prof["self"][:16]],
+        "", "Inclusive time of the project's frames and the hot libraries:", "",
+        "| function | share |", "|---|---|",
+    ]
+    keep = ("shared/", "quart_app/", "redis/", "quart_schema/", "pydantic/", "json/")
+    picked = [(f, n) for f, n in prof["inclusive"] if any(k in f for k in keep)][:30]
+    lines += [f"| `{f}` | {pct(n)} |" for f, n in picked]
+    out.write_text("\n".join(lines) + "\n")
+
+
+def profile_actions(args: argparse.Namespace) -> int:
+    """``--actions``: the action route under py-spy (see the module doc)."""
+    import os
+    import signal
+    import subprocess
+
+    from devtools.bench.actions import app_stack, describe, run_phase
+
+    rate = 200
+    out = args.out or bp.ROOT / "docs" / "img" / f"profile-actions-{args.label}.md"
+    with tempfile.TemporaryDirectory(prefix="xianxia-prof-") as tmp:
+        run_dir = Path(tmp)
+        raw = run_dir / "py-spy.txt"
+        fake = bp.start_fake(run_dir, latency=args.latency, max_seconds=args.cap + 300)
+        try:
+            with app_stack(run_dir, fake, name="profiled") as app:
+                run_phase(app, "llm", 100, 50, 30.0, "warm-up")
+                spy = subprocess.Popen(
+                    [str(bp.BIN / "py-spy"), "record", "--pid", str(app.procs[0].pid),
+                     "--rate", str(rate), "--format", "raw", "--threads", "--nonblocking",
+                     "--duration", str(int(args.cap) + 30), "-o", str(raw)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                try:
+                    load = run_phase(app, "mix", args.requests, args.concurrency, args.cap,
+                                     f"actions under py-spy ({args.label})")
+                finally:
+                    spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+                    _, err = spy.communicate(timeout=60)
+                print(describe(load))
+        finally:
+            fake.stop()
+        if not raw.exists():
+            print(err.decode(errors="replace"), file=sys.stderr)
+            return 1
+        prof = summarize_pyspy(raw)
+        if args.session is not None:
+            shutil.copyfile(raw, args.session)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_actions_markdown(args.label, load, prof, out, rate)
+    print(f"wrote {out} (load average {os.getloadavg()[0]:.1f})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     p = argparse.ArgumentParser(description="Profile one Quart stack under load.")
@@ -124,7 +258,22 @@ def main(argv: list[str] | None = None) -> int:
                         "--load)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 200 requests at 50 in flight, 0.2 s latency")
+    p.add_argument("--actions", action="store_true",
+                   help="profile the game-action route under py-spy instead")
+    p.add_argument("--label", default="after", help="with --actions: the output's name")
+    p.add_argument("--from-raw", type=Path, default=None,
+                   help="with --actions: only summarise a saved py-spy raw file")
     args = p.parse_args(argv)
+    if args.actions and args.from_raw is not None:
+        out = args.out or bp.ROOT / "docs" / "img" / f"profile-actions-{args.label}.md"
+        meta = json.loads(args.from_raw.with_suffix(".json").read_text())
+        write_actions_markdown(args.label, meta, summarize_pyspy(args.from_raw), out, 200)
+        print(f"wrote {out}")
+        return 0
+    if args.actions:
+        if args.quick:
+            args.requests, args.concurrency, args.latency, args.cap = 200, 50, 0.2, 30.0
+        return profile_actions(args)
     out = args.out or bp.ROOT / "docs" / "img" / f"profile-{args.stack}.md"
 
     if args.quick:
