@@ -7,6 +7,8 @@ on stdout (progress goes to stderr once a second). Two scenarios:
 - ``llm``: ``POST /api/llm {"prompt"}`` with a player's bearer token (each slot creates a
   cultivator first); a 200 whose body says ``degraded`` (the offline fallback) is counted
   apart from the LLM answers.
+- ``prompt``: the same request without a token, for the minimal apps of
+  ``devtools.bench routes`` (which have no players).
 - ``actions``: each slot first creates its own cultivator, then sends game actions for it
   (talk to the village elder, which the rules always accept and the LLM narrates), so every
   request is a full action: load, rules, commit, narrate, save. ``degraded`` is the
@@ -42,7 +44,7 @@ import aiohttp
 
 DEFAULT_PROMPT = "以一句话描写山门前的晨雾。"
 TALK_NPC = "li_laohan"  # data/npcs.json: talking to him is always accepted and repeatable
-SCENARIOS = ("llm", "actions", "mix")
+SCENARIOS = ("llm", "prompt", "actions", "mix")
 SETUP_DONE = "load: set-up done"  # the stderr line between set-up and measured load
 # The mix scenario's round: a sect or shop action among the others (data/shops.json: the
 # village store at the start location sells and buys 回春丹, of which every cultivator starts
@@ -202,8 +204,16 @@ async def mix_setup(http: aiohttp.ClientSession, base: str, slot: int,
     return req
 
 
+async def prompt_setup(http: aiohttp.ClientSession, base: str, slot: int,
+                       prompt: str = DEFAULT_PROMPT) -> Request:
+    """``POST /api/llm`` without a token (the minimal comparison apps of the benchmark)."""
+    return Request("/api/llm", json.dumps({"prompt": prompt}).encode(),
+                   {"Content-Type": "application/json"},
+                   lambda body: bool(body.get("degraded", False)))
+
+
 SETUPS: dict[str, Callable[..., Awaitable[Request]]] = {
-    "llm": llm_setup, "actions": actions_setup, "mix": mix_setup}
+    "llm": llm_setup, "prompt": prompt_setup, "actions": actions_setup, "mix": mix_setup}
 
 
 async def _slot(http: aiohttp.ClientSession, base: str, req: Request, total: int,

@@ -4,6 +4,7 @@
     python -m devtools.bench store        async store commits at many concurrent writers
     python -m devtools.bench actions      game actions at 500 in flight, one hypercorn worker
     python -m devtools.bench targets      issue 12's targets in one run, PASS/FAIL with margins
+    python -m devtools.bench routes       the seed plan's route and a Flask async view, measured
     python -m devtools.bench rss          RSS after 1,000 and after 20,000 actions, one worker
     python -m devtools.bench stacks       every stack side by side -> docs/evaluation.md
     python -m devtools.bench profile      one Quart stack under pyinstrument, or the action
@@ -23,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "actions": "actions",
     "targets": "targets",
     "rss": "rss",
+    "routes": "routes",
     "stacks": "stacks",
     "profile": "profile",
     "report": "report",

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools import procs as bp
+from devtools.bench.actions import LIMITS_RAISED
 from devtools.bench.stacks import BENCH_REDIS_URL, run_load
 
 # Frames whose self time is the event loop itself: waiting in epoll, or uvloop's C code
@@ -284,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(tmp)
         session_path = run_dir / "hypercorn.pyisession"
         fake = bp.start_fake(run_dir, latency=0.0, max_seconds=args.cap + 300)
-        env = bp.stack_env(args.stack, fake.base_url, run_dir, BENCH_REDIS_URL)
+        env = {**bp.stack_env(args.stack, fake.base_url, run_dir, BENCH_REDIS_URL),
+               **LIMITS_RAISED}
         workers = bp.Stack(args.stack, "")
         server: bp.AppServer | None = None
         try:
