@@ -46,7 +46,7 @@ def test_load_generator_drives_both_scenarios(offline_quart: procs.AppServer) ->
 def test_load_generator_counts_http_errors(tmp_path: Path,
                                            fake_deepseek: procs.FakeDeepSeek) -> None:
     """Against a server with no such route, every request is an error of its status."""
-    summary = load.run_in_process(fake_deepseek.base_url, 5, 2, 20.0, scenario="llm")
+    summary = load.run_in_process(fake_deepseek.base_url, 5, 2, 20.0, scenario="prompt")
     assert summary["errors"] == 5 and summary["error_kinds"] == {"http_404": 5}
     assert summary["finished"] and summary["ok"] == 0
 
