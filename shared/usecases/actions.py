@@ -15,7 +15,7 @@ from typing import Any
 
 from shared.ai.narrator import Narration
 from shared.errors import BadRequest, Conflict, IdempotencyKeyReused, RateLimited
-from shared.game import Action, NarrationRequest, PlayerState, action_seed, apply_action
+from shared.game import Action, NarrationRequest, PlayerState, apply_action, next_seed
 from shared.limits import flows as budget
 from shared.store import (
     REPLAY,
@@ -141,9 +141,10 @@ class _Rules:
             target=self.action.get("target"),
             item=self.action.get("item"),
             text=clean_player_text(self.action.get("text"), self.ctx.settings.player_text_max),
+            count=self.action.get("count"),  # gameworld: buy/sell/exchange/craft/give
         )
         state = PlayerState.from_dict(row.state)
-        outcome = apply_action(self.ctx.world, state, act, action_seed(self.player_id, state.turn))
+        outcome = apply_action(self.ctx.world, state, act, next_seed(self.player_id, state))
         new_state = outcome.state.to_dict()
         version = row.version + 1
         public = outcome.to_dict()
