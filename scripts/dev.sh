@@ -3,6 +3,8 @@
 #   scripts/dev.sh play   set up, then start the game (quart_app on hypercorn) on 127.0.0.1:8000
 #   scripts/dev.sh test   set up, start the services the tests need, run the whole suite
 #   scripts/dev.sh setup  only the set-up (venv + dependencies + data check)
+#   scripts/dev.sh lock   rewrite requirements.lock from the ranges in requirements.txt
+#                         (keeps current pins that still fit; `lock --upgrade` takes the newest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -16,14 +18,15 @@ setup_python() {
     log "creating $VENV"
     python3 -m venv "$VENV"
   fi
-  # Reinstall only when requirements.txt changed since the last install.
+  # Exact versions with hashes from requirements.lock (its ranges live in requirements.txt),
+  # so a fresh clone installs what CI tested. Reinstall only when the lock file changed.
   local stamp="$VENV/.requirements.sha"
   local want
-  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  want=$(sha256sum requirements.lock | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    log "installing requirements.txt"
+    log "installing requirements.lock"
     "$PY" -m pip install -q --upgrade pip >/dev/null
-    "$PY" -m pip install -q -r requirements.txt
+    "$PY" -m pip install -q --require-hashes -r requirements.lock
     echo "$want" >"$stamp"
   fi
   mkdir -p var
@@ -76,11 +79,24 @@ case "$cmd" in
     setup_python
     apt_install
     start_services
-    "$VENV/bin/ruff" check .
-    exec "$PY" -m pytest -q --cov --cov-report=term --cov-fail-under=80 "$@"
+    # Lint, then types ([tool.mypy] in pyproject.toml), then the suite. Every step runs so one
+    # run shows every failure; the command fails if any step did.
+    status=0
+    log "ruff"
+    "$VENV/bin/ruff" check . || status=1
+    log "mypy"
+    "$VENV/bin/mypy" || status=1
+    log "pytest"
+    "$PY" -m pytest -q --cov --cov-report=term --cov-fail-under=80 "$@" || status=$?
+    exit "$status"
+    ;;
+  lock)
+    setup_python
+    exec "$VENV/bin/uv" pip compile requirements.txt --universal --python-version 3.11 \
+      --generate-hashes --quiet -o requirements.lock "$@"
     ;;
   *)
-    echo "usage: scripts/dev.sh play|test|setup" >&2
+    echo "usage: scripts/dev.sh play|test|setup|lock" >&2
     exit 2
     ;;
 esac

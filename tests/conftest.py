@@ -7,16 +7,17 @@ reason; with ``REQUIRE_SERVICES=1`` (CI) they fail instead, so CI cannot go gree
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devtools.procs import free_port
 from shared.config import REPO_ROOT, Settings
 
 pytest_plugins = ["tests.support.fake_server"]
+__all__ = ["free_port", "service_missing"]  # free_port: re-exported for older test imports
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") not in ("", "0", "false")
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
@@ -29,13 +30,6 @@ def service_missing(name: str, reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(msg + " (REQUIRE_SERVICES=1)")
     pytest.skip(msg)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

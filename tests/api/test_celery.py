@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from devtools.procs import FakeDeepSeek
 from legacy_flask import create_app as create_flask
 from quart_app import create_app as create_quart
 from shared.runtime import close_sync
 from tests.support.apiclient import TALK_NPC, ApiClient
-from tests.support.fake_server import FakeDeepSeek
 from tests.tasks.test_worker import Rig, _rig
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]

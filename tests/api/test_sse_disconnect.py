@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.procs import AppServer, start_app
 from tests.support.apiclient import TALK_NPC
-from tests.support.servers import AppServer, start_app_server
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 def quart_server(tmp_path: Path, fake: Any) -> Iterator[AppServer]:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'game.db'}",
            "DEEPSEEK_API_KEY": fake.api_key, "DEEPSEEK_BASE_URL": fake.base_url}
-    server = start_app_server("quart", env, tmp_path)
+    server = start_app("quart", env, tmp_path, small=True)
     try:
         yield server
     finally:

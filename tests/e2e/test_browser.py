@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
+from devtools.procs import AppServer, FakeDeepSeek, start_app
 from shared.config import REPO_ROOT
 from tests.conftest import service_missing
-from tests.support.fake_server import FakeDeepSeek
-from tests.support.servers import AppServer, start_app_server
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -102,7 +101,7 @@ def _start(kind: str, run_dir: Path, env: dict[str, str]) -> AppServer:
     log_dir.mkdir(exist_ok=True)
     base = {"DATABASE_URL": f"sqlite:///{run_dir / 'game.db'}", "LLM_BACKEND": ""}
     try:
-        return start_app_server(kind, {**base, **env}, log_dir)
+        return start_app(kind, {**base, **env}, log_dir, small=True)
     except RuntimeError as exc:
         pytest.fail(f"{kind} app did not start: {exc}")
 

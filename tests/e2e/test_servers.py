@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.procs import AppServer, start_app
 from shared.config import Settings
 from shared.data import load_world
 from shared.store import open_store
@@ -23,7 +24,6 @@ from shared.usecases import GameContext, SyncEffects, drive_sync
 from shared.usecases.identity import Identity
 from shared.usecases.players import create_player
 from tests.support.apiclient import TALK_NPC
-from tests.support.servers import AppServer, start_app_server
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,7 @@ def servers(tmp_path: Path, fake_deepseek: Any) -> Iterator[dict[str, AppServer]
             _seed_player(db)
             env = {"DATABASE_URL": f"sqlite:///{db}", "DEEPSEEK_API_KEY": fake_deepseek.api_key,
                    "DEEPSEEK_BASE_URL": fake_deepseek.base_url, "LLM_BACKEND": ""}
-            started[kind] = start_app_server(kind, env, tmp_path)
+            started[kind] = start_app(kind, env, tmp_path, small=True)
         yield started
     finally:
         for server in started.values():

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from devtools.procs import FakeDeepSeek
 from shared.ai import DeepSeekClient, Narration, Narrator
-from tests.support.fake_server import FakeDeepSeek
 
 pytestmark = pytest.mark.slow
 

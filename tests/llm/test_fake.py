@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.procs import FakeDeepSeek
 from shared.ai import (
     DeepSeekClient,
     LLMEmptyResponse,
@@ -22,7 +23,6 @@ from shared.ai import (
     LLMStatusError,
     LLMTimeout,
 )
-from tests.support.fake_server import FakeDeepSeek
 
 pytestmark = pytest.mark.slow
 
@@ -224,20 +224,11 @@ def test_fake_rejects_bad_requests(fake: FakeDeepSeek) -> None:
 
 async def test_create_app_in_process() -> None:
     """The fake also runs inside a test's own loop (``create_app``), e.g. for app tests."""
-    import importlib.util
-    import sys
-
     from aiohttp.test_utils import TestServer
 
-    from shared.config import REPO_ROOT
+    from devtools.fake_deepseek import create_app
 
-    spec = importlib.util.spec_from_file_location(
-        "fake_deepseek_module", REPO_ROOT / "scripts" / "fake_deepseek.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    app = module.create_app(models=["only-this"], api_key="sk-in-process-0000",
+    app = create_app(models=["only-this"], api_key="sk-in-process-0000",
                             usage_position="separate")
     async with TestServer(app, host="127.0.0.1") as server:
         base = str(server.make_url("")).rstrip("/")
@@ -257,11 +248,11 @@ def fake_settings(base_url: str, key: str, model: str) -> Any:
 
 def test_fake_exits_on_its_own(tmp_path: Any) -> None:
     """``--max-seconds`` bounds a fake that nobody stops (e.g. after a crashed session)."""
-    from tests.support.fake_server import start_fake, stop_fake
+    from devtools.procs import start_fake
 
-    server = start_fake(tmp_path / "short.log", "--max-seconds", "1")
+    server = start_fake(tmp_path, max_seconds=1)
     try:
         server.process.wait(timeout=15)
         assert server.process.returncode == 0
     finally:
-        stop_fake(server.process)
+        server.stop()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.support.fake_server import FakeDeepSeek
+from devtools.procs import FakeDeepSeek
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ import aiohttp
 import httpx
 import pytest
 
+from devtools.procs import FakeDeepSeek
 from shared.ai.aiohttp_transport import AiohttpTransport, _map_error
 from tests.conftest import free_port
-from tests.support.fake_server import FakeDeepSeek
 
 pytestmark = pytest.mark.slow
 

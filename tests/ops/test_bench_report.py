@@ -1,4 +1,4 @@
-"""The benchmark's arithmetic and report (scripts/bench_load.py, scripts/bench_report.py).
+"""The benchmark's arithmetic and report (devtools/load.py, devtools/bench/report.py).
 
 The benchmark itself runs for minutes and is not a test; these check that its verdicts,
 percentiles and document follow from the numbers it is given.
@@ -7,18 +7,13 @@ percentiles and document follow from the numbers it is given.
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.config import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-
-import bench_load
-import bench_report
+from devtools import load as bench_load
+from devtools.bench import report as bench_report
 
 
 def test_percentile_is_nearest_rank() -> None:

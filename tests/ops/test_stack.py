@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.procs import FakeDeepSeek
 from shared.config import REPO_ROOT
 from tests.ops.test_metrics import samples
 from tests.ops.test_support import OpsStack, pid_alive, wait_until
-from tests.support.fake_server import FakeDeepSeek
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

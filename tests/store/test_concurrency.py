@@ -268,7 +268,6 @@ def applied_migrations(store: SyncStore) -> list[int]:
 
 CHILD = r"""
 import os, sys, time
-sys.path.insert(0, sys.argv[1])
 from shared.store import VersionConflict, open_store
 from tests.store.test_faces import entry
 url, go, mode, count = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,44 +21,35 @@ import psutil
 import pytest
 import redis
 
-from shared.config import REPO_ROOT, Settings
+from devtools import procs
+from devtools.procs import FakeDeepSeek
+from shared.config import Settings
 from shared.tasks import AsyncTaskQueue, TaskQueue, task_timings
-from tests.support.fake_server import FakeDeepSeek
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-CELERY = Path(sys.executable).parent / "celery"
 READY_TIMEOUT = 30.0
 
 
 @dataclass
 class Worker:
-    """A Celery worker subprocess (its own session, so its process group is its tree)."""
+    """A Celery worker subprocess, started and stopped by PID by ``devtools.procs``."""
 
-    proc: subprocess.Popen[bytes]
-    log_path: Path
+    proc: procs.Proc
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.proc.log_text()
 
     def pool_children(self) -> list[int]:
         return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)]
 
     def kill(self) -> None:
         """SIGKILL the whole worker: no warm shutdown, nothing acknowledged or restored."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        self.proc.kill()
 
     def stop(self) -> None:
         """TERM (warm shutdown), KILL after a bound."""
-        if self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        self.proc.stop(15)
 
 
 def drop_queue(redis_url: str, name: str) -> None:
@@ -90,20 +79,13 @@ class Workers:
 
     def start(self, *, pool: str = "threads", concurrency: int = 4) -> Worker:
         name = f"w{len(self.started)}-{uuid.uuid4().hex[:6]}@test"
-        log_path = self.log_dir / f"worker-{len(self.started)}.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [str(CELERY), "-A", "shared.tasks.worker", "worker", "-P", pool,
-                 "-c", str(concurrency), "-n", name, "--without-gossip", "--without-mingle",
-                 "--without-heartbeat"],
-                cwd=REPO_ROOT, env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        worker = Worker(proc, log_path)
+        command = procs.worker_command(name, pool=pool, concurrency=concurrency)
+        proc = procs.start(f"worker-{len(self.started)}", command, self.env, self.log_dir)
+        worker = Worker(proc)
         self.started.append(worker)
-        wait_for(lambda: " ready." in worker.log() or proc.poll() is not None,
+        wait_for(lambda: " ready." in worker.log() or not proc.alive(),
                  READY_TIMEOUT, "the worker to be ready")
-        assert proc.poll() is None, worker.log()
+        assert proc.alive(), worker.log()
         return worker
 
     def stop_all(self) -> None:

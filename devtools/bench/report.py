@@ -1,16 +1,22 @@
-"""Turns the numbers of ``scripts/bench.py`` into docs/evaluation.md and PNG charts.
+"""Turns the numbers of ``python -m devtools.bench stacks`` into docs/evaluation.md and PNG
+charts.
 
-Kept apart from the runner so a saved run can be re-rendered
-(``scripts/bench.py --results docs/img/bench-results.json``) without measuring again.
+Kept apart from the runner so a saved run can be re-rendered without measuring again::
+
+    .venv/bin/python -m devtools.bench report [--results docs/img/bench-results.json]
+        [--out docs/evaluation.md]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from devtools.procs import ROOT
+
 BASELINE = "flask"
 OPTIONS = {  # seed step 1's options and the stack that implements each
     "A": ("httpx.AsyncClient, the async face on the event loop", "quart-httpx"),
@@ -281,8 +287,9 @@ def charts(results: dict[str, Any], img_dir: Path) -> list[str]:
         names.append(fname)
 
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
-    stacks = [s for s in results["stacks"] if _cpu_per_1000(s.get("load")) is not None]
-    ax.bar([s["stack"] for s in stacks], [_cpu_per_1000(s["load"]) for s in stacks])
+    bars = [(s["stack"], cpu) for s in results["stacks"]
+            if (cpu := _cpu_per_1000(s.get("load"))) is not None]
+    ax.bar([name for name, _ in bars], [cpu for _, cpu in bars])
     ax.set_ylabel("CPU s per 1,000 requests")
     ax.set_title(f"{results['plan']['load']} requests at {results['plan']['load_conc']} in flight")
     ax.grid(axis="y", alpha=0.3)
@@ -431,10 +438,10 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
     lines = [
         "# Evaluation: how the apps make LLM calls (seed plan step 1, measured)",
         "",
-        f"Written by `scripts/bench.py{' --quick' if results['quick'] else ''}` on "
+        f"Written by `python -m devtools.bench stacks{' --quick' if results['quick'] else ''}` on "
         f"{results['started']} in {results['duration_s']:.0f} s. Re-run it to refresh every "
         "number here, or re-render a saved run with "
-        "`scripts/bench.py --results docs/img/bench-results.json`.",
+        "`python -m devtools.bench report`.",
         "",
         f"Machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, Python {m['python']} "
         f"({m['platform']}); {versions}. Everything (fake upstream, app, worker, Redis, load "
@@ -453,8 +460,8 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
         f"`LLM_MAX_WORKERS={cfg.get('llm_max_workers', '?')}` threads, C "
         f"{plan.get('worker_procs', 1)} Celery worker processes (`-P threads -c "
         f"{plan['worker_threads']}` each) on the machine's Redis.",
-        "- Upstream: `scripts/fake_deepseek.py` (aiohttp), latency set per phase through "
-        "`POST /_fake/config`. Load: `scripts/bench_load.py`, a closed-loop aiohttp client in "
+        "- Upstream: `devtools/fake_deepseek.py` (aiohttp), latency set per phase through "
+        "`POST /_fake/config`. Load: `devtools/load.py`, a closed-loop aiohttp client in "
         "its own process, `POST /api/llm {\"prompt\"}`; a 200 whose body says "
         "`degraded: true` (offline fallback) is counted apart from the LLM answers.",
         "- CPU: user+system seconds of each stack's whole process tree (psutil), the Celery "
@@ -510,8 +517,8 @@ def write_report(results: dict[str, Any], out: Path) -> list[str]:
     profiles = sorted(img_dir.glob("profile-*.md"))
     if profiles:
         lines += ["## Profile notes", "",
-                  "From `scripts/bench_profile.py` (run separately; its date is the file's): "
-                  "which layers the event loop's CPU per request is spent in.", ""]
+                  "From `python -m devtools.bench profile` (run separately; its date is the "
+                  "file's): which layers the event loop's CPU per request is spent in.", ""]
         for path in profiles:
             lines += [path.read_text().strip(), ""]
     lines += ["Charts: " + ", ".join(f"`docs/img/{p}`" for p in pngs) + "; raw numbers: "
@@ -570,3 +577,19 @@ def _sweep_table(results: dict[str, Any]) -> list[str]:
 def _model_cell(phase: dict[str, Any] | None, n: int, lat: float) -> str:
     cpu_ms = _cpu_per_1000(phase)
     return "-" if not cpu_ms else f"{n / (lat + n * cpu_ms / 1000):.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render docs/evaluation.md (and its charts) from a saved results JSON."""
+    p = argparse.ArgumentParser(description="Re-render the benchmark report from saved results.")
+    p.add_argument("--results", type=Path, default=ROOT / "docs/img/bench-results.json")
+    p.add_argument("--out", type=Path, default=ROOT / "docs/evaluation.md")
+    args = p.parse_args(argv)
+    for line in write_report(json.loads(args.results.read_text()), args.out):
+        print(line)
+    print(f"wrote {args.out} and its charts in {args.out.parent / 'img'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

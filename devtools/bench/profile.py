@@ -1,13 +1,13 @@
 """Where the time goes in one Quart stack under load: hypercorn in-process under pyinstrument.
 
-    .venv/bin/python scripts/bench_profile.py [--stack quart-httpx] [--requests 2000]
-        [--concurrency 500] [--latency 1.0]
+    .venv/bin/python -m devtools.bench profile [--stack quart-httpx] [--requests 2000]
+        [--concurrency 500] [--latency 1.0] [--quick]
 
 Runs ``pyinstrument -m hypercorn -w 0 ...`` (the worker in the profiled process itself) with
-the stack's settings, drives it with ``scripts/bench_load.py``, stops it with SIGTERM and
+the stack's settings, drives it with :mod:`devtools.load`, stops it with SIGTERM and
 writes ``docs/img/profile-<stack>.md``: the event loop thread's time by package (self time;
-``loop`` is the event loop itself) and the hottest functions. ``scripts/bench.py`` puts
-every such file into docs/evaluation.md. Work done on other threads (the thread pool's calls,
+``loop`` is the event loop itself) and the hottest functions. ``python -m devtools.bench stacks``
+puts every such file into docs/evaluation.md. Work done on other threads (the thread pool's calls,
 the Celery worker) is not in this profile; the CPU split in the results covers those.
 """
 
@@ -16,16 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import bench_procs as bp
-from bench import BENCH_REDIS_URL, run_load
+from devtools import procs as bp
+from devtools.bench.stacks import BENCH_REDIS_URL, run_load
 
 # Frames whose self time is the event loop itself: waiting in epoll, or uvloop's C code
 # (invisible to the profiler, so it lands on the Python frame that called into the loop).
@@ -57,8 +53,8 @@ def summarize(session_path: Path) -> dict[str, Any]:
 
     session = Session.load(str(session_path))
     root = session.root_frame()
-    by_package: Counter[str] = Counter()
-    by_function: Counter[str] = Counter()
+    by_package: dict[str, float] = {}
+    by_function: dict[str, float] = {}
     stack = [root] if root is not None else []
     imports = 0.0
     while stack:
@@ -75,13 +71,14 @@ def summarize(session_path: Path) -> dict[str, Any]:
         pkg = package_of(frame.file_path, frame.function)
         if frame.function.rsplit(".", 1)[-1] in LOOP_FRAMES and pkg.startswith(LOOP_OWNERS):
             pkg = "loop"
-        by_package[pkg] += self_time
-        by_function[f"{frame.function} ({pkg})"] += self_time
+        by_package[pkg] = by_package.get(pkg, 0.0) + self_time
+        name = f"{frame.function} ({pkg})"
+        by_function[name] = by_function.get(name, 0.0) + self_time
     return {
         "duration_s": session.duration,
         "cpu_time_s": session.cpu_time,
-        "by_package": by_package.most_common(),
-        "by_function": by_function.most_common(20),
+        "by_package": sorted(by_package.items(), key=lambda kv: -kv[1]),
+        "by_function": sorted(by_function.items(), key=lambda kv: -kv[1])[:20],
         "imports_s": imports,
     }
 
@@ -93,7 +90,7 @@ def write_markdown(stack: str, load: dict[str, Any], prof: dict[str, Any], out: 
     lines = [
         f"### Profile: {stack}, {load['requests']} requests at {load['concurrency']} in flight",
         "",
-        f"Written by `scripts/bench_profile.py --stack {stack}`. Under the profiler: "
+        f"Written by `python -m devtools.bench profile --stack {stack}`. Under the profiler: "
         f"{load['ok']} ok, {load['errors']} errors, {load['rps']:.0f} req/s, p99 "
         f"{load['p99_s']:.2f} s (sampling slows the loop; compare shares, not speed). "
         f"Python code ran {busy:.1f} s of the {total:.1f} s sampled on the loop thread; the "
@@ -125,38 +122,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--session", type=Path, default=None,
                    help="also keep the raw pyinstrument session here (open with pyinstrument "
                         "--load)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 200 requests at 50 in flight, 0.2 s latency")
     args = p.parse_args(argv)
     out = args.out or bp.ROOT / "docs" / "img" / f"profile-{args.stack}.md"
+
+    if args.quick:
+        args.requests, args.concurrency, args.latency, args.cap = 200, 50, 0.2, 30.0
+    celery = bp.STACKS[args.stack]["backend"] == "celery"
 
     with tempfile.TemporaryDirectory(prefix="xianxia-prof-") as tmp:
         run_dir = Path(tmp)
         session_path = run_dir / "hypercorn.pyisession"
-        fake = bp.start_fake(run_dir, 0.0, args.cap + 300)
+        fake = bp.start_fake(run_dir, latency=0.0, max_seconds=args.cap + 300)
         env = bp.stack_env(args.stack, fake.base_url, run_dir, BENCH_REDIS_URL)
-        procs: list[bp.Proc] = []
+        workers = bp.Stack(args.stack, "")
+        server: bp.AppServer | None = None
         try:
-            if bp.STACKS[args.stack]["backend"] == "celery":
-                stack = bp.start_stack(args.stack, env, run_dir, 64, 8)
-                procs = stack.procs[:-1]  # keep the workers, replace the server
-                stack.procs[-1].stop()
+            # The Celery workers as in the benchmark; the server is ours, under the profiler.
+            workers = bp.start_stack(args.stack, env, run_dir, 64, 8, server=False)
             port = bp.free_port()
             cmd = [str(bp.BIN / "pyinstrument"), "-r", "pyisession", "-o", str(session_path),
                    "-m", "hypercorn", "--config", str(bp.ROOT / "deploy/hypercorn.toml"),
                    "--workers", "0", "--backlog", "2048", "--bind", f"127.0.0.1:{port}",
                    "quart_app:create_app()"]
-            server = bp.start(f"{args.stack}-profiled", cmd, env, run_dir)
-            procs.append(server)
-            base = f"http://127.0.0.1:{port}"
-            bp.wait_until(lambda: bp.http_ok(base + "/readyz"), server, 60.0, args.stack)
-            run_load(base + "/api/llm", 50, 50, 30.0, "warm-up")
+            server = bp.start_app("quart", env, run_dir, port=port, cmd=cmd,
+                                  name=f"{args.stack}-profiled")
+            run_load(server.base_url, 50, 50, 30.0, "warm-up")
             fake.set_latency(args.latency)
-            load = run_load(base + "/api/llm", args.requests, args.concurrency, args.cap,
+            load = run_load(server.base_url, args.requests, args.concurrency, args.cap,
                             f"{args.stack} profiled")
         finally:
-            for proc in reversed(procs):
-                proc.stop(timeout=60.0)  # SIGTERM: hypercorn returns, pyinstrument saves
-            fake.proc.stop()
-            bp.drop_queue(BENCH_REDIS_URL, env["CELERY_QUEUE"])
+            if server is not None:
+                server.stop(timeout=60.0)  # SIGTERM: hypercorn returns, pyinstrument saves
+            workers.stop()
+            fake.stop()
+            if celery:
+                bp.drop_queue(BENCH_REDIS_URL, env["CELERY_QUEUE"])
         prof = summarize(session_path)
         if args.session is not None:
             shutil.copyfile(session_path, args.session)

@@ -1,18 +1,19 @@
-#!/usr/bin/env python3
 """Benchmark DeepSeekClient.chat_async per async transport against the fake DeepSeek.
 
-Starts ``scripts/fake_deepseek.py`` in a subprocess (latency 1 s by default), then, in this
-process, makes N ``chat_async`` calls with C in flight for each transport and prints wall
-time, errors, latency percentiles and CPU ms per call. CPU is ``time.process_time()`` of
-this client process only (the fake is another process), measured after a warm-up, so
-imports, start-up and (by default) opening the connection pool are excluded. Target
-(2,000 calls, 500 in flight, 1 s): 0 errors, wall within 10% of the ideal 4.0 s, CPU at
-most 0.5 ms per call. ``raw-aiohttp`` is a bare aiohttp reference floor, not our client.
+Starts the fake DeepSeek (:mod:`devtools.fake_deepseek`) in a subprocess (latency 1 s by
+default), then, in this process, makes N ``chat_async`` calls with C in flight for each
+transport and prints wall time, errors, latency percentiles and CPU ms per call. CPU is
+``time.process_time()`` of this client process only (the fake is another process), measured
+after a warm-up, so imports, start-up and (by default) opening the connection pool are
+excluded. Target (2,000 calls, 500 in flight, 1 s): 0 errors, wall within 10% of the ideal
+4.0 s, CPU at most 0.5 ms per call. ``raw-aiohttp`` is a bare aiohttp reference floor, not
+our client.
 
-    .venv/bin/python scripts/bench_llm_client.py
-    .venv/bin/python scripts/bench_llm_client.py --transports aiohttp httpx-aiohttp httpx \
+    .venv/bin/python -m devtools.bench llm-client
+    .venv/bin/python -m devtools.bench llm-client --transports aiohttp httpx-aiohttp httpx \
         raw-aiohttp
-    .venv/bin/python scripts/bench_llm_client.py --loop uvloop --profile aiohttp
+    .venv/bin/python -m devtools.bench llm-client --loop uvloop --profile aiohttp
+    .venv/bin/python -m devtools.bench llm-client --quick
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import asyncio
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,12 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # run as a plain script from anywhere
-
-from shared.ai import DeepSeekClient, LLMError  # noqa: E402
-from shared.config import Settings  # noqa: E402
+from devtools.procs import start_fake
+from shared.ai import DeepSeekClient, LLMError
+from shared.config import Settings
 
 
 @dataclass
@@ -60,28 +57,6 @@ class Run:
 
 HEADER = (f"{'transport':<14}{'calls':>7}{'conc':>7}{'wall_s':>9}{'ideal':>8}{'over':>9}"
           f"{'errors':>8}{'cpu_ms/call':>10}{'p50_s':>8}{'p99_s':>8}")
-
-
-def start_fake(latency: float, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The fake DeepSeek on a free port; returns (process, base URL)."""
-    out = log.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "fake_deepseek.py"), "--host", "127.0.0.1",
-         "--port", "0", "--latency", str(latency), "--max-seconds", "900",
-         "--exit-with-parent"],
-        stdout=out, stderr=subprocess.STDOUT,
-    )
-    out.close()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("READY "):
-                return proc, line.split()[1]
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"fake DeepSeek did not start:\n{log.read_text(errors='replace')}")
 
 
 class RawAiohttp:
@@ -170,14 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     p.add_argument("--repeat", type=int, default=1, help="runs per transport")
     p.add_argument("--profile", nargs="*", default=[], help="transports to profile")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 200 calls at 50 in flight, 0.2 s latency")
     args = p.parse_args(argv)
+    if args.quick:
+        args.calls, args.concurrency, args.latency = 200, 50, 0.2
     if args.warmup is None:
         args.warmup = args.concurrency
     # Failures are counted in the table; one log line each would only add noise (and CPU).
     logging.getLogger("xianxia").setLevel(logging.CRITICAL)
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc, base_url = start_fake(args.latency, Path(tmp) / "fake.log")
+        fake = start_fake(Path(tmp), latency=args.latency, max_seconds=900)
+        base_url = fake.base_url
         try:
             ideal = args.calls / args.concurrency * args.latency
             print(f"fake DeepSeek at {base_url}, latency {args.latency}s, loop {args.loop}, "
@@ -197,14 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(run.row(ideal), flush=True)
                     failed |= run.errors > 0
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            fake.stop()
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,8 +1,9 @@
 """Benchmark the async store: throughput at many concurrent writers.
 
-    .venv/bin/python scripts/bench_store.py                 # async SQLite, temp file
-    .venv/bin/python scripts/bench_store.py --sqlite-writes aiosqlite   # the slower path
-    .venv/bin/python scripts/bench_store.py --url postgresql://127.0.0.1/test --uvloop
+    .venv/bin/python -m devtools.bench store                 # async SQLite, temp file
+    .venv/bin/python -m devtools.bench store --sqlite-writes aiosqlite   # the slower path
+    .venv/bin/python -m devtools.bench store --url postgresql://127.0.0.1/test --uvloop
+    .venv/bin/python -m devtools.bench store --quick         # a smoke run
 
 Runs ``--inflight`` coroutines (default 500) over ``--players`` players (default 100), in two
 rounds: ``commit`` (get_player + commit_action, retried on VersionConflict) and ``action`` (the
@@ -18,13 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared.store import AsyncStore, NewLogEntry, PoolConfig, VersionConflict, open_async_store
 
@@ -94,7 +91,8 @@ async def _round(
     return tally, time.perf_counter() - started, time.process_time() - cpu
 
 
-async def main(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> None:
+    """Both rounds against the store at ``args.url``."""
     pool = PoolConfig(args.pool_size, 0, 60.0) if args.pool_size else None
     store = open_async_store(args.url, pool=pool, sqlite_writes=args.sqlite_writes)
     try:
@@ -121,7 +119,8 @@ async def main(args: argparse.Namespace) -> None:
         await store.close()
 
 
-def _parse() -> argparse.Namespace:
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", help="store URL (default: a temp SQLite file)")
     parser.add_argument("--inflight", type=int, default=500)
@@ -135,17 +134,22 @@ def _parse() -> argparse.Namespace:
         default="thread",
         help="where the async face runs SQLite writes (default: thread)",
     )
-    return parser.parse_args()
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 500 actions per round at 100 in flight")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.actions, args.inflight, args.players = 500, 100, 20
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.url:
+            args.url = f"sqlite:///{os.path.join(tmp, 'bench.db')}"
+        if args.uvloop:
+            import uvloop
+
+            uvloop.run(run(args))
+        else:
+            asyncio.run(run(args))
+    return 0
 
 
 if __name__ == "__main__":
-    arguments = _parse()
-    with tempfile.TemporaryDirectory() as tmp:
-        if not arguments.url:
-            arguments.url = f"sqlite:///{os.path.join(tmp, 'bench.db')}"
-        if arguments.uvloop:
-            import uvloop
-
-            uvloop.run(main(arguments))
-        else:
-            asyncio.run(main(arguments))
+    raise SystemExit(main())

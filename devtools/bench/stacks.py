@@ -1,12 +1,12 @@
 """Side-by-side benchmark of the LLM call strategies; writes docs/evaluation.md.
 
-    .venv/bin/python scripts/bench.py [--quick] [--stacks flask,quart-httpx,...]
+    .venv/bin/python -m devtools.bench stacks [--quick] [--stacks flask,quart-httpx,...]
 
 Starts the fake DeepSeek server and, one after another, each stack as real processes on
 127.0.0.1 (legacy_flask on gunicorn gthread as the baseline; quart_app on one hypercorn
 worker with LLM_BACKEND=httpx, threadpool and celery, plus the Celery worker), each with a
-fresh SQLite file. A closed-loop aiohttp load generator in its own process
-(scripts/bench_load.py) drives ``POST /api/llm``. Per stack, in this order:
+fresh SQLite file. The closed-loop load generator in its own process
+(:mod:`devtools.load`, scenario ``llm``) drives ``POST /api/llm``. Per stack, in this order:
 
 1. upstream latency 0: warm-up, then requests up to 1,000 (RSS read), 5,000 more at 64 in
    flight (throughput, p50/p99, CPU), then up to 20,000 in all (RSS read again);
@@ -23,18 +23,14 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# Run as a script: scripts/ is on the path already; the repo root is needed for shared/.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import bench_procs as bp
-from bench_report import write_report
+from devtools import costs, load, procs
+from devtools.bench.report import write_report
 
 PROMPT = "以一句话描写山门前的晨雾。"
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/14"  # tests use db 15; the bench keeps out of it
@@ -80,35 +76,32 @@ class Budget:
         return max(5.0, min(wanted, self.deadline - time.monotonic() - reserve))
 
 
-def run_load(url: str, requests: int, concurrency: int, cap: float, label: str) -> dict[str, Any]:
-    """One load phase in a separate process; its progress goes to our stderr."""
-    cmd = [sys.executable, str(bp.ROOT / "scripts/bench_load.py"), "--url", url,
-           "--requests", str(requests), "--concurrency", str(concurrency),
-           "--cap", f"{cap:.1f}", "--prompt", PROMPT, "--label", label]
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, timeout=cap + 60, check=True)
-    summary: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    return summary
+def run_load(base: str, requests: int, concurrency: int, cap: float,
+             label: str) -> dict[str, Any]:
+    """One ``POST /api/llm`` load phase in a separate process."""
+    return load.run_in_process(base, requests, concurrency, cap, scenario="llm", prompt=PROMPT,
+                               label=label)
 
 
-def measured(stack: bp.Stack, fake: bp.Fake, url: str, requests: int, concurrency: int,
-             cap: float, label: str, with_redis: bool) -> dict[str, Any]:
+def measured(stack: procs.Stack, fake: procs.FakeDeepSeek, url: str, requests: int,
+             concurrency: int, cap: float, label: str, with_redis: bool) -> dict[str, Any]:
     """A load phase plus the CPU the stack's processes (and Redis, for Celery) spent on it,
     and how busy the whole machine was meanwhile (the upstream, the load generator, others).
     """
-    before = bp.cpu_seconds(stack.procs)
-    split_before = bp.cpu_by_proc(stack.procs)
-    redis_before = bp.redis_cpu_seconds() if with_redis else None
-    fake_before = sum(bp.cpu_seconds([fake.proc]).values())
-    machine_before = bp.machine_busy_seconds()
+    before = costs.cpu_seconds(stack.procs)
+    split_before = costs.cpu_by_proc(stack.procs)
+    redis_before = costs.redis_cpu_seconds() if with_redis else None
+    fake_before = sum(costs.cpu_seconds([fake.proc]).values())
+    machine_before = costs.machine_busy_seconds()
     summary = run_load(url, requests, concurrency, cap, label)
-    machine = bp.machine_busy_seconds() - machine_before
-    summary["fake_cpu_s"] = sum(bp.cpu_seconds([fake.proc]).values()) - fake_before
+    machine = costs.machine_busy_seconds() - machine_before
+    summary["fake_cpu_s"] = sum(costs.cpu_seconds([fake.proc]).values()) - fake_before
     summary["machine_busy_cores"] = machine / summary["wall_s"] if summary["wall_s"] else None
-    after = bp.cpu_seconds(stack.procs)
-    split_after = bp.cpu_by_proc(stack.procs)
-    redis_after = bp.redis_cpu_seconds() if with_redis else None
+    after = costs.cpu_seconds(stack.procs)
+    split_after = costs.cpu_by_proc(stack.procs)
+    redis_after = costs.redis_cpu_seconds() if with_redis else None
     served = summary["ok"] + summary["degraded"]
-    cpu = bp.cpu_used(before, after)
+    cpu = costs.cpu_used(before, after)
     summary["cpu_s"] = cpu
     summary["cpu_ms_per_req"] = 1000 * cpu / served if served else None
     summary["cpu_split_s"] = {k: split_after[k] - split_before.get(k, 0.0) for k in split_after}
@@ -127,16 +120,16 @@ def _say(label: str, s: dict[str, Any]) -> None:
 
 
 def bench_stack(
-    name: str, plan: Plan, fake: bp.Fake, run_dir: Path, budget: Budget
+    name: str, plan: Plan, fake: procs.FakeDeepSeek, run_dir: Path, budget: Budget
 ) -> dict[str, Any]:
     """Run every phase against one stack; returns its numbers."""
     print(f"== {name}", flush=True)
-    env = bp.stack_env(name, fake.base_url, run_dir, BENCH_REDIS_URL)
+    env = procs.stack_env(name, fake.base_url, run_dir, BENCH_REDIS_URL)
     fake.set_latency(0.0)
-    stack = bp.start_stack(name, env, run_dir, plan.worker_threads, plan.worker_procs)
-    url = stack.base_url + "/api/llm"
-    out_procs = bp.process_count(stack.procs)
-    celery = bp.STACKS[name]["backend"] == "celery"
+    stack = procs.start_stack(name, env, run_dir, plan.worker_threads, plan.worker_procs)
+    url = stack.base_url
+    out_procs = costs.process_count(stack.procs)
+    celery = procs.STACKS[name]["backend"] == "celery"
     out: dict[str, Any] = {"stack": name, "env": {k: v for k, v in env.items()
                                                   if k != "DEEPSEEK_API_KEY"},
                            "loadavg_before": os.getloadavg()[0], "processes": out_procs}
@@ -146,14 +139,14 @@ def bench_stack(
         first = run_load(url, plan.rss_first - plan.warmup, c, budget.cap(plan.cap_fast),
                          f"{name} to {plan.rss_first}")
         sent = plan.rss_first
-        out["rss_first"] = {"after": sent, "bytes": bp.rss_bytes(stack.procs),
+        out["rss_first"] = {"after": sent, "bytes": costs.rss_bytes(stack.procs),
                             "finished": first["finished"]}
         out["overhead"] = measured(stack, fake, url, plan.overhead, c, budget.cap(plan.cap_fast),
                                    f"{name} {plan.overhead} at {c} in flight, 0 s", celery)
         sent += plan.overhead
         rest = run_load(url, plan.rss_total - sent, c, budget.cap(plan.cap_fast * 1.5),
                         f"{name} to {plan.rss_total}")
-        out["rss_total"] = {"after": plan.rss_total, "bytes": bp.rss_bytes(stack.procs),
+        out["rss_total"] = {"after": plan.rss_total, "bytes": costs.rss_bytes(stack.procs),
                             "finished": rest["finished"] and out["overhead"]["finished"],
                             "served": out["overhead"]["ok"] + out["overhead"]["degraded"]
                             + rest["ok"] + rest["degraded"] + plan.rss_first}
@@ -181,7 +174,7 @@ def bench_stack(
                 out.setdefault("failed", f"{proc.name} died:\n{proc.log_tail()}")
         stack.stop()
         if celery:
-            bp.drop_queue(BENCH_REDIS_URL, env["CELERY_QUEUE"])
+            procs.drop_queue(BENCH_REDIS_URL, env["CELERY_QUEUE"])
     return out
 
 
@@ -189,36 +182,28 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     p = argparse.ArgumentParser(description="Benchmark the LLM call strategies side by side.")
     p.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
-    p.add_argument("--stacks", default=",".join(bp.STACKS),
-                   help=f"comma-separated subset of {', '.join(bp.STACKS)}")
+    p.add_argument("--stacks", default=",".join(procs.STACKS),
+                   help=f"comma-separated subset of {', '.join(procs.STACKS)}")
     p.add_argument("--budget", type=float, default=840.0, help="seconds for the whole run")
-    p.add_argument("--out", type=Path, default=bp.ROOT / "docs/evaluation.md")
-    p.add_argument("--results", type=Path, default=None,
-                   help="only re-render the report from a saved results JSON")
+    p.add_argument("--out", type=Path, default=procs.ROOT / "docs/evaluation.md")
     args = p.parse_args(argv)
 
-    if args.results:
-        results = json.loads(args.results.read_text())
-        write_report(results, args.out)
-        print(f"wrote {args.out}")
-        return 0
-
     names = [s.strip() for s in args.stacks.split(",") if s.strip()]
-    unknown = [n for n in names if n not in bp.STACKS]
+    unknown = [n for n in names if n not in procs.STACKS]
     if unknown:
-        p.error(f"unknown stacks {unknown}; choose from {', '.join(bp.STACKS)}")
+        p.error(f"unknown stacks {unknown}; choose from {', '.join(procs.STACKS)}")
     plan = QUICK if args.quick else Plan()
     started = time.time()
     budget = Budget(args.budget, phases=7 * len(names))
     with tempfile.TemporaryDirectory(prefix="xianxia-bench-") as tmp:
         run_dir = Path(tmp)
-        fake = bp.start_fake(run_dir, plan.latency, args.budget + 300)
+        fake = procs.start_fake(run_dir, latency=plan.latency, max_seconds=args.budget + 300)
         stacks: list[dict[str, Any]] = []
         try:
             for name in names:
                 stacks.append(bench_stack(name, plan, fake, run_dir, budget))
         finally:
-            fake.proc.stop()
+            fake.stop()
     from shared.config import Settings
 
     defaults = Settings.from_env({})
@@ -230,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
         "duration_s": time.time() - started,
-        "machine": bp.machine(),
+        "machine": costs.machine(),
         "stacks": stacks,
     }
     img = args.out.parent / "img"

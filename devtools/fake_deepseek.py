@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A fake DeepSeek chat API for tests and benchmarks (aiohttp, on uvloop when available).
 
 OpenAI/DeepSeek-compatible: ``POST /chat/completions`` and ``/v1/chat/completions`` (JSON
@@ -40,10 +39,11 @@ flight than this get 429), ``keepalive_interval``.
 The reply is a short Chinese narration that echoes the last user message, so tests can
 tell replies apart. CLI::
 
-    python scripts/fake_deepseek.py --host 127.0.0.1 --port 0 --latency 1.0
+    python -m devtools.fake_deepseek --host 127.0.0.1 --port 0 --latency 1.0
 
 prints ``READY http://127.0.0.1:<port>`` once listening. ``create_app(...)`` builds the app
-for in-process use.
+for in-process use; ``devtools.procs.start_fake`` runs it as a subprocess and returns a handle
+on its control endpoints.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ import re
 import signal
 import socket
 import struct
-import sys
 import time
 import uuid
 import zlib
@@ -220,7 +219,7 @@ def _reset_connection(request: web.Request) -> None:
     transport.abort()
 
 
-class FakeDeepSeek:
+class FakeHandlers:
     """The request handlers, over one :class:`FakeState`."""
 
     def __init__(self, state: FakeState) -> None:
@@ -495,7 +494,7 @@ def create_app(
     """The fake as an aiohttp application (``app["fake_state"]`` is its FakeState)."""
     state = FakeState(FakeConfig(latency=latency, models=list(models), api_key=api_key,
                                  usage_position=usage_position))
-    fake = FakeDeepSeek(state)
+    fake = FakeHandlers(state)
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app["fake_state"] = state
     for prefix in ("", "/v1"):
@@ -562,4 +561,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
