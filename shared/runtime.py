@@ -36,7 +36,7 @@ class AsyncNarratorFace:
     def stream(self, req: Any, user_id: str | None = None, *,
                offline_reason: str | None = None) -> AsyncNarrationStream:
         """:meth:`Narrator.stream` as async deltas."""
-        return self.narrator.astream(req, user_id=user_id,  # type: ignore[return-value]
+        return self.narrator.astream(req, user_id=user_id,
                                      offline_reason=offline_reason)
 
     async def complete(self, prompt: str, user_id: str | None = None, *,

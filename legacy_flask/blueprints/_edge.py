@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flask import Response, request
 from pydantic import BaseModel
@@ -13,8 +13,10 @@ from shared.api.bodies import dump_response, read_capped
 from shared.api.edge import query_args
 from shared.api.http import json_text
 from shared.usecases import Reply, drive_sync
+from shared.usecases.effects import UseCase
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 def raw_body(max_bytes: int) -> bytes:
@@ -40,7 +42,7 @@ def query(model: type[M]) -> M:
     return validate(model, query_args(request.args.items(multi=True)))
 
 
-def run(flow: Any) -> Reply:
+def run(flow: UseCase[R]) -> R:
     """Drive a use case with the app's blocking effect handler."""
     return drive_sync(flow, runtime().effects)
 
