@@ -130,6 +130,14 @@ class IdempotencyKeyReused(AppError):
     code = "idempotency_key_reused"
 
 
+class ChoicePending(ActionRefused):
+    """409: an event's choice is pending; only ``choose`` (or ``flee``) is accepted until it is
+    made. The message names the choice and its options."""
+
+    status = 409
+    code = "choice_pending"
+
+
 class RateLimited(AppError):
     """429: a rate or budget is spent; ``retry_after`` says when to come back (default 60 s)."""
 

@@ -8,42 +8,13 @@ Nothing here runs at import; the app factories call these at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.config import Settings
 from shared.logging_setup import add_secret, get_logger
 from shared.usecases import AsyncEffects, GameContext, SyncEffects
 
-if TYPE_CHECKING:
-    from shared.ai.narrator import AsyncNarrationStream, Narration, Narrator
-
 log = get_logger("runtime")
-
-
-class AsyncNarratorFace:
-    """The narrator's async face with the sync face's method names (``narrate``, ``stream``,
-    ``complete``), for the awaiting effect handler."""
-
-    def __init__(self, narrator: Narrator) -> None:
-        self.narrator = narrator
-
-    async def narrate(self, req: Any, user_id: str | None = None, *,
-                      offline_reason: str | None = None) -> Narration:
-        """:meth:`Narrator.narrate` on the event loop."""
-        return await self.narrator.narrate_async(req, user_id=user_id,
-                                                 offline_reason=offline_reason)
-
-    def stream(self, req: Any, user_id: str | None = None, *,
-               offline_reason: str | None = None) -> AsyncNarrationStream:
-        """:meth:`Narrator.stream` as async deltas."""
-        return self.narrator.astream(req, user_id=user_id,
-                                     offline_reason=offline_reason)
-
-    async def complete(self, prompt: str, user_id: str | None = None, *,
-                       offline_reason: str | None = None) -> Narration:
-        """:meth:`Narrator.complete` on the event loop."""
-        return await self.narrator.complete_async(prompt, user_id,
-                                                  offline_reason=offline_reason)
 
 
 @dataclass
@@ -87,16 +58,16 @@ def prepare(app_name: str, settings: Settings) -> Runtime:
 def open_sync(app_name: str, settings: Settings) -> Runtime:
     """Flask: the sync store and the blocking handler."""
     from shared.store import open_store
+    from shared.tasks.queue import TaskQueue
 
     rt = prepare(app_name, settings)
-    if rt.backend == "celery":
-        from shared.tasks.queue import TaskQueue
-
-        rt.tasks = TaskQueue(settings)
-    rt.store = open_store(settings.database_url)
-    rt.store.init_schema()
-    rt.limits = open_counters(settings, rt.store)
-    rt.effects = SyncEffects(rt.store, rt.narrator, rt.tasks, rt.limits)
+    # Typed locals: mypy checks each face against what the handler needs of it.
+    tasks = TaskQueue(settings) if rt.backend == "celery" else None
+    store = open_store(settings.database_url)
+    rt.tasks, rt.store = tasks, store
+    store.init_schema()
+    rt.limits = open_counters(settings, store)
+    rt.effects = SyncEffects(store, rt.narrator, tasks, rt.limits)
     return rt
 
 
@@ -117,16 +88,21 @@ def close_sync(rt: Runtime) -> None:
 
 async def open_async(rt: Runtime) -> Runtime:
     """Quart: open the async store and the awaiting handler (inside the serving loop)."""
+    from shared.ai.narrator import AsyncNarrator
     from shared.store import open_async_store
+    from shared.tasks.queue import AsyncTaskQueue
 
-    if rt.backend == "celery" and rt.tasks is None:
-        from shared.tasks.queue import AsyncTaskQueue
-
-        rt.tasks = AsyncTaskQueue(rt.settings)
-    rt.store = open_async_store(rt.settings.database_url)
-    await rt.store.init_schema()
-    rt.limits = open_async_counters(rt.settings, rt.store)
-    rt.effects = AsyncEffects(rt.store, AsyncNarratorFace(rt.narrator), rt.tasks, rt.limits)
+    # Typed locals: mypy checks each face against what the handler needs of it.
+    tasks: AsyncTaskQueue | None = rt.tasks
+    if rt.backend == "celery" and tasks is None:
+        tasks = AsyncTaskQueue(rt.settings)
+    store = open_async_store(rt.settings.database_url)
+    rt.tasks, rt.store = tasks, store
+    await store.init_schema()
+    n = rt.narrator
+    narrator = AsyncNarrator(n.prompts, n.settings, n.client, backend=n.backend)
+    rt.limits = open_async_counters(rt.settings, store)
+    rt.effects = AsyncEffects(store, narrator, tasks, rt.limits)
     return rt
 
 

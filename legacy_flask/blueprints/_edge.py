@@ -12,7 +12,7 @@ from shared.api import parse_json_body, validate
 from shared.api.bodies import dump_response, read_capped
 from shared.api.edge import query_args
 from shared.api.http import json_text
-from shared.usecases import Reply, drive_sync
+from shared.usecases import Reply, SyncEffects, drive_sync
 from shared.usecases.effects import UseCase
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,7 +44,8 @@ def query(model: type[M]) -> M:
 
 def run(flow: UseCase[R]) -> R:
     """Drive a use case with the app's blocking effect handler."""
-    return drive_sync(flow, runtime().effects)
+    effects: SyncEffects = runtime().effects
+    return drive_sync(flow, effects)
 
 
 def respond(reply: Reply, model: type[BaseModel]) -> Response:

@@ -19,7 +19,7 @@ from quart_app.core import runtime
 from shared.api import parse_json_body, validate
 from shared.api.bodies import validate_response_model
 from shared.api.edge import query_args
-from shared.usecases import Reply, drive_async
+from shared.usecases import AsyncEffects, Reply, drive_async
 from shared.usecases.effects import UseCase
 
 M = TypeVar("M", bound=BaseModel)
@@ -72,7 +72,8 @@ def query(model: type[M]) -> Callable[[View], View]:
 
 async def run(flow: UseCase[R]) -> R:
     """Drive a use case with the app's awaiting effect handler."""
-    return await drive_async(flow, runtime().effects)
+    effects: AsyncEffects = runtime().effects
+    return await drive_async(flow, effects)
 
 
 def respond(reply: Reply, model: type[BaseModel]) -> tuple[Any, int, Headers]:

@@ -15,7 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared.textclean import strip_control
 
 ACTION_TYPE = Literal[
-    "cultivate", "breakthrough", "explore", "travel", "fight", "use_item", "rest", "talk"
+    "cultivate", "breakthrough", "explore", "travel", "fight", "use_item", "rest", "talk",
+    "choose", "flee", "prepare", "ascend",  # gamecore (issue 9)
+    # gameworld: sects, economy, crafting, favour, quests
+    "join_sect", "leave_sect", "sect_mission", "exchange", "promote",
+    "buy", "sell", "craft", "learn", "give", "quest",
 ]
 TASK_STATE = Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]
 
@@ -61,11 +65,25 @@ class ActionIn(_In):
     """``POST /api/players/{id}/actions``: one action; ``target``/``item``/``text`` as it needs."""
 
     type: ACTION_TYPE
-    target: str | None = Field(default=None, max_length=64, description="location/monster/NPC id")
+    target: str | None = Field(
+        default=None, max_length=64, description="location/monster/NPC id, or choice option id"
+    )
     item: str | None = Field(default=None, max_length=64, description="item id for use_item")
     text: str | None = Field(
         default=None, max_length=2000, description="what the player says (talk); limited, cleaned"
     )
+    count: int | None = Field(
+        default=None, ge=1, le=999, strict=True,
+        description="how many (buy, sell, exchange, craft, give); 1 when absent",
+    )
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 3.0; strict still refuses "3" and true.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
 
 class LogQuery(BaseModel):

@@ -25,6 +25,7 @@ from shared.data.models import (
     Technique,
 )
 from shared.data.prompt_fields import NARRATION_KINDS, RAW_KIND, allowed_fields
+from shared.data.world_models import EconomyRules
 
 Problems = list[DataProblem]
 
@@ -39,6 +40,7 @@ class Parsed:
     prompt_kinds: set[str] = field(default_factory=set)  # every kind written in prompts.json
     rules: Rules | None = None
     prompts: PromptFile | None = None
+    economy: EconomyRules | None = None
 
     def ids(self, kind: str) -> set[str] | None:
         """Every id written in ``kind``'s file; None when the file could not be read at all."""
@@ -69,7 +71,7 @@ def check_all(p: Parsed) -> Problems:
     """Run every cross-reference check; an empty list means the world is sound."""
     out: Problems = []
     for check in (_duplicates, _realms, _locations, _events, _items, _techniques, _monsters,
-                  _npcs, _rules, _prompts):
+                  _npcs, _rules, _prompts, _stakes):
         check(p, out)
     return out
 
@@ -242,6 +244,8 @@ def _items(p: Parsed, out: Problems) -> None:
     item: Item
     for item in p.valid("items"):
         e = item.effects
+        for i, r in enumerate(e.recipes):
+            _ref(out, p, "recipes", r, f, item.id, f"effects.recipes[{i}]")
         _ref(out, p, "realms", e.for_realm, f, item.id, "effects.for_realm")
         _ref(out, p, "techniques", e.teaches, f, item.id, "effects.teaches")
         has_effect = any((e.hp, e.qi, e.max_hp, e.attack, e.defense, e.spirit_stones,
@@ -258,6 +262,11 @@ def _items(p: Parsed, out: Problems) -> None:
             problem = ("effects.teaches", "a manual must teach a technique")
         elif item.kind != "manual" and e.teaches is not None:
             problem = ("effects.teaches", "only a manual teaches")
+        elif (item.kind == "recipe") != bool(e.recipes):
+            problem = ("effects.recipes", "a recipe item (and only one) teaches recipes")
+        elif (item.kind == "tool") != bool(e.alchemy_bonus or e.forging_bonus) or (
+                item.kind == "tool" and has_effect):
+            problem = ("effects", "a tool (and only a tool) has alchemy_bonus/forging_bonus")
         elif e.for_realm is not None and not e.breakthrough_bonus:
             problem = ("effects.for_realm", "for_realm needs a breakthrough_bonus")
         if problem:
@@ -292,6 +301,11 @@ def _npcs(p: Parsed, out: Problems) -> None:
         _ref(out, p, "realms", npc.realm, f, npc.id, "realm")
         for item_id in npc.gift.items if npc.gift else ():
             _ref(out, p, "items", item_id, f, npc.id, f"gift.items.{item_id}")
+        for i, item_id in enumerate(npc.likes):
+            _ref(out, p, "items", item_id, f, npc.id, f"likes[{i}]")
+        for i, fg in enumerate(npc.favour_gifts):
+            for item_id in fg.items:
+                _ref(out, p, "items", item_id, f, npc.id, f"favour_gifts[{i}].items.{item_id}")
         if check_placed and npc.id not in placed:
             out.append(DataProblem(f, npc.id, "id", "not placed at any location (npcs list)"))
 
@@ -348,3 +362,41 @@ def _placeholders(out: Problems, kind: str, fld: str, text: str, allowed: frozen
                 f, kind, fld,
                 f"unknown placeholder {{{name}}} (allowed: {', '.join(sorted(allowed))})",
             ))
+
+
+# --- gamecore (issue 9): gates, 天劫 and event choices ---
+def _stakes(p: Parsed, out: Problems) -> None:
+    """Realm gates name real items; event choices are 2-3 with distinct ids and real refs."""
+    realm: Realm
+    for realm in p.valid("realms"):
+        for i, item_id in enumerate(realm.gate.items if realm.gate else ()):
+            _ref(out, p, "items", item_id, "realms.json", realm.id, f"gate.items[{i}]")
+    if p.valid("realms") and p.valid("realms")[0].gate is not None:
+        out.append(DataProblem("realms.json", p.valid("realms")[0].id, "gate",
+                               "the first realm is never broken into, so it has no gate"))
+    f = "events.json"
+    ev: Event
+    for ev in p.valid("events"):
+        if not ev.choices:
+            continue
+        if len(ev.choices) < 2:
+            out.append(DataProblem(f, ev.id, "choices", "a choice needs 2 or 3 options"))
+        if all(c.cost for c in ev.choices):
+            out.append(DataProblem(f, ev.id, "choices", "one option must be free, or a player "
+                                                        "without spirit stones is locked in"))
+        for dup, n in Counter(c.id for c in ev.choices).items():
+            if n > 1:
+                out.append(DataProblem(f, ev.id, "choices", f"option id {dup!r} used {n} times"))
+        for ci, choice in enumerate(ev.choices):
+            for oi, outcome in enumerate(choice.outcomes):
+                eff = outcome.effects
+                base = f"choices[{ci}].outcomes[{oi}].effects"
+                for item_id in eff.items:
+                    _ref(out, p, "items", item_id, f, ev.id, f"{base}.items.{item_id}")
+                _ref(out, p, "monsters", eff.fight, f, ev.id, f"{base}.fight")
+                _ref(out, p, "techniques", eff.technique, f, ev.id, f"{base}.technique")
+    r = p.rules
+    if r is not None and r.stakes.min_tribulation_survival > r.stakes.max_tribulation_survival:
+        out.append(DataProblem("rules.json", "rules", "stakes.max_tribulation_survival",
+                               "below min_tribulation_survival"))
+# --- end gamecore ---

@@ -30,6 +30,8 @@ from shared.data.models import (
     Technique,
 )
 from shared.data.world import World
+from shared.data.world_checks import check_world
+from shared.data.world_models import EconomyRules, Quest, Recipe, Sect, Shop
 
 # kind -> (file name, entry model). Each of these files is a JSON array of entries with an id.
 LIST_FILES: dict[str, tuple[str, type[BaseModel]]] = {
@@ -41,17 +43,24 @@ LIST_FILES: dict[str, tuple[str, type[BaseModel]]] = {
     "techniques": ("techniques.json", Technique),
     "monsters": ("monsters.json", Monster),
     "npcs": ("npcs.json", Npc),
+    # sects, economy, crafting, favour, quests
+    "sects": ("sects.json", Sect),
+    "shops": ("shops.json", Shop),
+    "recipes": ("recipes.json", Recipe),
+    "quests": ("quests.json", Quest),
 }
 # Files holding one JSON object.
 RULES_FILE = "rules.json"
 PROMPTS_FILE = "prompts.json"
-KNOWN_FILES = frozenset({*(name for name, _ in LIST_FILES.values()), RULES_FILE, PROMPTS_FILE})
+ECONOMY_FILE = "economy.json"
+KNOWN_FILES = frozenset({*(name for name, _ in LIST_FILES.values()), RULES_FILE, PROMPTS_FILE,
+                         ECONOMY_FILE})
 
 
 def load_world(data_dir: Path | str) -> World:
     """Load and validate the world in ``data_dir``; raise :class:`DataError` listing all."""
     parsed, problems = parse_dir(Path(data_dir))
-    problems += check_all(parsed)
+    problems += check_all(parsed) + check_world(parsed)
     if problems:
         raise DataError(problems)
     return _build(parsed)
@@ -60,7 +69,7 @@ def load_world(data_dir: Path | str) -> World:
 def find_problems(data_dir: Path | str) -> list[DataProblem]:
     """Every problem in ``data_dir`` (empty when the world loads)."""
     parsed, problems = parse_dir(Path(data_dir))
-    return problems + check_all(parsed)
+    return problems + check_all(parsed) + check_world(parsed)
 
 
 def parse_dir(data_dir: Path) -> tuple[Parsed, list[DataProblem]]:
@@ -80,6 +89,9 @@ def parse_dir(data_dir: Path) -> tuple[Parsed, list[DataProblem]]:
     raw = _read_json(data_dir / RULES_FILE, problems)
     if raw is not None:
         parsed.rules = _parse_object(RULES_FILE, Rules, raw, problems)
+    raw = _read_json(data_dir / ECONOMY_FILE, problems)
+    if raw is not None:
+        parsed.economy = _parse_object(ECONOMY_FILE, EconomyRules, raw, problems)
     raw = _read_json(data_dir / PROMPTS_FILE, problems)
     if raw is not None:
         _parse_prompts(parsed, raw, problems)
@@ -181,7 +193,7 @@ def _parse_prompts(parsed: Parsed, raw: Any, problems: list[DataProblem]) -> Non
 
 def _entry_name(item: Any, index: int) -> str:
     if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
-        return item["id"]
+        return str(item["id"])
     return f"#{index}"
 
 
@@ -208,6 +220,7 @@ def _build(parsed: Parsed) -> World:
         return MappingProxyType({e.id: e for e in parsed.entries[kind]})
 
     assert parsed.prompts is not None and parsed.rules is not None  # guaranteed by check_all
+    assert parsed.economy is not None
     shared_system = parsed.prompts.system
     prompts = {
         kind: t if t.system else t.model_copy(update={"system": shared_system})
@@ -228,4 +241,9 @@ def _build(parsed: Parsed) -> World:
         rules=parsed.rules,
         routes=MappingProxyType({k: MappingProxyType(v) for k, v in routes.items()}),
         realm_ranks=MappingProxyType({r.id: i for i, r in enumerate(realms)}),
+        sects=by_id("sects"),
+        shops=by_id("shops"),
+        recipes=by_id("recipes"),
+        quests=by_id("quests"),
+        economy=parsed.economy,
     )

@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Element = Literal["金", "木", "水", "火", "土", "雷", "冰", "风"]
-ItemKind = Literal["pill", "material", "artifact", "manual"]
+# tool: a furnace carried for crafting; recipe: a 丹方/图谱 studied with ``learn``.
+ItemKind = Literal["pill", "material", "artifact", "manual", "tool", "recipe"]
 EventKind = Literal["encounter", "treasure", "ambush", "fortune", "hazard"]
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
@@ -42,8 +43,21 @@ class StatGain(_Entry):
     defense: NonNeg = 0
 
 
+class Gate(_Entry):
+    """What a major breakthrough into a realm needs besides qi (瓶颈): one of ``items``
+    carried (taken with the attempt), or at least ``preparation`` points of 闭关准备."""
+
+    items: tuple[Id, ...] = ()
+    preparation: Annotated[int, Field(ge=1)]
+
+
 class Realm(_Entry):
-    """A major realm (境界). ``rank`` must follow the file order, 1 first."""
+    """A major realm (境界). ``rank`` must follow the file order, 1 first.
+
+    ``cultivate_days`` is how long one 修炼 takes here (None: ``rules.days.cultivate``);
+    ``prepare_cost`` the spirit stones of one ``prepare`` here; ``tribulation`` the base odds
+    of surviving the 天劫 that meets a successful breakthrough into this realm (None: no 天劫).
+    """
 
     id: Id
     name: Text
@@ -56,6 +70,12 @@ class Realm(_Entry):
     entry_gains: StatGain
     stage_gains: StatGain
     stages: Annotated[tuple[Stage, ...], Field(min_length=1)]
+    # --- gamecore (issue 9) ---
+    cultivate_days: Annotated[int, Field(ge=1)] | None = None
+    prepare_cost: NonNeg = 0
+    gate: Gate | None = None
+    tribulation: Chance | None = None
+    # --- end gamecore ---
 
 
 class Root(_Entry):
@@ -106,6 +126,7 @@ class Effects(_Entry):
     items: dict[Id, int] = Field(default_factory=dict)
     technique: Id | None = None
     fight: Id | None = None
+    injury: NonNeg = 0  # gamecore: lasting wounds dealt by the event
 
 
 class EventOutcome(_Entry):
@@ -128,8 +149,28 @@ class Conditions(_Entry):
     lacks_technique: Id | None = None
 
 
+ChoiceKind = Literal["fight", "flee", "bargain", "help", "steal", "leave", "take", "seek"]
+
+
+class Choice(_Entry):
+    """One option of an event's choice (gamecore): its own weighted outcomes.
+
+    ``cost`` spirit stones are paid when it is chosen (refused without them).
+    """
+
+    id: Id
+    label: Text
+    kind: ChoiceKind
+    cost: NonNeg = 0
+    outcomes: Annotated[tuple[EventOutcome, ...], Field(min_length=1)]
+
+
 class Event(_Entry):
-    """An exploration event (遭遇, 宝物, 伏击, 奇遇, 险境) with weighted outcomes."""
+    """An exploration event (遭遇, 宝物, 伏击, 奇遇, 险境) with weighted outcomes.
+
+    With ``choices`` (2-3), the rolled outcome only sets the scene; the player then answers
+    with ``choose`` and the chosen option's outcomes decide.
+    """
 
     id: Id
     name: Text
@@ -137,6 +178,7 @@ class Event(_Entry):
     weight: Weight
     conditions: Conditions = Field(default_factory=Conditions)
     outcomes: Annotated[tuple[EventOutcome, ...], Field(min_length=1)]
+    choices: Annotated[tuple[Choice, ...], Field(max_length=3)] = ()
 
 
 class ItemEffects(_Entry):
@@ -151,6 +193,10 @@ class ItemEffects(_Entry):
     breakthrough_bonus: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     for_realm: Id | None = None
     teaches: Id | None = None
+    # sects, economy, crafting, favour, quests: a recipe item's recipes, a tool's bonuses
+    recipes: tuple[Id, ...] = ()
+    alchemy_bonus: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    forging_bonus: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
 
 
 class Item(_Entry):
@@ -219,6 +265,24 @@ class Gift(_Entry):
     items: dict[Id, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
 
 
+class FavourGift(_Entry):
+    """What an NPC gives, once, when the player's favour first reaches ``min_favour``."""
+
+    min_favour: Annotated[int, Field(ge=1, le=100)]
+    text: Text
+    spirit_stones: NonNeg = 0
+    items: dict[Id, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+
+
+class ChoiceFavour(_Entry):
+    """How answering an event's choice moves this NPC's favour (e.g. helping the fox pleases
+    the alchemist, stealing angers her)."""
+
+    event: Id
+    option: Id
+    favour: Annotated[int, Field(ge=-100, le=100)]
+
+
 class Npc(_Entry):
     """A character to talk to; ``lines`` feed the offline narrator."""
 
@@ -230,6 +294,10 @@ class Npc(_Entry):
     description: Text
     lines: Annotated[tuple[Text, ...], Field(min_length=1)]
     gift: Gift | None = None
+    # sects, economy, crafting, favour, quests
+    likes: tuple[Id, ...] = ()  # items this NPC values twice as much as a gift
+    favour_gifts: tuple[FavourGift, ...] = ()  # given once each when favour reaches min_favour
+    choice_favour: tuple[ChoiceFavour, ...] = ()  # event choices that move this NPC's favour
 
 
 class PromptTemplate(_Entry):
@@ -257,6 +325,36 @@ class DaysPerAction(_Entry):
     use_item: NonNeg
     rest: NonNeg
     talk: NonNeg
+
+
+class Stakes(_Entry):
+    """Numbers of lifespan, preparation, 天劫, injuries, 心魔 and defeat (gamecore, issue 9)."""
+
+    prepare_days: Annotated[int, Field(ge=1)]
+    choose_days: Annotated[int, Field(ge=1)]
+    ascend_days: NonNeg
+    max_preparation: Annotated[int, Field(ge=1, le=20)]
+    preparation_breakthrough_bonus: Annotated[float, Field(ge=0.0, le=0.5)]
+    tribulation_per_preparation: Annotated[float, Field(ge=0.0, le=0.5)]
+    tribulation_artifact_bonus: Annotated[float, Field(ge=0.0, le=0.5)]
+    tribulation_place_factor: Annotated[float, Field(ge=0.0, le=5.0)]
+    min_tribulation_survival: Chance
+    max_tribulation_survival: Chance
+    injury_cultivation_penalty: Annotated[float, Field(ge=0.0, le=0.5)]
+    max_injury: Annotated[int, Field(ge=1, le=20)]
+    heart_demon_penalty: Annotated[float, Field(ge=0.0, le=0.5)]
+    max_heart_demon: Annotated[int, Field(ge=1, le=20)]
+    failure_injury_chance: Chance
+    failure_heart_demon_chance: Chance
+    defeat_days: NonNeg
+    defeat_qi_loss: Chance
+    defeat_injury: NonNeg
+    slain_chance_per_rank: Chance
+    combat_flee_per_rank: Chance
+    legacy_stone_share: Chance
+    legacy_stone_cap: NonNeg
+    legacy_item_max_value: NonNeg
+    legacy_ascended_qi: NonNeg
 
 
 class Rules(_Entry):
@@ -293,3 +391,5 @@ class Rules(_Entry):
     flee_chance: Chance
     defeat_stone_loss: Chance
     days: DaysPerAction
+    stakes: Stakes  # gamecore
+

@@ -23,6 +23,10 @@ _FIGHT = frozenset(
      "stones_lost"}
 )
 
+# gameworld kinds
+_SECT = frozenset({"sect", "alignment", "rank", "contribution"})
+_TRADE = frozenset({"shop", "item", "count", "price", "total"})
+
 KIND_FIELDS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
     {
         "create": frozenset({"root", "root_rarity", "root_elements", "root_description"}),
@@ -45,7 +49,31 @@ KIND_FIELDS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "fight_draw": _FIGHT,
         "use_item": frozenset({"item", "item_kind", "effect"}),
         "rest": frozenset({"hp_gain", "days"}),
-        "talk": frozenset({"npc", "npc_title", "npc_personality", "npc_line", "gift"}),
+        "talk": frozenset({"npc", "npc_title", "npc_personality", "npc_line", "gift",
+                           "favour", "favour_level"}),
+        # --- sects, economy, crafting, favour, quests (gameworld) ---
+        "join_sect": _SECT | {"trial", "result", "fight_result"},
+        "leave_sect": _SECT,
+        "sect_mission": _SECT | {"mission", "mission_text", "result", "contribution_gain",
+                                 "rewards", "fight_result"},
+        "exchange": _SECT | {"hall", "item", "count", "cost"},
+        "promote": _SECT | {"old_rank", "new_rank"},
+        "buy": _TRADE,
+        "sell": _TRADE,
+        "craft": frozenset({"recipe", "craft_kind", "chance_percent", "batches", "successes",
+                            "product", "inputs"}),
+        "learn": frozenset({"item", "recipes"}),
+        "give": frozenset({"npc", "item", "count", "favour_gain", "favour", "favour_level",
+                           "gift"}),
+        "quest": frozenset({"quest", "giver", "main", "step", "result", "progress", "rewards",
+                            "fight_result"}),
+        # --- end gameworld ---
+        # --- gamecore (issue 9) ---
+        "prepare": frozenset({"days", "cost", "preparation", "max_preparation", "outlook"}),
+        "choice": frozenset({"event", "event_kind", "event_text", "rewards", "fight_result",
+                             "choice"}),
+        "ascend": frozenset({"old_realm", "age"}),
+        # --- end gamecore ---
     }
 )
 

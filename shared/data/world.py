@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from shared.data.models import (
@@ -18,6 +19,11 @@ from shared.data.models import (
     Rules,
     Technique,
 )
+from shared.data.world_models import EconomyRules, Quest, Recipe, Sect, Shop
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +37,7 @@ class World:
 
     CATALOG_KINDS: ClassVar[tuple[str, ...]] = (
         "realms", "roots", "locations", "items", "techniques", "monsters", "npcs",
+        "sects", "shops", "recipes", "quests",
     )
 
     realms: tuple[Realm, ...]
@@ -45,6 +52,12 @@ class World:
     rules: Rules
     routes: Mapping[str, Mapping[str, int]]
     realm_ranks: Mapping[str, int]  # realm id -> index in ``realms``
+    # sects, economy, crafting, favour, quests
+    sects: Mapping[str, Sect] = field(default_factory=_empty)
+    shops: Mapping[str, Shop] = field(default_factory=_empty)
+    recipes: Mapping[str, Recipe] = field(default_factory=_empty)
+    quests: Mapping[str, Quest] = field(default_factory=_empty)
+    economy: EconomyRules | None = None  # always set by the loader
 
     def realm(self, realm_id: str) -> Realm:
         """The realm with this id (KeyError if unknown)."""
@@ -95,4 +108,14 @@ class World:
             "monsters": len(self.monsters),
             "npcs": len(self.npcs),
             "prompts": len(self.prompts),
+            "sects": len(self.sects),
+            "shops": len(self.shops),
+            "recipes": len(self.recipes),
+            "quests": len(self.quests),
         }
+
+    @property
+    def econ(self) -> EconomyRules:
+        """The economy rules (the loader always sets them)."""
+        assert self.economy is not None, "World built without economy.json"
+        return self.economy

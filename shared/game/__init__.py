@@ -14,7 +14,7 @@ from shared.game.narration import (
     raw_prompt_messages,
 )
 from shared.game.outcome import Change, NarrationRequest, Outcome
-from shared.game.rng import action_seed
+from shared.game.rng import action_seed, fate_seed, next_seed
 from shared.game.state import PlayerState
 
 __all__ = [
@@ -31,7 +31,9 @@ __all__ = [
     "build_messages",
     "cultivation_rate",
     "eligible_events",
+    "fate_seed",
     "new_player",
+    "next_seed",
     "offline_raw_text",
     "offline_text",
     "raw_prompt_messages",

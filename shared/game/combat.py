@@ -11,6 +11,7 @@ from shared.data.models import Monster, Rules
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.finish import describe_gains, finish
+from shared.game.lifespan import end
 from shared.game.outcome import Outcome
 from shared.game.progress import with_qi
 from shared.game.rng import jitter
@@ -49,9 +50,12 @@ def _hit(rules: Rules, attack: int, defense: int, rng: random.Random) -> int:
 
 
 def resolve_combat(
-    rules: Rules, state: PlayerState, monster: Monster, rng: random.Random
+    rules: Rules, state: PlayerState, monster: Monster, rng: random.Random,
+    flee_chance: float | None = None,
 ) -> Combat:
-    """Fight round by round: the player strikes first; when badly hurt, tries to flee."""
+    """Fight round by round: the player strikes first; when badly hurt, tries to flee (with
+    ``flee_chance``, default ``rules.flee_chance``)."""
+    flee = rules.flee_chance if flee_chance is None else flee_chance
     hp, m_hp = state.hp, monster.hp
     rounds: list[tuple[int, int]] = []
     for _ in range(rules.combat_max_rounds):
@@ -65,7 +69,7 @@ def resolve_combat(
         rounds.append((dealt, taken))
         if hp == 0:
             return Combat("defeat", tuple(rounds), 0, m_hp)
-        if hp <= state.max_hp * rules.flee_threshold and rng.random() < rules.flee_chance:
+        if hp <= state.max_hp * rules.flee_threshold and rng.random() < flee:
             return Combat("fled", tuple(rounds), hp, m_hp)
     return Combat("draw", tuple(rounds), hp, m_hp)
 
@@ -80,13 +84,21 @@ class FightResult:
     qi_gain: int
     stones_lost: int
     loot: str  # Chinese list of what was won, or 无
+    days_lost: int = 0  # days lying wounded after a defeat
+    qi_lost: int = 0
+    flee_chance: float = 0.0  # the odds of getting away when badly hurt, in this fight
+    slain_chance: float = 0.0  # the odds that a defeat here kills
 
     def event(self) -> dict[str, Any]:
         """The fight as an outcome event."""
         c = self.combat
         return {"type": "combat", "monster": self.monster.id, "result": c.result,
                 "rounds": [list(r) for r in c.rounds], "damage_dealt": c.damage_dealt,
-                "damage_taken": c.damage_taken, "monster_hp_left": c.monster_hp}
+                "damage_taken": c.damage_taken, "monster_hp_left": c.monster_hp,
+                "days_lost": self.days_lost, "qi_lost": self.qi_lost,
+                "slain": self.state.end_cause == "slain",
+                "flee_chance": round(self.flee_chance, 4),
+                "slain_chance": round(self.slain_chance, 4)}
 
     def facts(self, world: World) -> dict[str, Any]:
         """Narration facts shared by the fight kinds."""
@@ -97,14 +109,36 @@ class FightResult:
                 "qi_gain": self.qi_gain, "stones_lost": self.stones_lost}
 
 
+def rank_gap(world: World, state: PlayerState, monster: Monster) -> int:
+    """How many major realms the monster stands above the player (negative: below)."""
+    return world.realm_index(monster.realm) - world.realm_index(state.realm)
+
+
+def combat_flee_chance(world: World, state: PlayerState, monster: Monster) -> float:
+    """Odds of getting away when badly hurt: worse against stronger foes."""
+    per_rank = world.rules.stakes.combat_flee_per_rank
+    chance = world.rules.flee_chance - rank_gap(world, state, monster) * per_rank
+    return min(0.95, max(0.05, chance))
+
+
+def slain_chance(world: World, state: PlayerState, monster: Monster) -> float:
+    """Odds that a defeat by this monster kills: only foes of a higher realm kill outright."""
+    gap = rank_gap(world, state, monster)
+    return min(1.0, gap * world.rules.stakes.slain_chance_per_rank) if gap > 0 else 0.0
+
+
 def fight_monster(
     world: World, state: PlayerState, monster: Monster, rng: random.Random
 ) -> FightResult:
-    """Resolve a fight and apply it: loot and qi on victory, hp 0 and lost stones on defeat."""
+    """Resolve a fight and apply it: loot and qi on victory; on defeat hp 0, lost stones and
+    qi, a lasting injury and days lying wounded, or death against a foe of a higher realm."""
     rules = world.rules
-    combat = resolve_combat(rules, state, monster, rng)
+    st = rules.stakes
+    flee = combat_flee_chance(world, state, monster)
+    deadly = slain_chance(world, state, monster)
+    combat = resolve_combat(rules, state, monster, rng, flee)
     after = replace(state, hp=combat.player_hp)
-    stones_lost = 0
+    stones_lost = qi_lost = days_lost = 0
     if combat.result == "victory":
         for drop in monster.loot:
             if rng.random() < drop.chance:
@@ -114,10 +148,17 @@ def fight_monster(
         after = with_qi(world, after, monster.qi_reward)
     elif combat.result == "defeat":
         stones_lost = int(state.spirit_stones * rules.defeat_stone_loss)
-        after = replace(after, spirit_stones=after.spirit_stones - stones_lost)
+        qi_lost = int(state.qi * st.defeat_qi_loss)
+        days_lost = st.defeat_days
+        after = replace(after, spirit_stones=after.spirit_stones - stones_lost,
+                        qi=after.qi - qi_lost,
+                        injury=min(st.max_injury, after.injury + st.defeat_injury))
+        if rng.random() < deadly:
+            after = end(after, "slain")
     loot_view = replace(after, hp=state.hp)  # the loot line lists winnings, not the wounds
     loot = describe_gains(world, state, loot_view) if combat.result == "victory" else "无"
-    return FightResult(after, combat, monster, after.qi - state.qi, stones_lost, loot)
+    return FightResult(after, combat, monster, max(0, after.qi - state.qi), stones_lost, loot,
+                       days_lost, qi_lost, flee, deadly)
 
 
 def fight_summary(world: World, fr: FightResult) -> str:
@@ -127,7 +168,10 @@ def fight_summary(world: World, fr: FightResult) -> str:
     if c.result == "victory":
         return f"与{name}交战{n}回合，胜；受伤{c.damage_taken}，所得：{fr.loot}。"
     if c.result == "defeat":
-        return (f"与{name}交战{n}回合，败，重伤倒地（气血0），失落灵石{fr.stones_lost}。")
+        if fr.state.end_cause == "slain":
+            return f"与{name}交战{n}回合，败，命丧其手。"
+        return (f"与{name}交战{n}回合，败，重伤倒地（气血0），失落灵石{fr.stones_lost}、"
+                f"修为{fr.qi_lost}，伤势{fr.state.injury}，昏迷{fr.days_lost}日。")
     if c.result == "fled":
         return f"与{name}交战{n}回合，不敌而逃；受伤{c.damage_taken}。"
     return f"与{name}交战{n}回合，不分胜负，各自退去；受伤{c.damage_taken}。"
@@ -152,5 +196,5 @@ def fight(world: World, state: PlayerState, action: Action, rng: random.Random) 
         world, action="fight", before=state, after=fr.state,
         success=fr.combat.result == "victory", summary=fight_summary(world, fr),
         kind=f"fight_{fr.combat.result}", facts=fr.facts(world), events=[fr.event()],
-        days=world.rules.days.fight,
+        days=world.rules.days.fight + fr.days_lost,
     )

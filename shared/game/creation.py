@@ -51,7 +51,7 @@ def new_player(world: World, name: str, seed: int) -> Outcome:
         "root_description": root.description,
     }
     # Everything is new: each field's change starts from nothing.
-    changes = tuple(Change(k, None, v) for k, v in state.to_dict().items())
+    changes = tuple(Change(k, None, v) for k, v in state.public_dict().items())
     return Outcome(
         action="create",
         success=True,

@@ -13,6 +13,7 @@ from shared.game.finish import describe_gains, finish
 from shared.game.outcome import Outcome
 from shared.game.progress import learn_technique, realm_allows, with_qi
 from shared.game.rng import weighted_choice
+from shared.game.sects import sect_event_factor
 from shared.game.state import PlayerState
 
 EVENT_KIND_NAMES = {"encounter": "遭遇", "treasure": "宝物", "ambush": "伏击",
@@ -58,6 +59,7 @@ def apply_effects(
         attack=state.attack + eff.attack,
         defense=state.defense + eff.defense,
         spirit_stones=max(0, state.spirit_stones + eff.spirit_stones),
+        injury=min(world.rules.stakes.max_injury, state.injury + eff.injury),
     )
     after = with_qi(world, after, eff.qi)
     for item_id, count in sorted(eff.items.items()):
@@ -70,6 +72,15 @@ def apply_effects(
         return after, None
     fr = fight_monster(world, after, world.monsters[eff.fight], rng)
     return fr.state, fr
+
+
+def options_line(world: World, event: Event) -> str:
+    """The options of an event's choice, e.g. ``可选：fight（力战）、flee（遁走）。``"""
+    parts = []
+    for c in event.choices:
+        cost = f"，需灵石{c.cost}" if c.cost else ""
+        parts.append(f"{c.id}（{c.label}{cost}）")
+    return f"可选（choose）：{'、'.join(parts)}。"
 
 
 def explore(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
@@ -86,7 +97,9 @@ def explore(world: World, state: PlayerState, action: Action, rng: random.Random
                    "rewards": "无", "fight_result": "无"},
             events=[{"type": "event", "id": None}],
         )
-    event = weighted_choice(rng, candidates, lambda e: e.weight)
+    # gameworld: the player's sect and its rivals make some events likelier or rarer
+    event = weighted_choice(rng, candidates,
+                            lambda e: e.weight * sect_event_factor(world, state, e))
     index = rng.choices(range(len(event.outcomes)),
                         weights=[o.weight for o in event.outcomes], k=1)[0]
     branch = event.outcomes[index]
@@ -96,6 +109,13 @@ def explore(world: World, state: PlayerState, action: Action, rng: random.Random
     events: list[dict[str, object]] = [
         {"type": "event", "id": event.id, "kind": event.kind, "outcome": index}
     ]
+    if event.choices and fr is None:
+        # The scene is set; what happens next is the player's choice (``choose``).
+        after = replace(after, pending_choice=event.id)
+        summary = f"在{loc.name}探索，遇「{event.name}」：{branch.text}{options_line(world, event)}"
+        events.append({"type": "choice", "event": event.id, "options": [
+            {"id": c.id, "label": c.label, "kind": c.kind, "cost": c.cost}
+            for c in event.choices]})
     if fr is not None:
         summary += fight_summary(world, fr)
         events.append(fr.event())

@@ -7,11 +7,12 @@ from dataclasses import replace
 from typing import Any
 
 from shared.data import World
+from shared.game.lifespan import DAYS_PER_YEAR, age_years, days_left, end, end_line
 from shared.game.outcome import Change, NarrationRequest, Outcome
 from shared.game.progress import qi_required, title_of
 from shared.game.state import PlayerState, diff_fields
 
-DAYS_PER_YEAR = 360  # the old calendar: twelve months of thirty days
+__all__ = ["DAYS_PER_YEAR", "common_facts", "describe_gains", "finish"]
 
 
 def common_facts(world: World, state: PlayerState, summary: str) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def common_facts(world: World, state: PlayerState, summary: str) -> dict[str, An
         "summary": summary,
         "turn": state.turn,
         "day": state.day,
-        "age": world.rules.start_age + state.day // DAYS_PER_YEAR,
+        "age": age_years(world, state),
         "hp": state.hp,
         "max_hp": state.max_hp,
         "qi": state.qi,
@@ -49,22 +50,35 @@ def finish(
 ) -> Outcome:
     """The Outcome of an action that moved ``before`` to ``after``.
 
-    Advances ``turn`` (unless ``count_turn`` is False, for creation) and ``day``, then derives
-    the changes from the two states, so what the outcome reports is exactly what happened.
+    Advances ``turn`` and ``fate_counter`` (unless ``count_turn`` is False, for creation) and
+    ``day``; a cultivator whose age reaches the realm's lifespan dies of old age here (unless the
+    action itself ended the story). Then derives the changes from the two states, so what the
+    outcome reports is exactly what happened.
     """
+    step = 1 if count_turn else 0
     after = replace(
         after,
-        turn=before.turn + (1 if count_turn else 0),
+        turn=before.turn + step,
+        fate_counter=before.fate_counter + step,
         day=before.day + days,
     )
+    event_list: list[dict[str, Any]] = [dict(e) for e in events]
+    if not after.ended and days_left(world, after) <= 0:
+        after = end(after, "old_age")
+    if after.ended and not before.ended:
+        summary = f"{summary}{end_line(world, after)}"
+        event_list.append({"type": "ended", "cause": after.end_cause,
+                       "age": age_years(world, after)})
     changes = tuple(Change(f, a, b) for f, a, b in diff_fields(before, after))
     all_facts = {**common_facts(world, after, summary), **facts}
+    if after.ended:
+        all_facts["end_cause"] = after.end_cause
     return Outcome(
         action=action,
         success=success,
         state=after,
         changes=changes,
-        events=tuple(dict(e) for e in events),
+        events=tuple(event_list),
         summary=summary,
         narration=NarrationRequest(kind=kind, facts=all_facts, player_text=player_text),
     )

@@ -29,6 +29,11 @@ def use_item(world: World, state: PlayerState, action: Action, rng: random.Rando
         raise ActionRefused(f"你身上没有{item.name}。", code="no_such_item")
     if item.kind == "material":
         raise ActionRefused(f"{item.name}是炼器炼丹之材，无法直接使用。", code="not_usable")
+    # --- gameworld: furnaces serve craft, 丹方/图谱 are studied with learn ---
+    if item.kind in ("tool", "recipe"):
+        how = "随身携带即可用于炼制（craft）" if item.kind == "tool" else "须以参悟（learn）习得"
+        raise ActionRefused(f"{item.name}{how}。", code="not_usable")
+    # --- end gameworld ---
     if state.equipped == item_id:
         raise ActionRefused(f"{item.name}已在你身上祭炼着。", code="already_equipped")
     spent = state.with_item(item_id, -1)

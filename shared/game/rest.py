@@ -23,14 +23,20 @@ def rest_heal(world: World, state: PlayerState) -> int:
 
 
 def rest(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
-    """Rest and recover hp (refused when already whole)."""
-    if state.hp >= state.max_hp:
+    """Rest: recover hp, heal one level of lasting injury and calm one level of 心魔 (refused
+    when already whole)."""
+    if state.hp >= state.max_hp and not state.injury and not state.heart_demon:
         raise ActionRefused("你气血充盈，无需调息。", code="hp_full")
     hp = min(state.max_hp, state.hp + rest_heal(world, state))
-    after = replace(state, hp=hp)
+    after = replace(state, hp=hp, injury=max(0, state.injury - 1),
+                    heart_demon=max(0, state.heart_demon - 1))
     days = world.rules.days.rest
     gained = hp - state.hp
     summary = f"调息{days}日，气血+{gained}（{hp}/{state.max_hp}）。"
+    if after.injury < state.injury:
+        summary += f"伤势渐愈（{after.injury}）。"
+    if after.heart_demon < state.heart_demon:
+        summary += f"心魔稍平（{after.heart_demon}）。"
     return finish(
         world, action="rest", before=state, after=after, success=True, summary=summary,
         kind="rest", days=days, facts={"hp_gain": gained, "days": days},

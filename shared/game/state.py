@@ -11,6 +11,9 @@ from shared.game.frozen import FrozenDict
 # Fields a stored state must have; everything else has a default so older saves still load.
 _REQUIRED = ("name", "root", "realm", "location", "hp", "max_hp", "attack", "defense")
 
+# Server-only fields: stored with the state, never sent to a client, never in an outcome.
+PRIVATE_FIELDS: frozenset[str] = frozenset({"fate_secret"})
+
 
 @dataclass(frozen=True)
 class PlayerState:
@@ -42,6 +45,30 @@ class PlayerState:
     kills: int = 0
     day: int = 0
     turn: int = 0
+    # --- gamecore: fate, stakes, choices, endgame (issue 9) ---
+    # ``fate_secret`` is the per-player server secret mixed into every action's seed (never
+    # public); ``fate_counter`` counts the fate draws used (one per accepted action).
+    fate_secret: str = ""
+    fate_counter: int = 0
+    injury: int = 0  # lasting wounds: each level slows cultivation until rest heals it
+    heart_demon: int = 0  # 心魔: each level lowers breakthrough and tribulation odds
+    preparation: int = 0  # 闭关准备 points, spent by the next major breakthrough
+    pending_choice: str | None = None  # id of the event whose choice must be made now
+    ended: bool = False  # the cultivator's story is over (every later action is refused)
+    end_cause: str | None = None  # old_age | tribulation | slain | ascended
+    legacy_from: str | None = None  # the predecessor this cultivator inherited from
+    # --- end gamecore ---
+    # --- sects, economy, crafting, favour, quests (gameworld) ---
+    sect: str | None = None  # the sect joined, or None
+    sect_rank: int = 0  # index into the sect's ranks
+    contribution: int = 0  # 贡献 to spend in the sect
+    favour: Mapping[str, int] = field(default_factory=FrozenDict)  # npc id -> 好感
+    quests: Mapping[str, int] = field(default_factory=FrozenDict)  # quest id -> steps done
+    recipes: tuple[str, ...] = ()  # recipes known
+    alchemy_exp: int = 0
+    forging_exp: int = 0
+    claimed: tuple[str, ...] = ()  # one-time things already given or done ("favour:npc:0")
+    # --- end gameworld ---
 
     def __post_init__(self) -> None:
         # Normalise containers so equal states compare equal and nothing mutable leaks out.
@@ -51,6 +78,17 @@ class PlayerState:
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
+        # --- gameworld containers ---
+        for name in ("favour", "quests"):
+            value = getattr(self, name)
+            if not isinstance(value, FrozenDict):
+                object.__setattr__(self, name, FrozenDict(
+                    {str(k): int(v) for k, v in dict(value).items()}))
+        for name in ("recipes", "claimed"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        # --- end gameworld ---
 
     @property
     def alive(self) -> bool:
@@ -83,6 +121,10 @@ class PlayerState:
             out[f.name] = value
         return out
 
+    def public_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the server-only fields (what a client may see)."""
+        return {k: v for k, v in self.to_dict().items() if k not in PRIVATE_FIELDS}
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlayerState:
         """Rebuild from :meth:`to_dict` output; missing newer fields take their defaults and
@@ -105,13 +147,15 @@ class PlayerState:
 
 
 def diff_fields(before: PlayerState, after: PlayerState) -> list[tuple[str, Any, Any]]:
-    """Every changed field as ``(field, before, after)`` with JSON-safe values.
+    """Every changed public field as ``(field, before, after)`` with JSON-safe values.
 
     The inventory is diffed per item (``inventory.<id>``, 0 when absent) so the numbers can be
     replayed; other containers appear whole as lists.
     """
     out: list[tuple[str, Any, Any]] = []
     for f in fields(PlayerState):
+        if f.name in PRIVATE_FIELDS:
+            continue  # the fate secret never appears in an outcome
         a, b = getattr(before, f.name), getattr(after, f.name)
         if a == b:
             continue

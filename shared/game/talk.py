@@ -8,6 +8,7 @@ from dataclasses import replace
 from shared.data import World
 from shared.errors import ActionRefused
 from shared.game.action import Action
+from shared.game.favour import favour_level_name, favour_of  # gameworld: favour in the facts
 from shared.game.finish import describe_gains, finish
 from shared.game.outcome import Outcome
 from shared.game.progress import with_qi
@@ -44,6 +45,8 @@ def talk(world: World, state: PlayerState, action: Action, rng: random.Random) -
         world, action="talk", before=state, after=after, success=True, summary=summary,
         kind="talk", days=world.rules.days.talk, player_text=text,
         facts={"npc": npc.name, "npc_title": npc.title, "npc_personality": npc.personality,
-               "npc_line": line, "gift": gift},
+               "npc_line": line, "gift": gift,
+               "favour": favour_of(after, npc_id),
+               "favour_level": favour_level_name(world, after, npc_id)},
         events=[{"type": "talk", "npc": npc.id, "first_meeting": npc_id not in state.met_npcs}],
     )

@@ -16,14 +16,28 @@ from __future__ import annotations
 from .async_store import AsyncStore, SqliteWrites, open_async_store
 from .engines import PoolConfig, resolve_url
 from .errors import LogEntryNotFound, PlayerExists, PlayerNotFound, StoreError, VersionConflict
-from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
+from .records import (
+    REPLAY,
+    Commit,
+    CommitResult,
+    Decide,
+    Decision,
+    LogEntry,
+    NewLogEntry,
+    PlayerRow,
+    Replay,
+)
 from .schema import SCHEMA_VERSION
 from .sync_store import SyncStore, open_store
 
 __all__ = [
+    "REPLAY",
     "SCHEMA_VERSION",
     "AsyncStore",
+    "Commit",
     "CommitResult",
+    "Decide",
+    "Decision",
     "LogEntry",
     "LogEntryNotFound",
     "NewLogEntry",
@@ -31,6 +45,7 @@ __all__ = [
     "PlayerNotFound",
     "PlayerRow",
     "PoolConfig",
+    "Replay",
     "SqliteWrites",
     "StoreError",
     "SyncStore",

@@ -23,7 +23,7 @@ from .engines import (
     write_options,
 )
 from .plans import Plan
-from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
+from .records import CommitResult, Decide, LogEntry, NewLogEntry, PlayerRow
 from .writer_thread import WriterThread
 
 T = TypeVar("T")
@@ -123,6 +123,30 @@ class AsyncStore(BaseStore):
             "transaction",
         )
 
+    async def transact_player(
+        self,
+        player_id: str,
+        decide: Decide,
+        *,
+        recent_seconds: float = 0,
+        idempotency_key: str | None = None,
+    ) -> CommitResult:
+        """Apply one action to a player in one transaction serialised with its other writers.
+
+        Locks the player (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite's write lock), counts
+        its actions in the last ``recent_seconds`` (database clock; skipped when 0), looks up
+        the entry stored under ``idempotency_key`` (None without a key), then calls
+        ``decide(row, recent, prior)`` (see :data:`shared.store.records.Decide`). A
+        :class:`Commit` writes its state at version + 1 and inserts its entry; a
+        :class:`Replay` writes nothing and returns ``CommitResult(replayed=True,
+        entry=prior)``. An exception from ``decide`` rolls back and propagates unchanged.
+        PlayerNotFound when ``decide`` commits on a missing player.
+        """
+        return await self._run(
+            plans.transact_player(self._q, player_id, decide, recent_seconds, idempotency_key),
+            "transaction",
+        )
+
     async def find_idempotent(self, player_id: str, key: str) -> LogEntry | None:
         """The entry written under this idempotency key, or None."""
         return await self._run(plans.find_idempotent(self._q, player_id, key))
@@ -130,6 +154,19 @@ class AsyncStore(BaseStore):
     async def set_narration(self, player_id: str, seq: int, text: str, degraded: bool) -> None:
         """Store an entry's narration; LogEntryNotFound if there is no such entry."""
         await self._run(plans.set_narration(self._q, player_id, seq, text, degraded), "write")
+
+    async def set_narration_if_missing(
+        self, player_id: str, seq: int, text: str, degraded: bool
+    ) -> bool:
+        """Store an entry's narration only where it has none (``WHERE narration IS NULL``).
+
+        True when it wrote; False when the entry already has prose (or does not exist). A
+        replay of an entry whose narration was lost (e.g. a crash) fills it this way without
+        ever overwriting prose a player has already read.
+        """
+        return await self._run(
+            plans.set_narration_if_missing(self._q, player_id, seq, text, degraded), "write"
+        )
 
     async def list_log(
         self, player_id: str, limit: int, before_seq: int | None = None

@@ -24,7 +24,7 @@ from sqlalchemy.sql import Executable
 
 from .errors import LogEntryNotFound, PlayerExists, PlayerNotFound, VersionConflict
 from .queries import Queries, log_params, to_log_entry, to_player
-from .records import CommitResult, LogEntry, NewLogEntry, PlayerRow
+from .records import Commit, CommitResult, Decide, LogEntry, NewLogEntry, PlayerRow, Replay
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
@@ -180,7 +180,79 @@ def commit_action(
             return replay
         raise VersionConflict(player_id, expected_version, None) from None
     yield COMMIT
-    stored = LogEntry(
+    stored = _stored(player_id, entry, created_at)
+    return CommitResult(replayed=False, entry=stored, version=expected_version + 1)
+
+
+def transact_player(
+    q: Queries,
+    player_id: str,
+    decide: Decide,
+    recent_seconds: float = 0,
+    idempotency_key: str | None = None,
+) -> Plan[CommitResult]:
+    """Lock the player, read what ``decide`` needs, let it rule, write its verdict.
+
+    One write transaction: the row is read ``FOR UPDATE`` on PostgreSQL (SQLite holds the
+    write lock from ``BEGIN IMMEDIATE``), so every writer of this player, in any thread, task
+    or process, waits here and then sees the previous writer's commit. The recent-action count
+    and the idempotency lookup run after the lock, so ``decide`` rules on settled data and a
+    check it makes (rate limit, replay) cannot be raced.
+    """
+    found = (yield Run(q.player_lock, {"p_id": player_id})).first()
+    row = None if found is None else to_player(found)
+    recent = 0
+    prior: LogEntry | None = None
+    if row is not None:
+        if recent_seconds > 0:
+            recent = yield from count_actions_since(q, player_id, recent_seconds)
+        if idempotency_key is not None:
+            prior = yield from find_idempotent(q, player_id, idempotency_key)
+    decision = decide(row, recent, prior)  # an exception here leaves nothing written
+    if isinstance(decision, Replay):
+        if row is None or prior is None:
+            raise ValueError("decide returned Replay, but there is no prior entry to replay")
+        yield ROLLBACK
+        return CommitResult(replayed=True, entry=prior, version=row.version)
+    if not isinstance(decision, Commit):
+        raise TypeError(f"decide must return Commit or Replay, not {type(decision).__name__}")
+    if row is None:
+        raise PlayerNotFound(player_id)
+    return (yield from _write_locked(q, row, decision))
+
+
+def _write_locked(q: Queries, row: PlayerRow, decision: Commit) -> Plan[CommitResult]:
+    """The write half of :func:`transact_player`, with the player's row locked."""
+    entry = decision.entry
+    updated: CursorResult[Any] = yield Run(
+        q.player_update,
+        {
+            "p_id": row.id,
+            "p_expected": row.version,
+            "p_state": decision.state,
+            "p_version": row.version + 1,
+        },
+    )
+    if updated.rowcount != 1:  # only if the lock were not held: never silently overwrite
+        yield ROLLBACK
+        raise VersionConflict(row.id, row.version, None)
+    try:
+        created_at = (yield Run(q.log_insert, log_params(row.id, entry))).scalar_one()
+    except IntegrityError:
+        # The seq is taken (a caller's bug) or the key was used (decide ignored ``prior``).
+        yield ROLLBACK
+        replay = yield from _replay(q, row.id, entry.idempotency_key)
+        if replay is not None:
+            return replay
+        raise VersionConflict(row.id, row.version, None) from None
+    yield COMMIT
+    return CommitResult(
+        replayed=False, entry=_stored(row.id, entry, created_at), version=row.version + 1
+    )
+
+
+def _stored(player_id: str, entry: NewLogEntry, created_at: Any) -> LogEntry:
+    return LogEntry(
         player_id=player_id,
         seq=entry.seq,
         action=entry.action,
@@ -188,10 +260,22 @@ def commit_action(
         narration_request=entry.narration_request,
         narration=None,
         degraded=None,
-        idempotency_key=key,
+        idempotency_key=entry.idempotency_key,
         created_at=created_at,
     )
-    return CommitResult(replayed=False, entry=stored, version=expected_version + 1)
+
+
+def set_narration_if_missing(
+    q: Queries, player_id: str, seq: int, text: str, degraded: bool
+) -> Plan[bool]:
+    """Store an entry's narration only if it has none; True when it wrote."""
+    updated: CursorResult[Any] = yield Run(
+        q.narration_fill,
+        {"p_id": player_id, "p_seq": seq, "p_narration": text, "p_degraded": degraded},
+    )
+    wrote = updated.rowcount == 1
+    yield COMMIT
+    return wrote
 
 
 def set_narration(q: Queries, player_id: str, seq: int, text: str, degraded: bool) -> Plan[None]:

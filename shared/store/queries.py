@@ -46,6 +46,7 @@ class Queries:
     schema_version_insert: Executable
     player_insert: Executable
     player_select: Executable
+    player_lock: Executable
     player_version: Executable
     player_update: Executable
     log_insert: Executable
@@ -55,6 +56,7 @@ class Queries:
     log_page_before: Executable
     log_count_since: Executable
     narration_update: Executable
+    narration_fill: Executable
 
 
 def _since(dialect: str) -> ColumnElement[Any]:
@@ -91,6 +93,13 @@ def queries_for(dialect: str) -> Queries:
         schema_version_insert=insert(schema_version),
         player_insert=insert(players).returning(players.c.created_at, players.c.updated_at),
         player_select=select(players).where(players.c.id == bindparam("p_id")),
+        # PostgreSQL: the row lock that orders every writer of one player. SQLite has no row
+        # locks: the transaction's BEGIN IMMEDIATE already holds the database's write lock.
+        player_lock=(
+            select(players).where(players.c.id == bindparam("p_id")).with_for_update()
+            if dialect == "postgresql"
+            else select(players).where(players.c.id == bindparam("p_id"))
+        ),
         player_version=select(players.c.version).where(players.c.id == bindparam("p_id")),
         player_update=(
             update(players)
@@ -122,6 +131,14 @@ def queries_for(dialect: str) -> Queries:
         narration_update=(
             update(action_log)
             .where(of_player, log.seq == bindparam("p_seq"))
+            .values(
+                narration=bindparam("p_narration", type_=log.narration.type),
+                degraded=bindparam("p_degraded", type_=log.degraded.type),
+            )
+        ),
+        narration_fill=(
+            update(action_log)
+            .where(of_player, log.seq == bindparam("p_seq"), log.narration.is_(None))
             .values(
                 narration=bindparam("p_narration", type_=log.narration.type),
                 degraded=bindparam("p_degraded", type_=log.degraded.type),

@@ -6,6 +6,7 @@ Timestamps come from the database clock and are timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,7 +57,7 @@ class LogEntry:
 
 @dataclass(frozen=True, slots=True)
 class CommitResult:
-    """What ``commit_action`` did.
+    """What ``commit_action`` or ``transact_player`` did.
 
     ``replayed`` is True when the idempotency key had already been used: nothing was written,
     ``entry`` is the entry first stored under that key and ``version`` the player's current
@@ -66,3 +67,42 @@ class CommitResult:
     replayed: bool
     entry: LogEntry
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """A ``decide`` verdict of ``transact_player``: write ``state`` and append ``entry``.
+
+    The store writes ``state`` as the player's new state at version + 1 and inserts ``entry``
+    (its ``seq`` and ``idempotency_key`` are the caller's, as for ``commit_action``).
+    """
+
+    state: dict[str, Any]
+    entry: NewLogEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A ``decide`` verdict of ``transact_player``: the request was already applied.
+
+    Nothing is written; ``transact_player`` returns ``CommitResult(replayed=True,
+    entry=prior)`` with the player's current version. Only valid when ``prior`` is not None.
+    """
+
+
+# The one Replay value (every Replay() is equal to it; this saves building new ones).
+REPLAY = Replay()
+
+Decision = Commit | Replay
+"""What ``decide`` returns: :class:`Commit` or :class:`Replay` (or it raises)."""
+
+Decide = Callable[[PlayerRow | None, int, LogEntry | None], Decision]
+"""``decide(row, recent, prior)``, called by ``transact_player`` inside its transaction.
+
+``row`` is the player (None when there is no such player; returning a Commit then raises
+PlayerNotFound), ``recent`` the player's actions in the last ``recent_seconds`` (0 when not
+asked), ``prior`` the entry stored under the idempotency key (None without a key or when the
+key is new). It must be pure, quick and synchronous: it runs while the player's row is locked
+(on SQLite, while the database's write lock is held). Any exception it raises rolls the
+transaction back and reaches the caller of ``transact_player`` unchanged.
+"""

@@ -18,28 +18,55 @@ from typing import Any
 from celery import Celery, Task
 
 from shared.ai.errors import LLMConnectionError, LLMError
-from shared.ai.narrator import Narration
-from shared.tasks.celery_app import COMPLETE_TASK, NARRATE_TASK, task_timings
+from shared.ai.narrator import Narration, Narrator
+from shared.store import LogEntryNotFound
+from shared.tasks.contract import COMPLETE_TASK, NARRATE_TASK, task_timings
 from shared.tasks.errors import LLMCallFailed, NarrationTargetMissing
 from shared.tasks.resources import WorkerResources
+from shared.usecases import SyncEffects, drive_sync
+from shared.usecases import effects as fx
+from shared.usecases.actions import narrate_entry as narrate_entry_flow
 
 NarrationDict = dict[str, Any]
 
 
-def _upstream_only(res: WorkerResources, messages: Any, user_id: str | None) -> NarrationDict:
-    """One client call with no offline fallback: any LLMError propagates."""
-    result = res.client.chat(messages, user_id=user_id)
-    return Narration(result.text, False, result.model, dict(result.usage), None).to_dict()
+class UpstreamOnly(Narrator):
+    """The narrator's blocking face with no offline fallback (strict tasks): one client call,
+    and any ``LLMError`` propagates, so the task can retry or fail naming it."""
+
+    def narrate(
+        self, req: Any, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> Narration:
+        """Prose for ``req`` from the LLM, or the client's error."""
+        return self._call(self.prompts.messages(req), user_id)
+
+    def complete(
+        self, prompt: str, user_id: str | None = None, *, offline_reason: str | None = None
+    ) -> Narration:
+        """The LLM's answer to a raw prompt, or the client's error."""
+        return self._call(self.prompts.raw_messages(prompt), user_id)
+
+    def _call(self, messages: list[dict[str, str]], user_id: str | None) -> Narration:
+        if self.client is None:
+            raise LLMCallFailed("no DeepSeek client is configured")
+        result = self.client.chat(messages, user_id=user_id)
+        return Narration(result.text, False, result.model, dict(result.usage), None)
+
+
+def _effects(res: WorkerResources, strict: bool) -> SyncEffects:
+    """The worker's effect handler: the store, and the narrator (strict: no fallback)."""
+    narrator = res.narrator
+    if strict:
+        narrator = UpstreamOnly(narrator.prompts, res.settings, res.client, "celery")
+    return SyncEffects(res.store, narrator)
 
 
 def complete_prompt(
     res: WorkerResources, prompt: str, user_id: str | None = None, *, strict: bool = False
 ) -> NarrationDict:
-    """``/api/llm``'s work: a raw prompt in, a Narration dict out."""
-    narrator = res.narrator
-    if strict:
-        return _upstream_only(res, narrator.prompts.raw_messages(prompt), user_id)
-    return narrator.complete(prompt).to_dict()
+    """``/api/llm``'s work: a raw prompt in, a Narration dict out (the apps' effect)."""
+    told = drive_sync(iter(fx.CompletePrompt(prompt, user_id)), _effects(res, strict))
+    return told.to_dict()
 
 
 def narrate_entry(
@@ -53,39 +80,26 @@ def narrate_entry(
 ) -> NarrationDict:
     """Narrate log entry ``seq`` of ``player_id`` and record the prose on it.
 
-    Idempotent: when the entry already has prose (a redelivered task, or a second submit for
-    the same turn), that prose is returned and the LLM is not called again.
+    The apps' use case (``shared.usecases.actions.narrate_entry``), driven on the worker's
+    resources. Idempotent: when the entry already has prose (a redelivered task, or a second
+    submit for the same turn), that prose is returned and the LLM is not called again.
     """
-    from shared.game import NarrationRequest
-
-    store = res.store
-    entry = next(iter(store.list_log(player_id, 1, seq + 1)), None)
-    if entry is None or entry.seq != seq:
-        raise NarrationTargetMissing(f"player {player_id!r} has no log entry {seq}")
-    if entry.narration is not None:
-        return {
-            "text": entry.narration,
-            "degraded": bool(entry.degraded),
-            "model": None,
-            "usage": None,
-            "reason": None,
-            "replayed": True,
-        }
-    req = NarrationRequest.from_dict(request)
-    narrator = res.narrator
-    if strict:
-        told = _upstream_only(res, narrator.prompts.messages(req), user_id)
-    else:
-        told = narrator.narrate(req, user_id=user_id).to_dict()
-    store.set_narration(player_id, seq, told["text"], bool(told["degraded"]))
-    return {**told, "replayed": False}
+    flow = narrate_entry_flow(player_id, seq, request, user_id)
+    try:
+        told, replayed = drive_sync(flow, _effects(res, strict))
+    except LogEntryNotFound:
+        raise NarrationTargetMissing(f"player {player_id!r} has no log entry {seq}") from None
+    if replayed:
+        return {**told.to_dict(), "model": None, "usage": None, "reason": None,
+                "replayed": True}
+    return {**told.to_dict(), "replayed": False}
 
 
 def register_tasks(app: Celery, res: WorkerResources) -> None:
     """Register ``llm.complete`` and ``llm.narrate`` on ``app``, running on ``res``."""
     t = task_timings(res.settings)
 
-    def run(task: Task, work: Callable[[], NarrationDict]) -> NarrationDict:
+    def run(task: Task[Any, Any], work: Callable[[], NarrationDict]) -> NarrationDict:
         try:
             return work()
         except LLMConnectionError as exc:
@@ -102,13 +116,13 @@ def register_tasks(app: Celery, res: WorkerResources) -> None:
 
     @app.task(name=COMPLETE_TASK, bind=True, shared=False)
     def complete(
-        self: Task, prompt: str, user_id: str | None = None, strict: bool = False
+        self: Task[Any, Any], prompt: str, user_id: str | None = None, strict: bool = False
     ) -> NarrationDict:
         return run(self, lambda: complete_prompt(res, prompt, user_id, strict=strict))
 
     @app.task(name=NARRATE_TASK, bind=True, shared=False)
     def narrate(
-        self: Task,
+        self: Task[Any, Any],
         player_id: str,
         seq: int,
         narration_request: dict[str, Any],

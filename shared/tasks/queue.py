@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -62,8 +62,9 @@ class TaskQueue:
         self.settings = settings
         self.celery = celery_app or make_celery(settings)
         self._ttl = task_timings(settings).result_ttl
-        # Pure helpers of the result backend (key names, JSON decoding); no I/O.
-        self._backend = self.celery.backend
+        # Pure helpers of the result backend (key names, JSON decoding); no I/O. Typed Any:
+        # the stubs type its keys as str, but the Redis backend builds bytes.
+        self._backend: Any = self.celery.backend
         self._redis = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
             settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT,
             socket_connect_timeout=3.0,
@@ -94,14 +95,15 @@ class TaskQueue:
         if not looks_like_task_id(task_id):
             return None
         try:
-            issued, raw = self._redis.pipeline(transaction=False).exists(
-                self._issued_key(task_id)
-            ).get(self._meta_key(task_id)).execute()
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.exists(self._issued_key(task_id))
+            pipe.get(self._meta_key(task_id))
+            issued, raw = pipe.execute()
         except redis.RedisError as exc:
             raise QueueUnavailable(f"task store unavailable: {exc}") from exc
         if not issued and raw is None:
             return None
-        return status_from_meta(task_id, self._backend.decode(raw))
+        return status_from_meta(task_id, self._decode(raw))
 
     def await_result(self, task_id: str, timeout: float) -> TaskStatus:
         """Wait up to ``timeout`` s for a final state (SUCCESS or FAILURE) and return it.
@@ -140,7 +142,11 @@ class TaskQueue:
         return ISSUED_PREFIX + task_id
 
     def _meta_key(self, task_id: str) -> bytes:
-        return self._backend.get_key_for_task(task_id)
+        return cast(bytes, self._backend.get_key_for_task(task_id))
+
+    def _decode(self, raw: bytes | None) -> dict[str, Any] | None:
+        """A stored meta (None: nothing stored yet)."""
+        return None if raw is None else cast(dict[str, Any] | None, self._backend.decode(raw))
 
     def _submit(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> str:
         task_id = str(uuid.uuid4())
@@ -219,7 +225,7 @@ class AsyncTaskQueue:
         issued, raw = await self._async_side().read(task_id)
         if not issued and raw is None:
             return None
-        return status_from_meta(task_id, self.sync._backend.decode(raw))
+        return status_from_meta(task_id, self.sync._decode(raw))
 
     async def await_result(self, task_id: str, timeout: float) -> TaskStatus:
         """Wait up to ``timeout`` s for a final state (SUCCESS or FAILURE) and return it.
@@ -280,7 +286,7 @@ class _AsyncSide:
         ))
         self._queue = queue
         self.waiter = _ResultWaiter(
-            self.redis, queue._backend.task_keyprefix, queue._backend.decode
+            self.redis, cast(bytes, queue._backend.task_keyprefix), queue._decode
         )
 
     async def read(self, task_id: str) -> tuple[bool, bytes | None]:
@@ -350,7 +356,9 @@ class _ResultWaiter:
     async def _sweep(self, ids: list[str]) -> None:
         if not ids:
             return
-        raws = await self._redis.mget([self._prefix + i.encode() for i in ids])
+        # Bytes: the client does not decode responses.
+        raws = cast(list[bytes | None],
+                    await self._redis.mget([self._prefix + i.encode() for i in ids]))
         for task_id, raw in zip(ids, raws, strict=True):
             if raw is not None:
                 self._deliver(task_id, raw)

@@ -44,7 +44,9 @@ def describe_error(result: Any) -> str:
 
 def status_from_meta(task_id: str, meta: dict[str, Any] | None) -> TaskStatus:
     """The public status of an issued task from its stored meta (None: not started yet)."""
-    state = meta.get("status") if meta else None
+    if not meta:
+        return {"task_id": task_id, "state": "PENDING"}  # queued, not started yet
+    state = meta.get("status")
     if state == states.SUCCESS:
         return {"task_id": task_id, "state": "SUCCESS", "result": meta["result"]}
     if state in (states.FAILURE, states.REVOKED):

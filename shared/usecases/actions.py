@@ -10,13 +10,23 @@ Split in two phases so the streaming route can send the decided outcome before t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from shared.ai.narrator import Narration
 from shared.errors import BadRequest, Conflict, IdempotencyKeyReused, RateLimited
-from shared.game import Action, NarrationRequest, PlayerState, action_seed, apply_action
+from shared.game import Action, NarrationRequest, PlayerState, apply_action, next_seed
 from shared.limits import flows as budget
-from shared.store import LogEntry, NewLogEntry, VersionConflict
+from shared.store import (
+    REPLAY,
+    Commit,
+    Decision,
+    LogEntry,
+    LogEntryNotFound,
+    NewLogEntry,
+    PlayerRow,
+    VersionConflict,
+)
 from shared.textclean import clean_player_text
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
@@ -100,6 +110,56 @@ def _from_entry(player_id: str, entry: LogEntry) -> Committed:
     )
 
 
+class _Rules:
+    """``decide`` for one action: auth, idempotency, rate limit and the rules, all pure.
+
+    The store calls it with the player's row locked, so what it checks cannot change before
+    its verdict is written. It keeps the last outcome it decided for :func:`commit_action`.
+    """
+
+    def __init__(self, ctx: GameContext, player_id: str, token: str | None,
+                 action: dict[str, Any], key: str | None) -> None:
+        self.ctx = ctx
+        self.player_id = player_id
+        self.token = token
+        self.action = action
+        self.key = key
+        self.committed: Committed | None = None
+
+    def __call__(self, found: PlayerRow | None, recent: int, prior: LogEntry | None) -> Decision:
+        self.committed = None
+        row = check_token(self.player_id, self.token, found)
+        if prior is not None:
+            _replay(self.player_id, prior, self.action)  # 422 for a key reused elsewhere
+            return REPLAY
+        limit = self.ctx.settings.action_rate_per_minute
+        if limit > 0 and recent >= limit:
+            raise RateLimited(f"每分钟最多 {limit} 次行动，请稍后再试。",
+                              retry_after=RATE_WINDOW_SECONDS)
+        act = Action(
+            type=self.action["type"],
+            target=self.action.get("target"),
+            item=self.action.get("item"),
+            text=clean_player_text(self.action.get("text"), self.ctx.settings.player_text_max),
+            count=self.action.get("count"),  # gameworld: buy/sell/exchange/craft/give
+        )
+        state = PlayerState.from_dict(row.state)
+        outcome = apply_action(self.ctx.world, state, act, next_seed(self.player_id, state))
+        new_state = outcome.state.to_dict()
+        version = row.version + 1
+        public = outcome.to_dict()
+        entry = NewLogEntry(
+            seq=outcome.state.turn,
+            action=_stored_action(self.action),
+            outcome={**public, "state": new_state, "version": version},
+            narration_request=outcome.narration.to_dict(),
+            idempotency_key=self.key,
+        )
+        self.committed = Committed(self.player_id, entry.seq, public, new_state, version,
+                                   entry.narration_request)
+        return Commit(new_state, entry)
+
+
 def commit_action(
     ctx: GameContext,
     player_id: str,
@@ -107,62 +167,90 @@ def commit_action(
     action: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> UseCase[Committed]:
-    """Authorize, rate-limit, apply the rules and commit exactly once."""
+    """Authorize, rate-limit, apply the rules and commit exactly once.
+
+    One :class:`~shared.usecases.effects.TransactPlayer`: every check runs inside the
+    player's serialised transaction, so concurrent actions queue instead of racing, and the
+    rate limit holds under any concurrency. A version conflict can still come from a writer
+    outside that transaction (an older instance during a canary); the action is then decided
+    again on the newer state.
+    """
     key = check_idempotency_key(idempotency_key)
-    limit = ctx.settings.action_rate_per_minute
     require_token(token)
-    if limit > 0:
-        # One trip for the player and its recent actions: this is the hot path.
-        found, recent = yield from fx.LoadPlayerWithRecent(player_id, RATE_WINDOW_SECONDS)
-    else:
-        found, recent = (yield from fx.LoadPlayer(player_id)), 0
-    row = check_token(player_id, token, found)
-    if key is not None:
-        prior = yield from fx.FindIdempotent(player_id, key)
-        if prior is not None:
-            return _replay(player_id, prior, action)
-    if limit > 0 and recent >= limit:
-        raise RateLimited(f"每分钟最多 {limit} 次行动，请稍后再试。",
-                          retry_after=RATE_WINDOW_SECONDS)
-    act = Action(
-        type=action["type"],
-        target=action.get("target"),
-        item=action.get("item"),
-        text=clean_player_text(action.get("text"), ctx.settings.player_text_max),
-    )
+    limit = ctx.settings.action_rate_per_minute
+    rules = _Rules(ctx, player_id, token, action, key)
     for _ in range(MAX_COMMIT_ATTEMPTS):
-        state = PlayerState.from_dict(row.state)
-        outcome = apply_action(ctx.world, state, act, action_seed(player_id, state.turn))
-        new_state = outcome.state.to_dict()
-        seq = outcome.state.turn
-        version = row.version + 1
-        public = outcome.to_dict()
-        entry = NewLogEntry(
-            seq=seq,
-            action=_stored_action(action),
-            outcome={**public, "state": new_state, "version": version},
-            narration_request=outcome.narration.to_dict(),
-            idempotency_key=key,
-        )
         try:
-            result = yield from fx.CommitAction(player_id, row.version, new_state, entry)
+            result = yield from fx.TransactPlayer(
+                player_id, rules, recent_seconds=RATE_WINDOW_SECONDS if limit > 0 else 0,
+                idempotency_key=key,
+            )
         except VersionConflict:
-            # Someone else moved the player: re-apply the action to the newer state.
-            row = check_token(player_id, token, (yield from fx.LoadPlayer(player_id)))
             continue
-        if result.replayed:
+        if result.replayed or rules.committed is None:
             return _replay(player_id, result.entry, action)
-        return Committed(player_id, seq, public, new_state, result.version,
-                         entry.narration_request)
+        return replace(rules.committed, version=result.version)
     raise Conflict("The player kept changing while this action was applied; try again.")
 
 
+def tell_entry(
+    player_id: str, seq: int, narrate: UseCase[Narration], *, fill_only: bool = False
+) -> UseCase[Narration]:
+    """Narrate log entry ``seq`` with the ``narrate`` step and store its prose; the narration
+    that is stored.
+
+    ``narrate`` is the apps' budgeted narration (``shared.limits.flows.narrate``) or the
+    worker's plain ``fx.Narrate`` (its call was reserved when it was queued). ``fill_only``
+    stores the prose only where the entry has none (a replay, a redelivered task): prose a
+    player may already have read is never overwritten, and when someone else filled it
+    first, theirs is what this answers too.
+    """
+    told = yield from narrate
+    if not fill_only:
+        yield from fx.SaveNarration(player_id, seq, told.text, told.degraded)
+        return told
+    if (yield from fx.FillNarration(player_id, seq, told.text, told.degraded)):
+        return told
+    entry = yield from _entry(player_id, seq)
+    if entry is None or entry.narration is None:
+        return told
+    return Narration(entry.narration, bool(entry.degraded))
+
+
+def _entry(player_id: str, seq: int) -> UseCase[LogEntry | None]:
+    entries = yield from fx.ListLog(player_id, 1, seq + 1)
+    return next((e for e in entries if e.seq == seq), None)
+
+
+def narrate_entry(
+    player_id: str, seq: int, request: dict[str, Any], user_id: str | None = None
+) -> UseCase[tuple[Narration, bool]]:
+    """The Celery worker's narration of entry ``seq``: ``(narration, replayed)``.
+
+    Idempotent: an entry that already has prose (a redelivered task, a second submit for the
+    same turn) answers that prose without narrating. ``LogEntryNotFound`` when there is no
+    such entry.
+    """
+    entry = yield from _entry(player_id, seq)
+    if entry is None:
+        raise LogEntryNotFound(player_id, seq)
+    if entry.narration is not None:
+        return Narration(entry.narration, bool(entry.degraded)), True
+    narrate = iter(fx.Narrate(NarrationRequest.from_dict(request), user_id))
+    return (yield from tell_entry(player_id, seq, narrate, fill_only=True)), False
+
+
 def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
-    """Attach prose to a committed action (or queue it), and build the response."""
+    """Attach prose to a committed action (or queue it), and build the response.
+
+    A replay of an entry still without prose (its narration was cut by a crash) narrates
+    again and stores what it told, if nobody stored prose meanwhile.
+    """
     if committed.narration is not None:
         narration = narration_view(committed.narration, committed.degraded)
         return Reply(committed.body(narration), headers=committed.headers())
     request = NarrationRequest.from_dict(committed.narration_request)
+    narrate: UseCase[Narration]
     if ctx.deferred_narration:
         # The worker makes the call; its reservation stays charged (it is not settled).
         grant = yield from budget.reserve_tokens(ctx, committed.player_id)
@@ -172,13 +260,11 @@ def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
             )
             task = {"task_id": task_id, "status_url": f"/api/llm/tasks/{task_id}"}
             return Reply(committed.body(None, task), headers=committed.headers())
-        told = yield from fx.Narrate(request, user_id=committed.player_id,
-                                     offline_reason=grant.offline_reason)
+        narrate = iter(fx.Narrate(request, committed.player_id, grant.offline_reason))
     else:
-        told = yield from budget.narrate(ctx, request, committed.player_id)
-    if not committed.replayed:
-        # A replay of an entry still waiting for prose narrates again but saves nothing.
-        yield from fx.SaveNarration(committed.player_id, committed.seq, told.text, told.degraded)
+        narrate = budget.narrate(ctx, request, committed.player_id)
+    told = yield from tell_entry(committed.player_id, committed.seq, narrate,
+                                 fill_only=committed.replayed)
     body = committed.body(narration_view(told.text, told.degraded))
     return Reply(body, headers={**committed.headers(), **degraded_headers(told)})
 
@@ -193,8 +279,11 @@ def degraded_headers(told: Any) -> dict[str, str]:
 def save_streamed_narration(
     committed: Committed, text: str, degraded: bool
 ) -> UseCase[None]:
-    """After a streamed narration: store the full text on the log entry."""
-    if not committed.replayed:
+    """After a streamed narration: store the full text on the log entry (only where it has
+    none, on a replay)."""
+    if committed.replayed:
+        yield from fx.FillNarration(committed.player_id, committed.seq, text, degraded)
+    else:
         yield from fx.SaveNarration(committed.player_id, committed.seq, text, degraded)
 
 

@@ -7,11 +7,12 @@ the exception thrown into it). It never does I/O itself, so the same code runs u
 The pattern (read this before adding an effect)
 ------------------------------------------------
 An effect is a frozen dataclass that subclasses the base of the resource serving it
-(:class:`StoreEffect`, :class:`NarratorEffect`, :class:`TaskEffect`, :class:`StreamEffect`),
-parametrised by its result type, and implements ``call(face)``: one call to the method that
-serves it. Sync and async faces share method names (``SyncStore.get_player`` and the coroutine
-``AsyncStore.get_player``), so ``call`` is written once and returns the value on a sync face
-and an awaitable on an async one; mypy checks it against both faces::
+(:class:`StoreEffect`, :class:`NarratorEffect`, :class:`TaskEffect`, :class:`StreamEffect`,
+:class:`LimitsEffect`), parametrised by its result type, and implements ``call(face)``: one
+call to the method that serves it. Sync and async faces share method names
+(``SyncStore.get_player`` and the coroutine ``AsyncStore.get_player``), so ``call`` is written
+once and returns the value on a sync face and an awaitable on an async one; mypy checks it
+against both faces::
 
     @dataclass(frozen=True, slots=True)
     class LoadPlayer(StoreEffect["PlayerRow | None"]):
@@ -27,7 +28,9 @@ A use case asks for it with ``yield from``, and the result is typed::
 Nothing else changes for a new effect: the handlers (``handlers.py``) pick the face by the
 base class's ``resource`` and call ``effect.call(face)``; there is no routing table. A new
 *resource* is one new :class:`Resource` member, one base class here and one entry in each
-handler's constructor.
+handler's constructor (``LimitsEffect`` and ``shared.limits.effects`` are an example). A use
+case that needs several steps composes smaller ones with ``yield from`` (see
+``shared.usecases.actions.tell_entry``, which takes its narration step as an argument).
 """
 
 from __future__ import annotations
@@ -37,28 +40,56 @@ from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar, cast
 
-from shared.store import NewLogEntry
+from shared.store import Decide, NewLogEntry
 
 if TYPE_CHECKING:
-    from shared.ai.narrator import Narration, Narrator
+    from shared.ai.narrator import AsyncNarrator, Narration, Narrator
+    from shared.ai.streams import AsyncStream, Stream
     from shared.game import NarrationRequest
-    from shared.runtime import AsyncNarratorFace
     from shared.store import AsyncStore, CommitResult, LogEntry, PlayerRow, SyncStore
-    from shared.tasks.queue import AsyncTaskQueue, TaskQueue
-    from shared.tasks.results import TaskStatus
-    from shared.usecases.handlers import AsyncDeltaReader, DeltaReader
+    from shared.usecases.deltas import AsyncDeltaReader, DeltaReader
 
 R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
 
 MaybeAwaitable: TypeAlias = R | Awaitable[R]
 """What ``call`` returns: the value on a sync face, an awaitable of it on an async face."""
 
+TaskStatus: TypeAlias = dict[str, Any]
+"""``{"task_id", "state", "result"?, "error"?}`` (see ``shared.tasks.results``)."""
+
+
+class SyncTasks(Protocol):
+    """What the use cases need of the task queue, blocking (``shared.tasks.TaskQueue``).
+
+    A protocol, not the class: ``shared.tasks`` runs use cases in the worker, so naming its
+    classes here would make the two packages import each other.
+    """
+
+    def submit_narration(self, player_id: str, seq: int, request: dict[str, Any],
+                         user_id: str | None = None) -> str: ...
+    def submit_complete(self, prompt: str, user_id: str | None = None) -> str: ...
+    def status(self, task_id: str) -> TaskStatus | None: ...
+    def await_result(self, task_id: str, timeout: float) -> TaskStatus: ...
+    def ping(self) -> bool: ...
+
+
+class AsyncTasks(Protocol):
+    """:class:`SyncTasks` as coroutines (``shared.tasks.AsyncTaskQueue``)."""
+
+    async def submit_narration(self, player_id: str, seq: int, request: dict[str, Any],
+                               user_id: str | None = None) -> str: ...
+    async def submit_complete(self, prompt: str, user_id: str | None = None) -> str: ...
+    async def status(self, task_id: str) -> TaskStatus | None: ...
+    async def await_result(self, task_id: str, timeout: float) -> TaskStatus: ...
+    async def ping(self) -> bool: ...
+
+
 # The faces each resource has; ``call`` must type-check against both.
 Store: TypeAlias = "SyncStore | AsyncStore"
-NarratorFace: TypeAlias = "Narrator | AsyncNarratorFace"
-Tasks: TypeAlias = "TaskQueue | AsyncTaskQueue"
+NarratorFace: TypeAlias = "Narrator | AsyncNarrator"
+Tasks: TypeAlias = SyncTasks | AsyncTasks
 Deltas: TypeAlias = "DeltaReader | AsyncDeltaReader"
+NarrationStream: TypeAlias = "Stream[Narration] | AsyncStream[Narration]"
 
 
 class Resource(enum.Enum):
@@ -94,7 +125,7 @@ class StoreEffect(Effect[R]):
 
 
 class NarratorEffect(Effect[R]):
-    """Served by the narrator: ``Narrator`` or its async face."""
+    """Served by the narrator: ``Narrator`` or ``AsyncNarrator``."""
 
     __slots__ = ()
     resource = Resource.NARRATOR
@@ -120,13 +151,6 @@ class LimitsEffect(Effect[R]):
 
     __slots__ = ()
     resource = Resource.LIMITS
-
-
-class TextStream(Protocol[R_co]):
-    """An open narration stream, as a use case sees it: ``.result`` once exhausted."""
-
-    @property
-    def result(self) -> R_co: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,18 +185,6 @@ class LoadPlayer(StoreEffect["PlayerRow | None"]):
 
 
 @dataclass(frozen=True, slots=True)
-class LoadPlayerWithRecent(StoreEffect["tuple[PlayerRow | None, int]"]):
-    """The player (or None) and its actions in the last ``seconds``, in one trip."""
-
-    player_id: str
-    seconds: int
-
-    def call(self, store: Store) -> MaybeAwaitable[tuple[PlayerRow | None, int]]:
-        """``store.get_player_with_recent``."""
-        return store.get_player_with_recent(self.player_id, self.seconds)
-
-
-@dataclass(frozen=True, slots=True)
 class CreatePlayer(StoreEffect["PlayerRow"]):
     """Insert a player and its creation entry; raises ``PlayerExists``."""
 
@@ -187,31 +199,25 @@ class CreatePlayer(StoreEffect["PlayerRow"]):
 
 
 @dataclass(frozen=True, slots=True)
-class FindIdempotent(StoreEffect["LogEntry | None"]):
-    """The entry an earlier request with this key wrote, or None."""
+class TransactPlayer(StoreEffect["CommitResult"]):
+    """One action in one transaction serialised with the player's other writers.
+
+    The store locks the player, counts its actions in the last ``recent_seconds`` (0: not
+    counted), finds the entry under ``idempotency_key``, and calls ``decide(row, recent,
+    prior)`` (pure and sync: auth, limits, rules) while the lock is held; it writes the
+    ``Commit`` it returns, or answers the ``Replay``. See ``shared.store.records.Decide``.
+    """
 
     player_id: str
-    key: str
-
-    def call(self, store: Store) -> MaybeAwaitable[LogEntry | None]:
-        """``store.find_idempotent``."""
-        return store.find_idempotent(self.player_id, self.key)
-
-
-@dataclass(frozen=True, slots=True)
-class CommitAction(StoreEffect["CommitResult"]):
-    """Write state and entry at ``expected_version``; raises ``VersionConflict`` into the use
-    case when it lost a race."""
-
-    player_id: str
-    expected_version: int
-    state: dict[str, Any]
-    entry: NewLogEntry
+    decide: Decide
+    recent_seconds: float = 0
+    idempotency_key: str | None = None
 
     def call(self, store: Store) -> MaybeAwaitable[CommitResult]:
-        """``store.commit_action``."""
-        return store.commit_action(self.player_id, self.expected_version, self.state,
-                                   self.entry)
+        """``store.transact_player``."""
+        return store.transact_player(self.player_id, self.decide,
+                                     recent_seconds=self.recent_seconds,
+                                     idempotency_key=self.idempotency_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +232,21 @@ class SaveNarration(StoreEffect[None]):
     def call(self, store: Store) -> MaybeAwaitable[None]:
         """``store.set_narration``."""
         return store.set_narration(self.player_id, self.seq, self.text, self.degraded)
+
+
+@dataclass(frozen=True, slots=True)
+class FillNarration(StoreEffect[bool]):
+    """Attach the prose to entry ``seq`` only if it has none; True when it wrote."""
+
+    player_id: str
+    seq: int
+    text: str
+    degraded: bool
+
+    def call(self, store: Store) -> MaybeAwaitable[bool]:
+        """``store.set_narration_if_missing``."""
+        return store.set_narration_if_missing(self.player_id, self.seq, self.text,
+                                              self.degraded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,16 +276,18 @@ class CheckReady(StoreEffect[None]):
 
 @dataclass(frozen=True, slots=True)
 class Narrate(NarratorEffect["Narration"]):
-    """Prose for a narration request (never fails: the narrator degrades to offline text)."""
+    """Prose for a narration request (never fails: the narrator degrades to offline text).
+
+    ``offline_reason`` set: no LLM call, the offline text degraded with that reason.
+    """
 
     request: NarrationRequest
     user_id: str | None = None
-    offline_reason: str | None = None  # set: no LLM call, offline prose with this reason
+    offline_reason: str | None = None
 
     def call(self, narrator: NarratorFace) -> MaybeAwaitable[Narration]:
         """``narrator.narrate``."""
-        return narrator.narrate(self.request, user_id=self.user_id,
-                                offline_reason=self.offline_reason)
+        return narrator.narrate(self.request, self.user_id, offline_reason=self.offline_reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,26 +296,24 @@ class CompletePrompt(NarratorEffect["Narration"]):
 
     prompt: str
     user_id: str | None = None
-    offline_reason: str | None = None  # set: no LLM call, offline prose with this reason
+    offline_reason: str | None = None
 
     def call(self, narrator: NarratorFace) -> MaybeAwaitable[Narration]:
         """``narrator.complete``."""
-        return narrator.complete(self.prompt, user_id=self.user_id,
-                                 offline_reason=self.offline_reason)
+        return narrator.complete(self.prompt, self.user_id, offline_reason=self.offline_reason)
 
 
 @dataclass(frozen=True, slots=True)
-class OpenNarrationStream(NarratorEffect["TextStream[Narration]"]):
+class OpenNarrationStream(NarratorEffect["NarrationStream"]):
     """An open narration stream: read it with :class:`NextDelta`, then take ``.result``."""
 
     request: NarrationRequest
     user_id: str | None = None
-    offline_reason: str | None = None  # set: no LLM call, offline prose with this reason
+    offline_reason: str | None = None
 
-    def call(self, narrator: NarratorFace) -> MaybeAwaitable[TextStream[Narration]]:
+    def call(self, narrator: NarratorFace) -> MaybeAwaitable[NarrationStream]:
         """``narrator.stream`` (not a coroutine on either face: it opens lazily)."""
-        return narrator.stream(self.request, user_id=self.user_id,
-                               offline_reason=self.offline_reason)
+        return narrator.stream(self.request, self.user_id, offline_reason=self.offline_reason)
 
 
 # -- narration streams ------------------------------------------------------------------------
@@ -302,7 +323,7 @@ class OpenNarrationStream(NarratorEffect["TextStream[Narration]"]):
 class NextDelta(StreamEffect["str | None"]):
     """The next text delta of ``stream``, or None when it is exhausted."""
 
-    stream: TextStream[Narration]
+    stream: NarrationStream
 
     def call(self, reader: Deltas) -> MaybeAwaitable[str | None]:
         """``reader.next_delta``."""
@@ -331,10 +352,11 @@ class SubmitPromptTask(TaskEffect[str]):
     """A raw prompt for the Celery worker; the task id."""
 
     prompt: str
+    user_id: str | None = None
 
     def call(self, tasks: Tasks) -> MaybeAwaitable[str]:
         """``tasks.submit_complete``."""
-        return tasks.submit_complete(self.prompt)
+        return tasks.submit_complete(self.prompt, self.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,8 +392,9 @@ class PingTasks(TaskEffect[bool]):
 
 
 AnyEffect: TypeAlias = (
-    "LoadPlayer | LoadPlayerWithRecent | CreatePlayer | FindIdempotent | CommitAction"
-    " | SaveNarration | ListLog | CheckReady | Narrate | CompletePrompt | OpenNarrationStream"
+    "LoadPlayer | CreatePlayer | TransactPlayer | SaveNarration | FillNarration | ListLog"
+    " | CheckReady | Narrate"
+    " | CompletePrompt | OpenNarrationStream"
     " | NextDelta | QueueNarration | SubmitPromptTask | GetTask | AwaitTask | PingTasks"
 )
 """Every concrete effect (for exhaustive matches, e.g. in a scripted test handler)."""

@@ -8,11 +8,15 @@ table maps effects to method names: the effect's ``call`` is the mapping, checke
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from shared.errors import NotReady
-from shared.usecases.effects import Effect, Resource
+from shared.usecases.deltas import AsyncDeltaReader, DeltaReader
+from shared.usecases.effects import AsyncTasks, Effect, Resource, SyncTasks
+
+if TYPE_CHECKING:
+    from shared.ai.narrator import AsyncNarrator, Narrator
+    from shared.store import AsyncStore, SyncStore
 
 R = TypeVar("R")
 
@@ -24,23 +28,9 @@ _MISSING = {
 }
 
 
-class DeltaReader:
-    """Reads open narration streams for the blocking face."""
-
-    def next_delta(self, stream: Any) -> str | None:
-        """The next delta of a (sync) narration stream, or None when it is exhausted."""
-        return next(cast(Iterator[str], stream), None)
-
-
-class AsyncDeltaReader:
-    """Reads open narration streams for the awaiting face."""
-
-    async def next_delta(self, stream: Any) -> str | None:
-        """The next delta of an async narration stream, or None when it is exhausted."""
-        return await anext(cast(AsyncIterator[str], stream), None)
-
-
 class _Faces:
+    """One face per resource; ``face(effect)`` is the one that serves it (503 when absent)."""
+
     def __init__(self, store: Any, narrator: Any, tasks: Any, deltas: Any,
                  limits: Any = None) -> None:
         self.store = store
@@ -65,7 +55,8 @@ class _Faces:
 class SyncEffects(_Faces):
     """Performs effects with a ``SyncStore``, a ``Narrator`` and a ``TaskQueue``."""
 
-    def __init__(self, store: Any, narrator: Any, tasks: Any = None, limits: Any = None) -> None:
+    def __init__(self, store: SyncStore | None, narrator: Narrator | None,
+                 tasks: SyncTasks | None = None, limits: Any = None) -> None:
         super().__init__(store, narrator, tasks, DeltaReader(), limits)
 
     def __call__(self, effect: Effect[R]) -> R:
@@ -75,7 +66,8 @@ class SyncEffects(_Faces):
 class AsyncEffects(_Faces):
     """Performs effects with an ``AsyncStore``, an async narrator and an ``AsyncTaskQueue``."""
 
-    def __init__(self, store: Any, narrator: Any, tasks: Any = None, limits: Any = None) -> None:
+    def __init__(self, store: AsyncStore | None, narrator: AsyncNarrator | None,
+                 tasks: AsyncTasks | None = None, limits: Any = None) -> None:
         super().__init__(store, narrator, tasks, AsyncDeltaReader(), limits)
 
     async def __call__(self, effect: Effect[R]) -> R:

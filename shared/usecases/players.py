@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shared.errors import Unauthorized, UnknownPlayer
 from shared.game import new_player
 from shared.store import NewLogEntry, PlayerRow
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
 from shared.usecases.effects import UseCase
-from shared.usecases.identity import Identity, hash_token, new_identity, token_matches
+from shared.usecases.identity import (
+    Identity,
+    hash_token,
+    new_fate_secret,
+    new_identity,
+    token_matches,
+)
 from shared.usecases.replies import Reply
 from shared.usecases.views import log_entry_view, player_view
 
@@ -21,7 +29,9 @@ def create_player(ctx: GameContext, name: str, identity: Identity | None = None)
     """Roll a new cultivator, store it with its creation entry (seq 0), return it and its token."""
     ident = identity or new_identity()
     outcome = new_player(ctx.world, name, ident.seed)
-    state = outcome.state.to_dict()
+    # The hidden fate: a server secret mixed into every action's seed, never sent to a client.
+    fate = ident.fate_secret or new_fate_secret()
+    state = replace(outcome.state, fate_secret=fate).to_dict()
     entry = NewLogEntry(
         seq=0,
         action={"type": "create", "name": name},

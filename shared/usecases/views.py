@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.game.state import PRIVATE_FIELDS
 from shared.store import LogEntry
 
 # Kept inside the stored outcome so an idempotent replay can answer with the first result.
@@ -11,8 +12,9 @@ _PRIVATE_OUTCOME_KEYS = ("state", "version")
 
 
 def player_view(player_id: str, state: dict[str, Any]) -> dict[str, Any]:
-    """The player's own view of their cultivator."""
-    return {"id": player_id, **state}
+    """The player's own view of their cultivator (server-only fields such as the fate secret
+    are left out)."""
+    return {"id": player_id, **{k: v for k, v in state.items() if k not in PRIVATE_FIELDS}}
 
 
 def public_outcome(stored: dict[str, Any]) -> dict[str, Any]:

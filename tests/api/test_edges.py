@@ -182,8 +182,8 @@ async def test_409_and_429_carry_retry_after(pair: AppPair, err: Any,
     async def _araise(*args: Any, **kwargs: Any) -> Any:
         raise err
 
-    monkeypatch.setattr(pair.flask_runtime.store, "commit_action", _raise)
-    monkeypatch.setattr(pair.quart_runtime.store, "commit_action", _araise)
+    monkeypatch.setattr(pair.flask_runtime.store, "transact_player", _raise)
+    monkeypatch.setattr(pair.quart_runtime.store, "transact_player", _araise)
     for api in pair.clients:
         r = await api.chat(pid, auth["Authorization"][7:])
         assert r.status == err.status, r.text

@@ -89,6 +89,13 @@ async def test_scripted_playthrough(api: ApiClient, settings: Settings) -> None:
     assert game.player["location"] == target
     explored = await game.act({"type": "explore"})
     assert explored.json["outcome"]["events"]
+    if game.player["pending_choice"]:
+        # A choice event: anything else is 409 until it is answered.
+        blocked = await game.send({"type": "rest"})
+        assert blocked.status == 409 and blocked.json["error"]["code"] == "choice_pending"
+        choice = next(e for e in explored.json["outcome"]["events"] if e["type"] == "choice")
+        option = next(o for o in choice["options"] if o["cost"] <= game.player["spirit_stones"])
+        await game.act({"type": "choose", "target": option["id"]})
     if game.player["hp"] < game.player["max_hp"] // 2:
         await game.act({"type": "rest"})
     monster = locations[target]["monsters"][0]

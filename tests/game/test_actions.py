@@ -272,4 +272,4 @@ def test_explore_with_nothing_eligible_finds_nothing(world: World) -> None:
     state = player(world)
     out = outcome_of(empty, state, Action("explore"))
     assert not out.success and out.narration.facts["event"] == "无"
-    assert [c.field for c in out.changes] == ["day", "turn"]
+    assert [c.field for c in out.changes] == ["day", "turn", "fate_counter"]

@@ -21,9 +21,11 @@ def ready(world: World, **changes: Any) -> PlayerState:
 
 
 def last_lianqi(world: World, **changes: Any) -> PlayerState:
-    """At 练气圆满 (the last stage), about to attempt 筑基."""
+    """At 练气圆满 (the last stage), about to attempt 筑基, its gate met by preparation."""
     stage = len(world.realm("lianqi").stages) - 1
-    return ready(world, stage=stage, **changes)
+    gate = world.realm("zhuji").gate
+    prep = gate.preparation if gate else 0
+    return ready(world, stage=stage, **{"preparation": prep, **changes})
 
 
 def total(world: World, state: PlayerState, pill: str | None = None) -> float:

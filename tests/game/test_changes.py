@@ -88,7 +88,9 @@ def test_replay_detects_a_wrong_change(world: World) -> None:
 
 def test_creation_changes_list_every_field_from_nothing(world: World) -> None:
     out = new_player(world, "甲", 5)
-    assert {c.field for c in out.changes} == set(out.state.to_dict())
+    # Every public field; the fate secret never appears in an outcome.
+    assert {c.field for c in out.changes} == set(out.state.public_dict())
+    assert "fate_secret" not in {c.field for c in out.changes}
     assert all(c.before is None for c in out.changes)
     assert out.state.turn == 0 and out.state.qi == 0
     assert out.state.qi < qi_required(world, out.state)

@@ -33,8 +33,9 @@ def test_healing_pill_heals_up_to_max_and_is_consumed(world: World) -> None:
 
 
 def test_qi_pill_respects_the_cap(world: World) -> None:
-    state = player(world, inventory={"ningyuan_dan": 1})
-    out = outcome_of(world, state, use("ningyuan_dan"))
+    state = player(world, inventory={"huaying_dan": 1})
+    assert world.items["huaying_dan"].effects.qi > qi_cap(world, state)
+    out = outcome_of(world, state, use("huaying_dan"))
     assert out.state.qi == qi_cap(world, state)
 
 

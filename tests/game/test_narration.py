@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import string
+from dataclasses import replace
 
 import pytest
 
@@ -22,16 +23,20 @@ from shared.game import (
     raw_prompt_messages,
 )
 from shared.game.narration import RAW_HEAD_CHARS
+from shared.game.progress import qi_required
+from shared.game.state import PlayerState
 from tests.game.test_changes import player
+from tests.game.world_samples import world_samples
 
 
 def sample_requests(world: World) -> dict[str, NarrationRequest]:
     """At least one real request of every narration kind, produced by the rules."""
     found = {"create": new_player(world, "丙", 3).narration}
-    states = [player(world, location=loc, hp=40, qi=200, inventory={"huichun_dan": 1},
+    # qi 200 leaves room to cultivate; 10**8 is enough for any (minor) breakthrough
+    states = [player(world, location=loc, hp=40, qi=qi, inventory={"huichun_dan": 1},
                      realm=realm)
               for loc in ("luoxia_mountains", "qingyun_village", "heifeng_forest", "jiuxiao_leichi")
-              for realm in ("lianqi", "dujie")]
+              for realm in ("lianqi", "dujie") for qi in (200, 10**8)]
     actions = [Action("cultivate"), Action("breakthrough"), Action("explore"), Action("fight"),
                Action("use_item", item="huichun_dan"), Action("rest"),
                Action("travel", target="qingyun_sect"), Action("talk", target="li_laohan")]
@@ -43,7 +48,25 @@ def sample_requests(world: World) -> dict[str, NarrationRequest]:
                 except ActionRefused:
                     break
                 found.setdefault(out.narration.kind, out.narration)
+    for state, action in world_samples(world):  # gameworld kinds
+        found.setdefault(action.type, apply_action(world, state, action, 1).narration)
+    for state, action in gamecore_samples(world):
+        out = apply_action(world, state, action, 1)
+        found.setdefault(out.narration.kind, out.narration)
     return found
+
+
+def gamecore_samples(world: World) -> list[tuple[PlayerState, Action]]:
+    """States where prepare, choose and ascend are accepted."""
+    peak = player(world, realm="dujie", stage=len(world.realm("dujie").stages) - 1)
+    peak = replace(peak, qi=qi_required(world, peak))
+    stage = len(world.realm("lianqi").stages) - 1
+    return [
+        (player(world, stage=stage, spirit_stones=1000), Action("prepare")),
+        (player(world, pending_choice="bandit_toll", location="luoxia_mountains"),
+         Action("choose", target="fight")),
+        (peak, Action("ascend")),
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -280,6 +280,15 @@ while not os.path.exists(go):  # start together
 store = open_store(url)
 if mode == "init":
     print(store.init_schema())
+elif mode == "transact":
+    from shared.store import Commit
+    me = str(os.getpid())
+    for n in range(count):
+        def decide(row, recent, prior, n=n):
+            return Commit({"counter": row.state["counter"] + 1},
+                          entry(row.version + 1, w=f"{me}:{n}"))
+        store.transact_player("hot", decide)  # a VersionConflict fails the child
+    print(count)
 else:
     done = 0
     while done < count:

@@ -14,14 +14,20 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from shared.errors import AppError
+from shared.errors import AppError, RateLimited
 from shared.store import (
+    REPLAY,
     SCHEMA_VERSION,
     AsyncStore,
+    Commit,
+    Decide,
+    Decision,
+    LogEntry,
     LogEntryNotFound,
     NewLogEntry,
     PlayerExists,
     PlayerNotFound,
+    PlayerRow,
     SyncStore,
     VersionConflict,
     open_async_store,
@@ -342,3 +348,136 @@ async def test_player_with_recent_actions_in_one_trip(store_url: str) -> None:
         assert row is not None and row.version == 1 and recent == 1
     finally:
         await async_store.close()
+
+
+# --- transact_player: one serialised transaction per action ----------------------------
+
+
+def bump(tag: str, key: str | None = None) -> Decide:
+    """A ``decide`` that adds one to the counter (replaying a known key), like an action."""
+
+    def decide(row: PlayerRow | None, recent: int, prior: LogEntry | None) -> Decision:
+        if prior is not None:
+            return REPLAY
+        assert row is not None
+        state = {"counter": row.state["counter"] + 1, "last": tag}
+        return Commit(state, entry(row.version + 1, key, w=tag))
+
+    return decide
+
+
+async def test_transact_commits_state_and_entry(store: Face) -> None:
+    await new_player(store, state={"counter": 0})
+    seen: list[tuple[PlayerRow | None, int, LogEntry | None]] = []
+
+    def decide(row: PlayerRow | None, recent: int, prior: LogEntry | None) -> Decision:
+        seen.append((row, recent, prior))
+        return Commit({"counter": 1}, entry(1, "k1"))
+
+    result = await store.transact_player("p1", decide)
+    ((row, recent, prior),) = seen
+    assert row is not None and row.version == 0 and row.state == {"counter": 0}
+    assert recent == 0 and prior is None  # not asked for: no count, no key
+    assert result.replayed is False and result.version == 1
+    assert result.entry.seq == 1 and result.entry.idempotency_key == "k1"
+    assert result.entry.narration is None
+    assert_utc(result.entry.created_at)
+    got = await store.get_player("p1")
+    assert got.version == 1 and got.state == {"counter": 1}
+    assert (await store.list_log("p1", 1))[0] == result.entry
+
+
+async def test_transact_gives_decide_the_recent_count_and_the_prior_entry(
+    store: Face, store_url: str
+) -> None:
+    await new_player(store, state={"counter": 0})
+    first = await store.transact_player("p1", bump("a", "k1"), idempotency_key="k1")
+    await store.transact_player("p1", bump("b"))
+    backdate(store_url, "p1", [1], timedelta(minutes=10))
+    seen: list[tuple[int, LogEntry | None]] = []
+
+    def decide(row: PlayerRow | None, recent: int, prior: LogEntry | None) -> Decision:
+        seen.append((recent, prior))
+        return REPLAY
+
+    again = await store.transact_player("p1", decide, recent_seconds=60, idempotency_key="k1")
+    # Creation (seq 0) is not an action, seq 1 is 10 minutes old: one recent action.
+    assert seen[0][0] == 1 and seen[0][1] is not None
+    assert seen[0][1].seq == 1 and seen[0][1].action == first.entry.action
+    assert again.replayed is True and again.entry == seen[0][1] and again.version == 2
+    assert (await store.get_player("p1")).version == 2  # a replay writes nothing
+    await store.transact_player("p1", decide, recent_seconds=3600, idempotency_key="k1")
+    assert seen[1][0] == 2
+    with pytest.raises(ValueError, match="no prior entry"):
+        await store.transact_player("p1", decide, idempotency_key="unknown")
+
+
+async def test_transact_on_a_missing_player(store: Face) -> None:
+    seen: list[PlayerRow | None] = []
+
+    def decide(row: PlayerRow | None, recent: int, prior: LogEntry | None) -> Decision:
+        seen.append(row)
+        assert recent == 0 and prior is None
+        return Commit({}, entry(1))
+
+    with pytest.raises(PlayerNotFound):
+        await store.transact_player("ghost", decide, recent_seconds=60, idempotency_key="k")
+    assert seen == [None]
+    assert await store.get_player("ghost") is None
+
+
+async def test_transact_exception_in_decide_writes_nothing_and_propagates(store: Face) -> None:
+    await new_player(store, state={"counter": 0})
+    boom = RateLimited("每分钟最多行动 1 次。")
+
+    def decide(row: PlayerRow | None, recent: int, prior: LogEntry | None) -> Decision:
+        raise boom
+
+    with pytest.raises(RateLimited) as info:
+        await store.transact_player("p1", decide, recent_seconds=60, idempotency_key="k")
+    assert info.value is boom  # unchanged, not wrapped
+    row = await store.get_player("p1")
+    assert row.version == 0 and row.state == {"counter": 0}
+    assert [e.seq for e in await store.list_log("p1", 10)] == [0]
+    # The lock was released: the next action goes through.
+    assert (await store.transact_player("p1", bump("next"))).version == 1
+
+
+async def test_transact_reusing_a_log_seq_is_a_conflict_and_writes_nothing(store: Face) -> None:
+    await new_player(store, state={"counter": 0})
+
+    def decide(row: PlayerRow | None, recent: int, prior: LogEntry | None) -> Decision:
+        return Commit({"lost": True}, entry(0))
+
+    with pytest.raises(VersionConflict):
+        await store.transact_player("p1", decide)
+    row = await store.get_player("p1")
+    assert row.version == 0 and row.state == {"counter": 0}
+
+
+async def test_transact_and_commit_action_share_the_version(store: Face) -> None:
+    await new_player(store, state={"counter": 0})
+    await store.commit_action("p1", 0, {"counter": 1}, entry(1))
+    result = await store.transact_player("p1", bump("t"))
+    assert result.version == 2
+    with pytest.raises(VersionConflict):
+        await store.commit_action("p1", 1, {"counter": 9}, entry(3))
+    assert (await store.get_player("p1")).state == {"counter": 2, "last": "t"}
+
+
+# --- set_narration_if_missing: a replay fills lost prose, never overwrites -------------
+
+
+async def test_set_narration_if_missing(store: Face) -> None:
+    await new_player(store)
+    await store.commit_action("p1", 0, {"a": 1}, entry(1))
+    assert await store.set_narration_if_missing("p1", 1, "灵气如潮。", False) is True
+    newest = (await store.list_log("p1", 1))[0]
+    assert (newest.narration, newest.degraded) == ("灵气如潮。", False)
+    # The prose a player may have read already stays.
+    assert await store.set_narration_if_missing("p1", 1, "（离线）另一段。", True) is False
+    newest = (await store.list_log("p1", 1))[0]
+    assert (newest.narration, newest.degraded) == ("灵气如潮。", False)
+    assert await store.set_narration_if_missing("p1", 7, "无", False) is False
+    assert await store.set_narration_if_missing("ghost", 0, "无", False) is False
+    assert (await store.get_player("p1")).version == 1
