@@ -21,6 +21,8 @@ options::
     "422_text"        422 with a plain-text body (older DeepSeek deserialize errors)
     "hang"            no answer at all ({"seconds": N}, default 3600)
     "keepalive_hang"  200, then keep-alive newlines / ": keep-alive" comments forever
+    "stall_body"      the headers after the latency, then not a byte of the body for
+                      ``seconds`` (default 3600), then the connection closes
     "reset"           the connection is reset (RST) before any answer
     "malformed"       200 with broken JSON (a broken data chunk in streams)
     "keepalive"       blank lines before the JSON / ": keep-alive" comments in the stream
@@ -348,6 +350,8 @@ class FakeDeepSeek:
             return _error(504, "fake hang ended")
         if kind in ("keepalive", "keepalive_hang"):
             return await self._keepalive(request, body, fault, latency, stream)
+        if kind == "stall_body":
+            return await self._stall_body(request, fault, latency, stream)
         if latency > 0:
             await asyncio.sleep(latency)
         if kind == "422_text":
@@ -448,6 +452,18 @@ class FakeDeepSeek:
         else:
             await resp.write(b"".join(out))
         await resp.write_eof()
+        return resp
+
+    async def _stall_body(self, request: web.Request, fault: dict[str, Any], latency: float,
+                          stream: bool) -> web.StreamResponse:
+        """Late headers, then a body that never comes (a read timeout's worst case)."""
+        if latency > 0:
+            await asyncio.sleep(latency)
+        resp = web.StreamResponse(status=200, headers={
+            "Content-Type": "text/event-stream" if stream else "application/json"})
+        await resp.prepare(request)
+        await resp.drain()  # the headers go out now, not with the first body byte
+        await asyncio.sleep(float(fault.get("seconds", 3600)))
         return resp
 
     async def _keepalive(self, request: web.Request, body: dict[str, Any],

@@ -36,6 +36,7 @@ __all__ = [
     "llm_in_flight",
     "multiprocess_enabled",
     "observe_llm_call",
+    "observe_llm_tokens",
     "observe_request",
     "render",
     "set_breaker_state",
@@ -45,6 +46,7 @@ __all__ = [
 PREFIX = "xianxia"
 MAX_LABEL_VALUES = 64
 BREAKER_STATES = ("closed", "open", "half_open")
+TOKEN_KINDS = ("prompt", "completion")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LABEL_OK = re.compile(r"[^A-Za-z0-9_./<>:-]")
 
@@ -65,6 +67,9 @@ class _Metrics:
     llm_in_flight: Gauge
     breaker: Gauge
     degraded: Counter
+    llm_tokens: Counter
+    llm_cache_hit: Counter
+    llm_cache_miss: Counter
 
 
 _lock = threading.Lock()
@@ -101,7 +106,7 @@ def _build() -> _Metrics:
 
     # No `*_created` series: gunicorn's merged output has none, so both apps expose the same
     # shape (and a third less text per scrape).
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=True)
     multiprocess = multiprocess_enabled()
     requests = Counter(
@@ -149,6 +154,25 @@ def _build() -> _Metrics:
         ["reason"],
         registry=registry,
     )
+    llm_tokens = Counter(
+        f"{PREFIX}_llm_tokens",
+        "Tokens spent on LLM calls that succeeded, by kind (prompt, completion).",
+        ["kind"],
+        registry=registry,
+    )
+    for kind in TOKEN_KINDS:
+        llm_tokens.labels(kind)  # present at 0 from the first scrape
+    cache_hit = Counter(
+        f"{PREFIX}_llm_prompt_cache_hit_tokens",
+        "Prompt tokens DeepSeek served from its context cache (usage.prompt_cache_hit_tokens).",
+        registry=registry,
+    )
+    cache_miss = Counter(
+        f"{PREFIX}_llm_prompt_cache_miss_tokens",
+        "Prompt tokens DeepSeek did not find in its context cache "
+        "(usage.prompt_cache_miss_tokens).",
+        registry=registry,
+    )
     return _Metrics(
         registry=registry,
         multiprocess=multiprocess,
@@ -159,6 +183,9 @@ def _build() -> _Metrics:
         llm_in_flight=in_flight,
         breaker=breaker,
         degraded=degraded,
+        llm_tokens=llm_tokens,
+        llm_cache_hit=cache_hit,
+        llm_cache_miss=cache_miss,
     )
 
 
@@ -200,6 +227,28 @@ def observe_llm_call(outcome: str, attempts: int, seconds: float) -> None:
     attempts_label = str(attempts) if 0 <= attempts <= 3 else "4+"
     m.llm_calls.labels(outcome_label, attempts_label).inc()
     m.llm_seconds.labels(outcome_label).observe(max(0.0, seconds))
+
+
+def observe_llm_tokens(
+    prompt: int | None,
+    completion: int | None,
+    cache_hit: int | None = None,
+    cache_miss: int | None = None,
+) -> None:
+    """Add one call's token counts (None: not reported, nothing added).
+
+    ``cache_hit`` / ``cache_miss`` split the prompt tokens by DeepSeek's context cache, so
+    ``hit / (hit + miss)`` is the cache's hit rate by tokens.
+    """
+    m = _metrics()
+    if prompt:
+        m.llm_tokens.labels("prompt").inc(prompt)
+    if completion:
+        m.llm_tokens.labels("completion").inc(completion)
+    if cache_hit:
+        m.llm_cache_hit.inc(cache_hit)
+    if cache_miss:
+        m.llm_cache_miss.inc(cache_miss)
 
 
 def set_breaker_state(state: str) -> None:
@@ -258,7 +307,7 @@ def render() -> tuple[bytes, str]:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         merged = generate_latest(registry)
         # A family no process has written yet is absent from the merged files; list it from
         # this process's registry (at 0, or HELP/TYPE only) so both apps show the same series.

@@ -1,5 +1,7 @@
-"""DeepSeek access: the client (sync, async, threaded, streaming), its errors, the circuit
-breaker and the narrator with its offline fallback. Importing this opens nothing."""
+"""DeepSeek access: the client (sync, async, threaded, streaming; one call flow in
+:mod:`shared.ai.flow`), its errors, the circuit breaker, the stream wrappers, and the
+narrator's two faces (:class:`Narrator` blocking, :class:`AsyncNarrator` awaiting) with their
+offline fallback. Importing this opens nothing."""
 
 from shared.ai.breaker import CircuitBreaker
 from shared.ai.deepseek_client import AsyncChatStream, ChatStream, DeepSeekClient

@@ -18,10 +18,15 @@ from typing import Any
 from shared import metrics
 from shared.ai.breaker import CircuitBreaker
 from shared.ai.errors import CircuitOpenError, LLMError, LLMTimeout
-from shared.ai.protocol import ChatResult, Completion
+from shared.ai.protocol import ChatResult, Completion, TokenCounts
 from shared.ai.retry import RetryPolicy
 
 _ids = itertools.count(1)
+
+
+def _dash(count: int | None) -> str:
+    """A count for the log line; ``-`` when the upstream did not report it."""
+    return "-" if count is None else str(count)
 
 
 class ClientStats:
@@ -178,12 +183,18 @@ class Call:
         self.t.breaker.record_success()
         self._end("ok")
         usage = completion.usage
+        tokens = TokenCounts.of(usage)
+        metrics.observe_llm_tokens(
+            tokens.prompt, tokens.completion, tokens.cache_hit, tokens.cache_miss
+        )
         if self.t.log.isEnabledFor(logging.INFO):
             self.t.log.info(
                 "llm call id=%s model=%s stream=%s outcome=ok status=200 attempts=%d "
-                "latency_ms=%.0f prompt_tokens=%s completion_tokens=%s",
+                "latency_ms=%.0f prompt_tokens=%s completion_tokens=%s "
+                "cache_hit_tokens=%s cache_miss_tokens=%s",
                 self.id, completion.model or self.model, self.stream, self.attempts,
-                latency_ms, usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                latency_ms, _dash(tokens.prompt), _dash(tokens.completion),
+                _dash(tokens.cache_hit), _dash(tokens.cache_miss),
             )
         return ChatResult(
             text=completion.text,
@@ -205,7 +216,8 @@ class Call:
         status = getattr(err, "status", None) or "-"
         self.t.log.info(
             "llm call id=%s model=%s stream=%s outcome=%s status=%s attempts=%d "
-            "latency_ms=%.0f prompt_tokens=- completion_tokens=-",
+            "latency_ms=%.0f prompt_tokens=- completion_tokens=- cache_hit_tokens=- "
+            "cache_miss_tokens=-",
             self.id, self.model, self.stream, err.reason, status, self.attempts, latency_ms,
         )
         self.t.log.error(

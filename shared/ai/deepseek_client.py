@@ -18,13 +18,18 @@ bearer key needs none of them. Proxies are therefore not read from the environme
 a transport configured with one if needed.
 
 Request building and parsing live in :mod:`shared.ai.protocol` and :mod:`shared.ai.sse`;
-deadlines, retry decisions, the breaker, stats and logging in :mod:`shared.ai.calls`. The
-faces below only send, read and sleep, so a table of upstream behaviours can be run against
-every face to show they behave alike.
+the call itself (attempts, retries, the deadline, the breaker, stats and logging) is written
+once, as the sans-I/O generator :func:`shared.ai.flow.call_flow`. Every face runs it with
+one of two drivers below, ``_drive`` (blocking) and ``_adrive`` (awaiting), which only
+send, read and sleep; so a table of upstream behaviours can be run against every face to
+show they behave alike.
 
 Timeouts: ``connect`` and ``read`` per attempt, plus one total deadline per call across all
-attempts. DeepSeek's keep-alive bytes reset httpx's read timer, so the deadline is also
-enforced while reading (``asyncio.timeout`` in async faces, a clock check per chunk in sync).
+attempts. DeepSeek's keep-alive bytes reset a read timer, and httpcore fixes a blocking
+response's read timeout once for the whole body, so the deadline is also enforced while
+reading: ``asyncio.timeout`` around every await in the async driver; in the blocking one a
+watchdog (:mod:`shared.ai.watchdog`) that shuts down a socket still blocked at the
+deadline, plus a clock check between chunks.
 """
 
 from __future__ import annotations
@@ -35,28 +40,20 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
 
 import httpx
 
 from shared.ai.breaker import CircuitBreaker
 from shared.ai.calls import Call, CallTracker, ClientStats
-from shared.ai.errors import LLMError, LLMNotConfigured, LLMTimeout
+from shared.ai.errors import LLMNotConfigured, LLMTimeout
 from shared.ai.executor import get_executor
-from shared.ai.protocol import (
-    TRANSPORT_ERRORS,
-    ChatProtocol,
-    ChatResult,
-    Completion,
-    Messages,
-    PreparedRequest,
-    error_from_exception,
-    status_error,
-)
+from shared.ai.flow import Emit, Flow, ReadBody, ReadChunk, Release, Send, Sleep, Step, call_flow
+from shared.ai.protocol import ChatProtocol, ChatResult, Messages, PreparedRequest
 from shared.ai.retry import RetryPolicy
-from shared.ai.sse import SSEDecoder, StreamAssembler
 from shared.ai.streams import AsyncStream, Finish, Stream
+from shared.ai.watchdog import Watch, get_watchdog
 from shared.config import ConfigError, Settings
 from shared.logging_setup import add_secret, get_logger
 
@@ -98,15 +95,6 @@ async def _read_body(response: httpx.Response) -> bytes:
         return b"".join([chunk async for chunk in stream])
     finally:
         await response.aclose()
-
-
-def _deltas(asm: StreamAssembler, payloads: Iterable[str]) -> list[str]:
-    out = []
-    for payload in payloads:
-        delta = asm.feed(payload)
-        if delta:
-            out.append(delta)
-    return out
 
 
 class DeepSeekClient:
@@ -177,6 +165,7 @@ class DeepSeekClient:
         self._lock = threading.Lock()
         self._sync: httpx.BaseTransport | None = None
         self._sync_slots = threading.BoundedSemaphore(concurrency)
+        self._watchdog = get_watchdog()  # its thread starts on the first watched response
         self._async: httpx.AsyncBaseTransport | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._async_slots: asyncio.Semaphore | None = None
@@ -236,13 +225,27 @@ class DeepSeekClient:
             await transport.aclose()
         self.close()
 
-    def _prepare(self, messages: Messages, stream: bool, kw: dict[str, Any]) -> PreparedRequest:
+    def _start(
+        self,
+        messages: Messages,
+        stream: bool,
+        model: str | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        user_id: str | None,
+        thinking: bool | None,
+    ) -> Flow:
+        """The flow of one call (LLMNotConfigured without an API key)."""
         if not self.settings.llm_enabled:
             self.stats._rejected(LLMNotConfigured.reason)
             raise LLMNotConfigured("DEEPSEEK_API_KEY is not set")
-        return self._proto.build(messages, stream=stream, **kw)
+        prepared = self._proto.build(
+            messages, stream=stream, model=model, max_tokens=max_tokens,
+            temperature=temperature, user_id=user_id, thinking=thinking,
+        )
+        return call_flow(self._tracker, self._proto, prepared, self._request)
 
-    def _request(self, prepared: PreparedRequest, call: Call, remaining: float) -> httpx.Request:
+    def _request(self, call: Call, remaining: float, prepared: PreparedRequest) -> httpx.Request:
         # stream= and ready-encoded headers skip httpx's content sniffing and header
         # normalising, which cost more than the rest of the request building together.
         content = prepared.content
@@ -256,7 +259,7 @@ class DeepSeekClient:
         request.read()  # sets request.content for transports that want bytes
         return request
 
-    # -- sync faces ---------------------------------------------------------------------
+    # -- the faces ------------------------------------------------------------------------
 
     def chat(
         self,
@@ -269,55 +272,13 @@ class DeepSeekClient:
         thinking: bool | None = None,
     ) -> ChatResult:
         """One completion (blocking). Raises an :class:`LLMError` after its retries."""
-        kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
-              "user_id": user_id, "thinking": thinking}
-        prepared = self._prepare(messages, False, kw)
-        call = self._tracker.start(prepared.model)
+        io = _SyncIO(self._start(messages, False, model, max_tokens, temperature, user_id,
+                                 thinking), self)
         try:
-            transport = self._http()
-            while True:
-                try:
-                    remaining = call.begin_attempt()
-                    status, headers, body = self._send(transport, prepared, call, remaining)
-                    completion = self._proto.parse_response(status, headers, body)
-                    return call.succeeded(completion)
-                except LLMError as exc:
-                    err = exc
-                except TRANSPORT_ERRORS as exc:
-                    err = error_from_exception(exc)
-                delay = call.retry_delay(err)
-                if delay is None:
-                    raise call.failed(err)
-                self._sleep(delay)
+            io.pump()  # a non-stream call emits no deltas: this runs it to its end
+            return io.result
         finally:
-            call.abandon()
-
-    def _send(
-        self,
-        transport: httpx.BaseTransport,
-        prepared: PreparedRequest,
-        call: Call,
-        remaining: float,
-    ) -> tuple[int, httpx.Headers, bytes]:
-        if not self._sync_slots.acquire(timeout=remaining):
-            raise LLMTimeout("no free upstream slot before the deadline")
-        try:
-            response = transport.handle_request(self._request(prepared, call, remaining))
-            try:
-                return response.status_code, response.headers, self._read(response, call)
-            finally:
-                response.close()
-        finally:
-            self._sync_slots.release()
-
-    @staticmethod
-    def _read(response: httpx.Response, call: Call) -> bytes:
-        parts = []
-        for chunk in response.iter_bytes():
-            parts.append(chunk)
-            if call.expired():  # keep-alive bytes keep the read timer from firing
-                raise call.deadline_error()
-        return b"".join(parts)
+            io.close()
 
     def stream(
         self,
@@ -329,61 +290,12 @@ class DeepSeekClient:
         user_id: str | None = None,
         thinking: bool | None = None,
     ) -> Stream[ChatResult]:
-        """Text deltas as they arrive (blocking). Retried only before the first delta."""
-        kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
-              "user_id": user_id, "thinking": thinking}
-        prepared = self._prepare(messages, True, kw)
-        return Stream(lambda finish: self._stream(finish, prepared))
+        """Text deltas as they arrive (blocking), then ``.result``.
 
-    def _stream(
-        self, finish: Finish[ChatResult], prepared: PreparedRequest
-    ) -> Generator[str, None, None]:
-        call = self._tracker.start(prepared.model, stream=True)
-        yielded = False
-        try:
-            transport = self._http()
-            while True:
-                try:
-                    remaining = call.begin_attempt()
-                    if not self._sync_slots.acquire(timeout=remaining):
-                        raise LLMTimeout("no free upstream slot before the deadline")
-                    try:
-                        response = transport.handle_request(
-                            self._request(prepared, call, remaining)
-                        )
-                        try:
-                            if response.status_code != 200:
-                                body = self._read(response, call)
-                                raise status_error(response.status_code, response.headers, body)
-                            decoder, asm = SSEDecoder(), StreamAssembler()
-                            for chunk in response.iter_bytes():
-                                if call.expired():
-                                    raise call.deadline_error()
-                                for delta in _deltas(asm, decoder.feed(chunk)):
-                                    yielded = True
-                                    yield delta
-                            for delta in _deltas(asm, decoder.close()):
-                                yielded = True
-                                yield delta
-                            completion = Completion(*asm.finish())
-                        finally:
-                            response.close()
-                    finally:
-                        self._sync_slots.release()
-                    finish(call.succeeded(completion))
-                    return
-                except LLMError as exc:
-                    err = exc
-                except TRANSPORT_ERRORS as exc:
-                    err = error_from_exception(exc)
-                delay = None if yielded else call.retry_delay(err)
-                if delay is None:
-                    raise call.failed(err)
-                self._sleep(delay)
-        finally:
-            call.abandon()
-
-    # -- async faces --------------------------------------------------------------------
+        Retried only before the first delta; the call's deadline covers the whole stream.
+        """
+        flow = self._start(messages, True, model, max_tokens, temperature, user_id, thinking)
+        return Stream(functools.partial(self._drive, flow))
 
     async def chat_async(
         self,
@@ -395,39 +307,15 @@ class DeepSeekClient:
         user_id: str | None = None,
         thinking: bool | None = None,
     ) -> ChatResult:
-        """One completion on the event loop. Raises an :class:`LLMError` after its retries."""
-        kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
-              "user_id": user_id, "thinking": thinking}
-        prepared = self._prepare(messages, False, kw)
-        call = self._tracker.start(prepared.model)
+        """One completion on the event loop. Raises an :class:`LLMError` after its retries;
+        a cancelled call closes its upstream response and propagates."""
+        flow = self._start(messages, False, model, max_tokens, temperature, user_id, thinking)
+        io = _AsyncIO(flow, self)
         try:
-            transport, slots = self._ahttp()
-            while True:
-                try:
-                    remaining = call.begin_attempt()
-                    request = self._request(prepared, call, remaining)
-                    try:
-                        # Keep-alive bytes reset the read timer: the deadline covers it all.
-                        async with asyncio.timeout(remaining):
-                            async with slots:
-                                response = await transport.handle_async_request(request)
-                                body = await _read_body(response)
-                    except TimeoutError:
-                        raise call.deadline_error() from None
-                    completion = self._proto.parse_response(
-                        response.status_code, response.headers, body
-                    )
-                    return call.succeeded(completion)
-                except LLMError as exc:
-                    err = exc
-                except TRANSPORT_ERRORS as exc:
-                    err = error_from_exception(exc)
-                delay = call.retry_delay(err)
-                if delay is None:
-                    raise call.failed(err)
-                await self._async_sleep(delay)
+            await io.pump()
+            return io.result
         finally:
-            call.abandon()
+            await io.close()  # also on cancellation: the upstream must close
 
     def astream(
         self,
@@ -439,74 +327,10 @@ class DeepSeekClient:
         user_id: str | None = None,
         thinking: bool | None = None,
     ) -> AsyncStream[ChatResult]:
-        """Async text deltas as they arrive. Retried only before the first delta."""
-        kw = {"model": model, "max_tokens": max_tokens, "temperature": temperature,
-              "user_id": user_id, "thinking": thinking}
-        prepared = self._prepare(messages, True, kw)
-        return AsyncStream(lambda finish: self._astream(finish, prepared))
-
-    async def _astream(
-        self, finish: Finish[ChatResult], prepared: PreparedRequest
-    ) -> AsyncGenerator[str, None]:
-        call = self._tracker.start(prepared.model, stream=True)
-        yielded = False
-        try:
-            transport, slots = self._ahttp()
-            while True:
-                try:
-                    remaining = call.begin_attempt()
-                    request = self._request(prepared, call, remaining)
-                    async with slots:
-                        try:
-                            async with asyncio.timeout(remaining):
-                                response = await transport.handle_async_request(request)
-                        except TimeoutError:
-                            raise call.deadline_error() from None
-                        try:
-                            if response.status_code != 200:
-                                body = await self._aread(response, call)
-                                raise status_error(response.status_code, response.headers, body)
-                            decoder, asm = SSEDecoder(), StreamAssembler()
-                            chunks = response.aiter_bytes()
-                            while True:
-                                # The timeout wraps the read only, never a yield: a timeout
-                                # spanning a yield would cancel the consumer's code instead.
-                                try:
-                                    async with asyncio.timeout(max(call.remaining(), 0.0)):
-                                        chunk = await anext(chunks)
-                                except StopAsyncIteration:
-                                    break
-                                except TimeoutError:
-                                    raise call.deadline_error() from None
-                                for delta in _deltas(asm, decoder.feed(chunk)):
-                                    yielded = True
-                                    yield delta
-                            for delta in _deltas(asm, decoder.close()):
-                                yielded = True
-                                yield delta
-                            completion = Completion(*asm.finish())
-                        finally:
-                            await response.aclose()
-                    finish(call.succeeded(completion))
-                    return
-                except LLMError as exc:
-                    err = exc
-                except TRANSPORT_ERRORS as exc:
-                    err = error_from_exception(exc)
-                delay = None if yielded else call.retry_delay(err)
-                if delay is None:
-                    raise call.failed(err)
-                await self._async_sleep(delay)
-        finally:
-            call.abandon()
-
-    @staticmethod
-    async def _aread(response: httpx.Response, call: Call) -> bytes:
-        try:
-            async with asyncio.timeout(max(call.remaining(), 0.0)):
-                return await response.aread()
-        except TimeoutError:
-            raise call.deadline_error() from None
+        """Async text deltas as they arrive, then ``.result``. Retried only before the
+        first delta."""
+        flow = self._start(messages, True, model, max_tokens, temperature, user_id, thinking)
+        return AsyncStream(lambda finish: self._adrive(flow, finish))
 
     async def chat_threaded(
         self,
@@ -525,3 +349,255 @@ class DeepSeekClient:
             temperature=temperature, user_id=user_id, thinking=thinking,
         )
         return await loop.run_in_executor(get_executor(self.settings.llm_max_workers), job)
+
+    # -- the two I/O drivers of the flow ------------------------------------------------
+
+    def _drive(self, flow: Flow, finish: Finish[ChatResult]) -> Generator[str, None, None]:
+        """Perform the flow's steps with blocking I/O; deltas are yielded, the result
+        handed to ``finish``. The deadline holds during reads: a watchdog shuts a socket
+        that is still blocked when it passes, and the clock is checked between chunks."""
+        io = _SyncIO(flow, self)
+        try:
+            while (emit := io.pump()) is not None:
+                yield emit.text  # outside the pump: the consumer's errors are its own
+            finish(io.result)
+        finally:
+            io.close()
+
+    async def _adrive(
+        self, flow: Flow, finish: Finish[ChatResult]
+    ) -> AsyncGenerator[str, None]:
+        """Perform the flow's steps on the event loop; see :meth:`_drive`. Every wait is
+        bounded by ``asyncio.timeout``, never around a ``yield`` (that would cancel the
+        consumer's code instead)."""
+        io = _AsyncIO(flow, self)
+        try:
+            while (emit := await io.pump()) is not None:
+                yield emit.text
+            finish(io.result)
+        finally:
+            await io.close()  # also on cancellation: the upstream must close
+
+
+class _Runner:
+    """Advances a flow: the last step's answer (or error) in, the next step out. The two
+    I/O classes below extend it with the I/O that answers the steps; their ``pump`` runs
+    steps until the flow emits a delta (returned) or ends (None, ``result`` is set)."""
+
+    __slots__ = ("answer", "error", "flow", "result")
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.answer: Any = None
+        self.error: Exception | None = None
+        self.result: ChatResult
+
+    def advance(self) -> Step | None:
+        """The next step, or None once the flow returned (then ``result`` is set)."""
+        answer, error = self.answer, self.error
+        self.answer = self.error = None
+        try:
+            return self.flow.send(answer) if error is None else self.flow.throw(error)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+
+
+class _SyncIO(_Runner):
+    """The blocking I/O of one call: its slot, its response, its watch."""
+
+    __slots__ = ("_call", "_chunks", "_client", "_held", "_response", "_watch")
+
+    def __init__(self, flow: Flow, client: DeepSeekClient) -> None:
+        super().__init__(flow)
+        self._client = client
+        self._call: Call | None = None
+        self._response: httpx.Response | None = None
+        self._watch: Watch | None = None
+        self._chunks: Iterator[bytes] = iter(())
+        self._held = False
+
+    def pump(self) -> Emit | None:
+        """Perform steps until the next delta (returned) or the end of the flow (None)."""
+        while (step := self.advance()) is not None:
+            if type(step) is Emit:
+                return step
+            try:
+                self.answer = self.perform(step)
+            except Exception as exc:  # handed to the flow, which maps or re-raises it
+                self.error = exc
+        return None
+
+    def close(self) -> None:
+        """Release what the call holds and close the flow (a no-op once it ended)."""
+        self.release()
+        self.flow.close()
+
+    def perform(self, step: Step) -> Any:
+        kind = type(step)
+        if kind is Send:
+            assert isinstance(step, Send)
+            return self._send(step)
+        if kind is ReadChunk:
+            return self._chunk()
+        if kind is ReadBody:
+            return self._body()
+        if kind is Release:
+            return self.release()
+        assert isinstance(step, Sleep)
+        self._client._sleep(step.seconds)
+        return None
+
+    def _send(self, step: Send) -> tuple[httpx.Response, bytes | None]:
+        client = self._client
+        started = time.monotonic()
+        if not client._sync_slots.acquire(timeout=step.remaining):
+            raise LLMTimeout("no free upstream slot before the deadline")
+        self._held = True
+        self._call = step.call
+        self._response = response = client._http().handle_request(step.request)
+        self._watch = client._watchdog.arm(started + step.remaining, response)
+        self._chunks = _raw_chunks(response)
+        if not step.read_body:
+            return response, None
+        body = self._body()
+        self.release()
+        return response, body
+
+    def _chunk(self) -> bytes | None:
+        for chunk in self._chunks:
+            if chunk:
+                self._check()
+                return chunk
+        return None
+
+    def _body(self) -> bytes:
+        parts = []
+        for chunk in self._chunks:
+            if chunk:
+                parts.append(chunk)
+                self._check()  # keep-alive bytes keep the read timer from firing
+        return b"".join(parts)
+
+    def _check(self) -> None:
+        assert self._call is not None
+        if self._call.expired():
+            raise TimeoutError
+
+    def release(self) -> None:
+        """Close the response (disarming its watch first) and free the slot; idempotent."""
+        response, self._response = self._response, None
+        try:
+            if response is not None:
+                self._client._watchdog.disarm(self._watch)  # before the socket is pooled again
+                self._watch = None
+                response.close()
+        finally:
+            if self._held:
+                self._held = False
+                self._client._sync_slots.release()
+
+
+class _AsyncIO(_Runner):
+    """The awaiting I/O of one call: its slot and its response."""
+
+    __slots__ = ("_call", "_chunks", "_client", "_response", "_slots")
+
+    def __init__(self, flow: Flow, client: DeepSeekClient) -> None:
+        super().__init__(flow)
+        self._client = client
+        self._call: Call | None = None
+        self._response: httpx.Response | None = None
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    async def pump(self) -> Emit | None:
+        """Perform steps until the next delta (returned) or the end of the flow (None)."""
+        while (step := self.advance()) is not None:
+            if type(step) is Emit:
+                return step
+            try:
+                self.answer = await self.perform(step)
+            except Exception as exc:
+                self.error = exc
+        return None
+
+    async def close(self) -> None:
+        """Release what the call holds and close the flow."""
+        await self.release()
+        self.flow.close()
+
+    async def perform(self, step: Step) -> Any:
+        kind = type(step)
+        if kind is Send:
+            assert isinstance(step, Send)
+            return await self._send(step)
+        if kind is ReadChunk:
+            return await self._chunk()
+        if kind is ReadBody:
+            return await self._body()
+        if kind is Release:
+            return await self.release()
+        assert isinstance(step, Sleep)
+        await self._client._async_sleep(step.seconds)
+        return None
+
+    async def _send(self, step: Send) -> tuple[httpx.Response, bytes | None]:
+        transport, slots = self._client._ahttp()
+        self._call = step.call
+        # Keep-alive bytes reset the read timer: the deadline covers slot, send and body.
+        async with asyncio.timeout(step.remaining):
+            await slots.acquire()
+            self._slots = slots
+            self._response = response = await transport.handle_async_request(step.request)
+            if not step.read_body:
+                return response, None
+            body = await _read_body(response)
+        await self.release()
+        return response, body
+
+    def _left(self) -> float:
+        assert self._call is not None
+        return max(self._call.remaining(), 0.0)
+
+    async def _chunk(self) -> bytes | None:
+        if self._chunks is None:
+            assert self._response is not None
+            self._chunks = _araw_chunks(self._response)
+        async with asyncio.timeout(self._left()):
+            return await anext(self._chunks, None)
+
+    async def _body(self) -> bytes:
+        assert self._response is not None
+        async with asyncio.timeout(self._left()):
+            return await self._response.aread()
+
+    async def release(self) -> None:
+        """Close the response and free the slot; idempotent."""
+        response, self._response = self._response, None
+        slots, self._slots = self._slots, None
+        self._chunks = None
+        try:
+            if response is not None:
+                await response.aclose()
+        finally:
+            if slots is not None:
+                slots.release()
+
+
+def _raw_chunks(response: httpx.Response) -> Iterator[bytes]:
+    """The body's chunks; the transport's own bytes unless the server compressed anyway."""
+    if _compressed(response.headers):
+        return response.iter_bytes()
+    stream = response.stream
+    assert isinstance(stream, httpx.SyncByteStream)
+    return iter(stream)
+
+
+def _araw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's chunks on the event loop (see :func:`_raw_chunks`)."""
+    if _compressed(response.headers):
+        return response.aiter_bytes()
+    stream = response.stream
+    assert isinstance(stream, httpx.AsyncByteStream)
+    return stream.__aiter__()

@@ -66,6 +66,40 @@ class Completion:
     usage: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    """What one call's ``usage`` says was spent; None where the upstream did not say.
+
+    DeepSeek reports its context cache as ``prompt_cache_hit_tokens`` and
+    ``prompt_cache_miss_tokens`` (they add up to ``prompt_tokens``); OpenAI-style servers
+    give only ``prompt_tokens_details.cached_tokens``, from which the miss is derived.
+    """
+
+    prompt: int | None
+    completion: int | None
+    cache_hit: int | None
+    cache_miss: int | None
+
+    @classmethod
+    def of(cls, usage: Mapping[str, Any]) -> TokenCounts:
+        """Read a ``usage`` object; anything that is not a count is left out."""
+        get = usage.get
+        prompt, completion = get("prompt_tokens"), get("completion_tokens")
+        hit, miss = get("prompt_cache_hit_tokens"), get("prompt_cache_miss_tokens")
+        # A count is a plain non-negative int (type() also rules out bool).
+        prompt = prompt if type(prompt) is int and prompt >= 0 else None
+        completion = completion if type(completion) is int and completion >= 0 else None
+        hit = hit if type(hit) is int and hit >= 0 else None
+        miss = miss if type(miss) is int and miss >= 0 else None
+        if hit is None:
+            details = get("prompt_tokens_details")
+            cached = details.get("cached_tokens") if isinstance(details, dict) else None
+            hit = cached if type(cached) is int and cached >= 0 else None
+        if miss is None and hit is not None and prompt is not None and prompt >= hit:
+            miss = prompt - hit
+        return cls(prompt, completion, hit, miss)
+
+
 @dataclass(frozen=True)
 class PreparedRequest:
     """A request ready to send: the faces wrap it in ``httpx.Request``."""

@@ -202,7 +202,10 @@ def test_result_before_the_end_is_an_error() -> None:
     next(s)
     with pytest.raises(RuntimeError):
         _ = s.result
+    assert not s.done
     s.close()
+    with n.stream(REQ) as whole:
+        assert "".join(whole) == whole.result.text and whole.done
     a = n.astream(REQ)
     with pytest.raises(RuntimeError):
         _ = a.result
