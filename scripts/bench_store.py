@@ -1,7 +1,6 @@
 """Benchmark the async store: throughput at many concurrent writers.
 
     .venv/bin/python scripts/bench_store.py                 # async SQLite, temp file
-    .venv/bin/python scripts/bench_store.py --sqlite-writes aiosqlite   # the slower path
     .venv/bin/python scripts/bench_store.py --url postgresql://127.0.0.1/test --uvloop
 
 Runs ``--inflight`` coroutines (default 500) over ``--players`` players (default 100), in two
@@ -131,7 +130,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (hypercorn -k uvloop)")
     parser.add_argument(
         "--sqlite-writes",
-        choices=("thread", "aiosqlite"),
+        choices=("thread",),  # the aiosqlite path was removed from the store
         default="thread",
         help="where the async face runs SQLite writes (default: thread)",
     )

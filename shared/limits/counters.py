@@ -2,8 +2,9 @@
 
 ``add(tallies)`` adds each tally's amount to its counter for the current window (or the
 window it names) and returns the new values; a negative amount gives units back. ``read``
-returns values without changing them. The store face runs a plan through the store's own
-executor (so SQLite writes queue with the game's writes); the Redis face one MULTI pipeline.
+returns values without changing them. The store face runs plain functions of a connection through
+the store's ``run_transaction``/``run_read`` (so SQLite writes queue with the game's writes);
+the Redis face one MULTI pipeline.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import Connection, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.store.plans import COMMIT, Plan, Run
 from shared.store.schema import limit_counters
 
 Clock = Callable[[], float]
@@ -70,41 +70,39 @@ def _upsert(dialect: str, tally: Tally, slot: int) -> Any:
     ).returning(limit_counters.c.value)
 
 
-def add_plan(dialect: str, tallies: Sequence[Tally], now: float) -> Plan[tuple[Count, ...]]:
-    """Add every tally in one transaction; the new values in the tallies' order.
+def add_counts(conn: Connection, tallies: Sequence[Tally], now: float) -> tuple[Count, ...]:
+    """Add every tally in one transaction (run by ``store.run_transaction``); the new values
+    in the tallies' order.
 
     Rows are touched in (key, slot) order, so two concurrent transactions on PostgreSQL
     never wait on each other's rows in opposite orders (no deadlock)."""
+    dialect = conn.dialect.name
     slots = [_slot(t, now) for t in tallies]
     values: dict[int, int] = {}
     fresh = False
     for i in sorted(range(len(tallies)), key=lambda i: (tallies[i].key, slots[i])):
-        value = (yield Run(_upsert(dialect, tallies[i], slots[i]))).scalar_one()
+        value = int(conn.execute(_upsert(dialect, tallies[i], slots[i])).scalar_one())
         values[i] = value
         fresh = fresh or value == tallies[i].amount
     if fresh:  # a window started: drop the rows whose windows are long over
-        yield Run(delete(limit_counters).where(limit_counters.c.expires_at < int(now)))
-    yield COMMIT
-    return tuple(_count(t, s, values[i], now) for i, (t, s) in enumerate(zip(tallies, slots,
-                                                                                strict=True)))
+        conn.execute(delete(limit_counters).where(limit_counters.c.expires_at < int(now)))
+    conn.commit()
+    return tuple(_count(t, s, values[i], now)
+                 for i, (t, s) in enumerate(zip(tallies, slots, strict=True)))
 
 
-def read_plan(tallies: Sequence[Tally], now: float) -> Plan[tuple[Count, ...]]:
-    """The current values (0 for a counter never added to)."""
-    slots = [_slot(t, now) for t in tallies]
+def read_counts(conn: Connection, tallies: Sequence[Tally], now: float) -> tuple[Count, ...]:
+    """The current values (0 for a counter never added to), run by ``store.run_read``."""
     if not tallies:
         return ()
+    slots = [_slot(t, now) for t in tallies]
     cond = or_(*(and_(limit_counters.c.key == t.key, limit_counters.c.slot == s)
                  for t, s in zip(tallies, slots, strict=True)))
-    rows = (yield Run(select(limit_counters.c.key, limit_counters.c.slot,
-                             limit_counters.c.value).where(cond))).all()
-    found = {(r[0], int(r[1])): int(r[2]) for r in rows}
+    rows = conn.execute(select(limit_counters.c.key, limit_counters.c.slot,
+                               limit_counters.c.value).where(cond)).all()
+    found = {(str(r[0]), int(r[1])): int(r[2]) for r in rows}
     return tuple(_count(t, s, found.get((t.key, s), 0), now)
                  for t, s in zip(tallies, slots, strict=True))
-
-
-def _dialect(store: Any) -> str:
-    return "postgresql" if store.engine.dialect.name == "postgresql" else "sqlite"
 
 
 class StoreCounters:
@@ -116,12 +114,15 @@ class StoreCounters:
 
     def add(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
         """Add atomically; the new values."""
-        return self._store._run(add_plan(_dialect(self._store), tallies, self._clock()),  # type: ignore[no-any-return]
-                                "transaction")
+        result: tuple[Count, ...] = self._store.run_transaction(add_counts, tuple(tallies),
+                                                                self._clock())
+        return result
 
     def read(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
         """The current values."""
-        return self._store._run(read_plan(tallies, self._clock()))  # type: ignore[no-any-return]
+        result: tuple[Count, ...] = self._store.run_read(read_counts, tuple(tallies),
+                                                         self._clock())
+        return result
 
     def close(self) -> None:
         """Nothing of its own to close (the store is the runtime's)."""
@@ -136,12 +137,15 @@ class AsyncStoreCounters:
 
     async def add(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
         """Add atomically; the new values."""
-        return await self._store._run(  # type: ignore[no-any-return]
-            add_plan(_dialect(self._store), tallies, self._clock()), "transaction")
+        result: tuple[Count, ...] = await self._store.run_transaction(
+            add_counts, tuple(tallies), self._clock())
+        return result
 
     async def read(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
         """The current values."""
-        return await self._store._run(read_plan(tallies, self._clock()))  # type: ignore[no-any-return]
+        result: tuple[Count, ...] = await self._store.run_read(read_counts, tuple(tallies),
+                                                               self._clock())
+        return result
 
     async def close(self) -> None:
         """Nothing of its own to close (the store is the runtime's)."""

@@ -5,11 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from shared.limits.counters import Count, Tally
-from shared.store.plans import Plan, Run
-from shared.store.schema import players
 from shared.usecases.effects import LimitsEffect, MaybeAwaitable, StoreEffect
 
 
@@ -35,12 +31,6 @@ class ReadCounts(LimitsEffect["tuple[Count, ...]"]):
         return counters.read(self.tallies)  # type: ignore[no-any-return]
 
 
-def player_for_token_plan(token_hash: str) -> Plan[str | None]:
-    """The id of the player whose token has this hash, or None."""
-    row = (yield Run(select(players.c.id).where(players.c.token_hash == token_hash))).first()
-    return None if row is None else str(row[0])
-
-
 @dataclass(frozen=True, slots=True)
 class PlayerForToken(StoreEffect["str | None"]):
     """The player a bearer token belongs to (by its hash), for routes without a player id."""
@@ -48,5 +38,5 @@ class PlayerForToken(StoreEffect["str | None"]):
     token_hash: str
 
     def call(self, store: Any) -> MaybeAwaitable[str | None]:
-        """One indexed read through the store's own executor."""
-        return store._run(player_for_token_plan(self.token_hash))  # type: ignore[no-any-return]
+        """``store.player_id_for_token_hash`` (one indexed read)."""
+        return store.player_id_for_token_hash(self.token_hash)  # type: ignore[no-any-return]

@@ -1,14 +1,19 @@
 """The player state store: SQLAlchemy Core over SQLite (WAL) or PostgreSQL (psycopg 3).
 
-Two faces over one schema and one set of statements: :func:`open_store` gives the blocking,
+Two faces over one schema and one set of operations: :func:`open_store` gives the blocking,
 thread-safe :class:`SyncStore` (Flask), :func:`open_async_store` the :class:`AsyncStore`
-(Quart). Writes are optimistic (a version per player) and optionally idempotent (a key per
-action). Nothing connects until the first call; call ``init_schema()`` at start-up.
+(Quart), with the same method names. Actions go through ``transact_player`` (one transaction
+serialised per player) or ``commit_action`` (optimistic, a version per player); both are
+optionally idempotent (a key per action). Nothing connects until the first call; call
+``init_schema()`` at start-up.
 
 Layout: ``schema`` (tables, migrations) and ``queries`` (every statement, built once per
-dialect) feed ``plans`` (each operation once, as a sans-I/O generator), which ``drivers`` run
-for both faces; ``engines`` turns a URL into configured engines; ``aiosqlite_onehop`` and
-``writer_thread`` are the async SQLite face's measured speed-ups (``scripts/bench_store.py``).
+dialect) feed ``operations`` (each operation once, a plain function of a ``Connection``),
+which each face runs: the sync face on ``engine.connect()``, the async face through
+``AsyncConnection.run_sync`` (PostgreSQL) or on its ``sqlite_thread``. ``engines`` turns a
+URL into configured engines; ``records`` holds the rows and the ``transact_player`` verdicts.
+Other packages may add operations of their own and run them with ``run_read`` /
+``run_transaction`` on either face.
 """
 
 from __future__ import annotations
@@ -17,11 +22,16 @@ from .async_store import AsyncStore, SqliteWrites, open_async_store
 from .engines import PoolConfig, resolve_url
 from .errors import LogEntryNotFound, PlayerExists, PlayerNotFound, StoreError, VersionConflict
 from .records import (
+    HALL_KINDS,
     REPLAY,
     Commit,
     CommitResult,
+    Conversation,
     Decide,
     Decision,
+    Exchange,
+    HallEntry,
+    HallKind,
     LogEntry,
     NewLogEntry,
     PlayerRow,
@@ -31,13 +41,18 @@ from .schema import SCHEMA_VERSION
 from .sync_store import SyncStore, open_store
 
 __all__ = [
+    "HALL_KINDS",
     "REPLAY",
     "SCHEMA_VERSION",
     "AsyncStore",
     "Commit",
     "CommitResult",
+    "Conversation",
     "Decide",
     "Decision",
+    "Exchange",
+    "HallEntry",
+    "HallKind",
     "LogEntry",
     "LogEntryNotFound",
     "NewLogEntry",

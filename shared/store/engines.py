@@ -1,7 +1,8 @@
-"""From a store URL to configured SQLAlchemy engines (sync and async) with sized pools.
+"""From a store URL to configured SQLAlchemy engines with sized pools.
 
-``sqlite:///path`` maps to pysqlite / aiosqlite, ``postgresql://`` and
-``postgresql+psycopg://`` to psycopg 3 for both faces. SQLite connections get the settings of
+``sqlite:///path`` maps to pysqlite for both faces (the async face runs it on its SQLite
+thread), ``postgresql://`` and ``postgresql+psycopg://`` to psycopg 3 (its async variant for
+the async face). SQLite connections get the settings of
 :mod:`shared.store.sqlite_setup`, and SQLAlchemy takes over BEGIN (the documented event recipe)
 so that write transactions start with ``BEGIN IMMEDIATE``: a writer takes the write lock up
 front instead of failing to upgrade a read lock later.
@@ -10,7 +11,6 @@ front instead of failing to upgrade a read lock later.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +22,6 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from shared.config import ConfigError
 
-from .aiosqlite_onehop import one_hop_creator
 from .errors import StoreError
 from .sqlite_setup import configure_sqlite
 
@@ -32,12 +31,16 @@ Backend = Literal["sqlite", "postgresql"]
 WRITE_OPTION = "xianxia_write"
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg_async")
+# "sqlite+aiosqlite" is still accepted (older settings); every face now runs pysqlite.
 _SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite")
 
 
 @dataclass(frozen=True)
 class StoreTarget:
-    """Where the store lives: the backend and the driver URL of each face."""
+    """Where the store lives: the backend and the driver URL of each face.
+
+    On SQLite both URLs name pysqlite: the async face runs the sync driver on one thread.
+    """
 
     backend: Backend
     sync_url: URL
@@ -63,23 +66,19 @@ def default_pool(backend: Backend, is_async: bool) -> PoolConfig:
     """Pool sizes that fit the apps' concurrency.
 
     Async: one hypercorn worker may have 500 requests in flight; they queue for a
-    connection (generous timeout) rather than open hundreds. On SQLite the writers are
-    serialised in-process anyway, so a few connections suffice for the concurrent reads.
-    Sync: gunicorn gthread workers run up to ~32 threads each.
+    connection (generous timeout) rather than open hundreds. On SQLite the async face's one
+    thread needs exactly one connection. Sync: gunicorn gthread workers run up to ~32 threads
+    each (SQLite writers queue in-process; the pool serves the concurrent reads).
     """
     if backend == "sqlite":
-        return (
-            PoolConfig(size=8, max_overflow=0, timeout=60.0)
-            if is_async
-            else PoolConfig(size=8, max_overflow=24, timeout=30.0)
-        )
+        return SQLITE_THREAD_POOL if is_async else PoolConfig(size=8, max_overflow=24, timeout=30.0)
     if is_async:
         return PoolConfig(size=20, max_overflow=10, timeout=60.0, recycle=1800.0)
     return PoolConfig(size=5, max_overflow=15, timeout=30.0, recycle=1800.0)
 
 
-# The async face's SQLite writer thread (see writer_thread.py) needs exactly one connection.
-WRITER_POOL = PoolConfig(size=1, max_overflow=0, timeout=60.0)
+# The async face's SQLite thread (see sqlite_thread.py) uses exactly one connection.
+SQLITE_THREAD_POOL = PoolConfig(size=1, max_overflow=0, timeout=60.0)
 
 
 def resolve_url(url: str) -> StoreTarget:
@@ -101,12 +100,8 @@ def resolve_url(url: str) -> StoreTarget:
                 "shared between pooled connections"
             )
         path = Path(database).expanduser().resolve()
-        return StoreTarget(
-            "sqlite",
-            parsed.set(drivername="sqlite+pysqlite", database=str(path)),
-            parsed.set(drivername="sqlite+aiosqlite", database=str(path)),
-            path,
-        )
+        pysqlite = parsed.set(drivername="sqlite+pysqlite", database=str(path))
+        return StoreTarget("sqlite", pysqlite, pysqlite, path)
     raise ConfigError(
         f"unsupported database URL scheme {scheme!r}: use sqlite:///path or postgresql://..."
     )
@@ -142,20 +137,11 @@ def build_sync_engine(target: StoreTarget, pool: PoolConfig, busy_timeout: float
 
 
 def build_async_engine(target: StoreTarget, pool: PoolConfig, busy_timeout: float) -> AsyncEngine:
-    """The aiosqlite or async psycopg engine of the async face."""
+    """The async psycopg engine of the async face (PostgreSQL only: SQLite uses a thread)."""
+    if target.backend != "postgresql":
+        raise ConfigError("the async engine is for PostgreSQL; SQLite runs on SqliteThread")
     kwargs = _engine_kwargs(target, pool, busy_timeout)
-    if target.path is not None:
-        # Same driver and dialect, but one thread hop per statement (see aiosqlite_onehop);
-        # the settings are applied on aiosqlite's thread, where waiting does not block the loop.
-        kwargs["async_creator"] = one_hop_creator(
-            str(target.path),
-            partial(configure_sqlite, busy_timeout=busy_timeout),
-            **kwargs.pop("connect_args"),
-        )
-    engine = create_async_engine(target.async_url, poolclass=AsyncAdaptedQueuePool, **kwargs)
-    if target.path is not None:
-        _listen_begin(engine.sync_engine)
-    return engine
+    return create_async_engine(target.async_url, poolclass=AsyncAdaptedQueuePool, **kwargs)
 
 
 def prepare_target(url: str) -> StoreTarget:

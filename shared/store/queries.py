@@ -24,11 +24,20 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateTable, Table
 from sqlalchemy.sql import ColumnElement, Executable
 
-from .records import LogEntry, NewLogEntry, PlayerRow
-from .schema import SQLITE_TIME_FORMAT, action_log, db_now, players, schema_version
+from .records import Conversation, Exchange, HallEntry, LogEntry, NewLogEntry, PlayerRow
+from .schema import (
+    SQLITE_TIME_FORMAT,
+    action_log,
+    conversations,
+    db_now,
+    hall,
+    players,
+    schema_version,
+)
 
 # Any constant works; it only has to be the same in every process that migrates this database.
 SCHEMA_LOCK_KEY = 7_270_271_331
@@ -47,6 +56,7 @@ class Queries:
     player_insert: Executable
     player_select: Executable
     player_lock: Executable
+    player_by_token: Executable
     player_version: Executable
     player_update: Executable
     log_insert: Executable
@@ -57,6 +67,17 @@ class Queries:
     log_count_since: Executable
     narration_update: Executable
     narration_fill: Executable
+    conversation_select: Executable
+    conversation_ensure: Executable
+    conversation_lock: Executable
+    conversation_update: Executable
+    summary_upsert: Executable
+    summary_replace: Executable
+    hall_insert: Executable
+    hall_by_player: Executable
+    hall_page: Executable
+    hall_page_of_kind: Executable
+    hall_claim: Executable
 
 
 def _since(dialect: str) -> ColumnElement[Any]:
@@ -68,12 +89,22 @@ def _since(dialect: str) -> ColumnElement[Any]:
     return db_now() - literal_column("interval '1 second'") * seconds
 
 
+def _upsert_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT (both databases speak it; Core needs the dialect)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 @cache
 def queries_for(dialect: str) -> Queries:
     """Build (once per process and dialect) every statement the store runs."""
     log = action_log.c
     of_player = log.player_id == bindparam("p_id")
     by_key = and_(of_player, log.idempotency_key == bindparam("p_key"))
+    talk = conversations.c
+    of_pair = and_(talk.player_id == bindparam("p_id"), talk.npc_id == bindparam("p_npc"))
+    pair_select = select(talk.summary, talk.exchanges).where(of_pair)
+    summary_insert = _upsert_insert(dialect, conversations)
+    hall_newest = select(hall).order_by(hall.c.id.desc()).limit(bindparam("p_limit", type_=Integer))
     page = (
         select(action_log)
         .where(of_player)
@@ -93,6 +124,7 @@ def queries_for(dialect: str) -> Queries:
         schema_version_insert=insert(schema_version),
         player_insert=insert(players).returning(players.c.created_at, players.c.updated_at),
         player_select=select(players).where(players.c.id == bindparam("p_id")),
+        player_by_token=select(players.c.id).where(players.c.token_hash == bindparam("p_hash")),
         # PostgreSQL: the row lock that orders every writer of one player. SQLite has no row
         # locks: the transaction's BEGIN IMMEDIATE already holds the database's write lock.
         player_lock=(
@@ -144,6 +176,45 @@ def queries_for(dialect: str) -> Queries:
                 degraded=bindparam("p_degraded", type_=log.degraded.type),
             )
         ),
+        conversation_select=pair_select,
+        # Creates the pair's row if missing, so the next statement has a row to lock.
+        conversation_ensure=_upsert_insert(dialect, conversations).on_conflict_do_nothing(
+            index_elements=[talk.player_id, talk.npc_id]
+        ),
+        conversation_lock=(
+            pair_select.with_for_update() if dialect == "postgresql" else pair_select
+        ),
+        conversation_update=(
+            update(conversations)
+            .where(of_pair)
+            .values(
+                exchanges=bindparam("p_exchanges", type_=talk.exchanges.type),
+                updated_at=db_now(),
+            )
+        ),
+        summary_upsert=summary_insert.on_conflict_do_update(
+            index_elements=[talk.player_id, talk.npc_id],
+            set_={"summary": summary_insert.excluded.summary, "updated_at": db_now()},
+        ),
+        summary_replace=(
+            update(conversations)
+            .where(of_pair, talk.summary == bindparam("p_previous"))
+            .values(summary=bindparam("p_summary"), updated_at=db_now())
+        ),
+        hall_insert=_upsert_insert(dialect, hall).on_conflict_do_nothing(
+            index_elements=[hall.c.player_id]
+        ),
+        hall_by_player=select(hall).where(hall.c.player_id == bindparam("p_id")),
+        hall_page=hall_newest,
+        hall_page_of_kind=hall_newest.where(hall.c.kind == bindparam("p_kind")),
+        hall_claim=(
+            update(hall)
+            .where(
+                hall.c.player_id == bindparam("p_id"),
+                (hall.c.heir_id.is_(None)) | (hall.c.heir_id == bindparam("p_heir")),
+            )
+            .values(heir_id=bindparam("p_heir"))
+        ),
     )
 
 
@@ -182,5 +253,26 @@ def to_log_entry(row: Row[Any]) -> LogEntry:
         narration=row.narration,
         degraded=row.degraded,
         idempotency_key=row.idempotency_key,
+        created_at=row.created_at,
+    )
+
+
+def to_conversation(row: Row[Any] | None) -> Conversation:
+    """Map a ``conversations`` row (None: the pair never talked)."""
+    if row is None:
+        return Conversation(summary="", exchanges=[])
+    exchanges: list[Exchange] = list(row.exchanges)
+    return Conversation(summary=row.summary, exchanges=exchanges)
+
+
+def to_hall_entry(row: Row[Any]) -> HallEntry:
+    """Map a ``hall`` row."""
+    return HallEntry(
+        id=row.id,
+        player_id=row.player_id,
+        name=row.name,
+        kind=row.kind,
+        record=row.record,
+        heir_id=row.heir_id,
         created_at=row.created_at,
     )

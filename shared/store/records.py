@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +106,45 @@ key is new). It must be pure, quick and synchronous: it runs while the player's 
 (on SQLite, while the database's write lock is held). Any exception it raises rolls the
 transaction back and reaches the caller of ``transact_player`` unchanged.
 """
+
+
+class Exchange(TypedDict):
+    """One exchange of a player-NPC conversation: what each said, and on which turn."""
+
+    player: str
+    npc: str
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A player's conversation with one NPC: a summary of older exchanges plus the last few.
+
+    ``exchanges`` is oldest first. A pair that never talked is ``Conversation("", [])``.
+    """
+
+    summary: str
+    exchanges: list[Exchange]
+
+
+HallKind = Literal["ascended", "died"]
+"""How a run ended, as the hall records it."""
+
+HALL_KINDS: tuple[HallKind, ...] = ("ascended", "died")
+
+
+@dataclass(frozen=True, slots=True)
+class HallEntry:
+    """The lasting record of one ended run (``record`` is the rules' JSON, kept as given).
+
+    ``id`` orders entries by the time they were recorded; ``heir_id`` is the cultivator who
+    inherited this run's legacy (None until ``claim_legacy``).
+    """
+
+    id: int
+    player_id: str
+    name: str
+    kind: HallKind
+    record: dict[str, Any]
+    heir_id: str | None
+    created_at: datetime

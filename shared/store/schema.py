@@ -77,6 +77,8 @@ class Timestamp(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):  # SQLite: naive ISO text that is UTC by construction
             return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a timestamp from the database, got {type(value).__name__}")
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
@@ -136,6 +138,38 @@ action_log_recent = Index(
     "ix_action_log_player_created", action_log.c.player_id, action_log.c.created_at
 )
 
+# issue 10: one row per player-NPC pair, the last exchanges verbatim and a running summary.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column(
+        "player_id",
+        Text,
+        ForeignKey("players.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("npc_id", Text, primary_key=True),
+    Column("summary", Text, nullable=False),
+    Column("exchanges", JSONText, nullable=False),  # a JSON list, oldest first
+    Column("updated_at", Timestamp, nullable=False, server_default=db_now()),
+)
+
+# issue 9: the lasting record of every ended run. No foreign key: the hall outlives players.
+hall = Table(
+    "hall",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # order of entry
+    Column("player_id", Text, nullable=False, unique=True),  # one ended run per player
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # "ascended" or "died"
+    Column("record", JSONText, nullable=False),
+    Column("heir_id", Text, nullable=True),  # who inherited the legacy, once
+    Column("created_at", Timestamp, nullable=False, server_default=db_now()),
+)
+
+# Serves list_hall(kind=...) newest first.
+hall_by_kind = Index("ix_hall_kind_id", hall.c.kind, hall.c.id)
+
 # Rate and budget counters of shared.limits: one row per key and fixed window (slot = the
 # window's index, e.g. epoch minute), kept until ``expires_at`` (epoch seconds, app clock).
 limit_counters = Table(
@@ -184,6 +218,19 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
+        "conversations (NPC memory)",
+        lambda: (CreateTable(conversations, if_not_exists=True),),
+    ),
+    Migration(
+        4,
+        "hall of ended runs",
+        lambda: (
+            CreateTable(hall, if_not_exists=True),
+            CreateIndex(hall_by_kind, if_not_exists=True),
+        ),
+    ),
+    Migration(
+        5,
         "limit_counters for rate limits and LLM budgets; players by token hash",
         lambda: (
             CreateTable(limit_counters, if_not_exists=True),

@@ -103,10 +103,10 @@ def test_threads_on_one_player_never_lose_an_update(store_url: str) -> None:
     store.close()
 
 
-async def herd_of_tasks(url: str, **options: str) -> None:
+async def herd_of_tasks(url: str) -> None:
     """16 tasks x 4 actions on one player through the async face."""
     fresh(url).close()
-    store = open_async_store(url, **options)
+    store = open_async_store(url)
     tasks, per_task = 16, 4
 
     async def work(n: int) -> None:
@@ -122,10 +122,6 @@ async def herd_of_tasks(url: str, **options: str) -> None:
 
 async def test_tasks_on_one_player_never_lose_an_update(store_url: str) -> None:
     await herd_of_tasks(store_url)
-
-
-async def test_tasks_with_aiosqlite_writes_never_lose_an_update(sqlite_url: str) -> None:
-    await herd_of_tasks(sqlite_url, sqlite_writes="aiosqlite")
 
 
 def test_same_key_from_many_threads_applies_once(store_url: str) -> None:
@@ -156,10 +152,10 @@ def test_same_key_from_many_threads_applies_once(store_url: str) -> None:
     store.close()
 
 
-async def same_key_from_tasks(url: str, **options: str) -> None:
+async def same_key_from_tasks(url: str) -> None:
     """20 identical requests (same key and version) at once through the async face."""
     fresh(url).close()
-    store = open_async_store(url, **options)
+    store = open_async_store(url)
     results = await asyncio.gather(
         *(store.commit_action("hot", 0, {"counter": 1, "by": n}, entry(1, "k")) for n in range(20))
     )
@@ -175,10 +171,6 @@ async def same_key_from_tasks(url: str, **options: str) -> None:
 
 async def test_same_key_from_many_tasks_applies_once(store_url: str) -> None:
     await same_key_from_tasks(store_url)
-
-
-async def test_same_key_from_tasks_with_aiosqlite_writes(sqlite_url: str) -> None:
-    await same_key_from_tasks(sqlite_url, sqlite_writes="aiosqlite")
 
 
 async def test_sync_and_async_faces_interleave_on_one_database(store_url: str) -> None:

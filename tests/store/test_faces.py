@@ -1,24 +1,22 @@
 """Store behaviour, each test run on both faces (sync, async) and both databases.
 
-The ``store`` fixture presents the sync face with awaitable methods (``SyncFace``), so one
-test body checks that the two faces behave identically. Other ``test_store_*`` modules import
-the helpers from here.
+The ``store`` fixture (``conftest.py``) presents the sync face with awaitable methods
+(``SyncFace``), so one test body checks that the two faces behave identically. Other modules
+import the helpers from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Connection, text, update
 
 from shared.errors import AppError, RateLimited
 from shared.store import (
     REPLAY,
     SCHEMA_VERSION,
-    AsyncStore,
     Commit,
     Decide,
     Decision,
@@ -28,12 +26,13 @@ from shared.store import (
     PlayerExists,
     PlayerNotFound,
     PlayerRow,
-    SyncStore,
+    StoreError,
     VersionConflict,
     open_async_store,
     open_store,
 )
 from shared.store.schema import action_log
+from tests.store.faces import Face
 
 STATE = {
     "name": "韩立",
@@ -59,64 +58,10 @@ def entry(seq: int, key: str | None = None, **action: Any) -> NewLogEntry:
     )
 
 
-class SyncFace:
-    """A SyncStore whose methods can be awaited, so one test body covers both faces."""
-
-    def __init__(self, store: SyncStore) -> None:
-        self.inner = store
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.inner, name)
-        if not callable(attr):
-            return attr
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return attr(*args, **kwargs)
-
-        return call
-
-
-Face = SyncFace | AsyncStore
-
-
-# Every face on every database, plus the async face's aiosqlite write path (SQLite only).
-COMBOS = [
-    ("sync", "sqlite"),
-    ("sync", "postgres"),
-    ("async", "sqlite"),
-    ("async", "postgres"),
-    ("async-aiosqlite-writes", "sqlite"),
-]
-
-
-@pytest.fixture(params=COMBOS, ids=[f"{face}-{db}" for face, db in COMBOS])
-def combo(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """(face, database URL) for one combination."""
-    face, db = request.param
-    return face, request.getfixturevalue("sqlite_url" if db == "sqlite" else "postgres_url")
-
-
 @pytest.fixture
 def store_url(combo: tuple[str, str]) -> str:
     """This module's tests take the database from ``combo`` (overrides conftest's)."""
     return combo[1]
-
-
-@pytest.fixture
-async def store(combo: tuple[str, str]) -> AsyncIterator[Face]:
-    """A migrated store on a fresh database, through each face (and each SQLite write path)."""
-    face_name, url = combo
-    if face_name == "sync":
-        sync = open_store(url)
-        sync.init_schema()
-        yield SyncFace(sync)
-        sync.close()
-        return
-    writes = "aiosqlite" if face_name == "async-aiosqlite-writes" else "thread"
-    face = open_async_store(url, sqlite_writes=writes)
-    await face.init_schema()
-    yield face
-    await face.close()
 
 
 async def new_player(store: Face, player_id: str = "p1", state: dict[str, Any] | None = None):
@@ -325,7 +270,7 @@ async def test_repr_names_the_database_without_password(store: Face) -> None:
 
 async def test_player_with_recent_actions_in_one_trip(store_url: str) -> None:
     """The action path's read: the player and its recent actions (creation not counted)."""
-    from shared.store import NewLogEntry, open_async_store, open_store
+    from shared.store import NewLogEntry, open_store
 
     sync = open_store(store_url)
     sync.init_schema()
@@ -410,6 +355,9 @@ async def test_transact_gives_decide_the_recent_count_and_the_prior_entry(
     assert seen[1][0] == 2
     with pytest.raises(ValueError, match="no prior entry"):
         await store.transact_player("p1", decide, idempotency_key="unknown")
+    with pytest.raises(ValueError, match="idempotency_key"):  # the key must be stored
+        await store.transact_player("p1", bump("c", "other"), idempotency_key="k2")
+    assert (await store.get_player("p1")).version == 2
 
 
 async def test_transact_on_a_missing_player(store: Face) -> None:
@@ -481,3 +429,52 @@ async def test_set_narration_if_missing(store: Face) -> None:
     assert await store.set_narration_if_missing("p1", 7, "无", False) is False
     assert await store.set_narration_if_missing("ghost", 0, "无", False) is False
     assert (await store.get_player("p1")).version == 1
+
+
+async def test_player_id_for_token_hash(store: Face) -> None:
+    await new_player(store, "p1")
+    await new_player(store, "p2")
+    assert await store.player_id_for_token_hash("hash-p2") == "p2"
+    assert await store.player_id_for_token_hash("hash-p1") == "p1"
+    assert await store.player_id_for_token_hash("unknown") is None
+
+
+# --- run_read / run_transaction: other packages' operations on the store's connections ---
+
+
+def rename(conn: Connection, player_id: str, *, token_hash: str) -> int:
+    """An operation of another package: a plain function of a connection."""
+    from shared.store.schema import players
+
+    changed = conn.execute(
+        update(players).where(players.c.id == player_id).values(token_hash=token_hash)
+    ).rowcount
+    conn.commit()
+    return changed
+
+
+def rename_then_fail(conn: Connection, player_id: str) -> None:
+    rename(conn, player_id, token_hash="never-kept")  # commits...
+    conn.execute(text("UPDATE players SET token_hash = 'rolled-back'"))  # ...this does not
+    raise LookupError("decided against it")
+
+
+async def test_run_transaction_and_run_read(store: Face) -> None:
+    await new_player(store)
+    assert await store.run_transaction(rename, "p1", token_hash="new-hash") == 1
+    assert await store.run_read(lambda conn: conn.execute(text(
+        "SELECT token_hash FROM players WHERE id = 'p1'")).scalar_one()) == "new-hash"
+    error = LookupError("mine")
+
+    def fails(conn: Connection) -> None:
+        raise error
+
+    with pytest.raises(LookupError) as info:
+        await store.run_transaction(fails)
+    assert info.value is error  # propagates unchanged
+    with pytest.raises(LookupError):
+        await store.run_transaction(rename_then_fail, "p1")
+    # What it committed stays; what it left open was rolled back.
+    assert (await store.get_player("p1")).token_hash == "never-kept"
+    with pytest.raises(StoreError):  # a database error is the store's 503, as everywhere
+        await store.run_read(lambda conn: conn.execute(text("SELECT * FROM no_such_table")))

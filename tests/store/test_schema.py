@@ -33,9 +33,9 @@ def test_an_older_schema_is_migrated_in_place(store_url: str) -> None:
     assert store.init_schema(upto=1) == 1
     assert "ix_action_log_player_created" not in index_names(store)
     store.create_player("p1", "h", STATE, entry(0))
-    assert store.init_schema() == SCHEMA_VERSION == 2
+    assert store.init_schema() == SCHEMA_VERSION
     assert "ix_action_log_player_created" in index_names(store)
-    assert applied_migrations(store) == [1, 2]
+    assert applied_migrations(store) == list(range(1, SCHEMA_VERSION + 1))
     assert store.get_player("p1").state == STATE
     store.close()
 
@@ -55,7 +55,7 @@ async def test_async_face_migrates_the_same_way(store_url: str) -> None:
     assert await face.init_schema() == SCHEMA_VERSION
     await face.close()
     sync = open_store(store_url)
-    assert applied_migrations(sync) == [1, 2]
+    assert applied_migrations(sync) == list(range(1, SCHEMA_VERSION + 1))
     sync.close()
 
 

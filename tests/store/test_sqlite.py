@@ -1,24 +1,22 @@
-"""SQLite specifics: WAL and pragmas, BEGIN IMMEDIATE for writes, the one-hop aiosqlite
-connection (hop counts, deferred BEGIN, cancellation) and a second process holding the lock."""
+"""SQLite specifics: WAL and pragmas, BEGIN IMMEDIATE for writes, the async face's one SQLite
+thread (every statement on it, cancellation) and a second process holding the lock."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import threading
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import IntegrityError
 
 from shared.store import PoolConfig, StoreError, open_async_store, open_store
-from shared.store.aiosqlite_onehop import OneHopConnection
 from shared.store.sqlite_setup import configure_sqlite
 from tests.store.test_concurrency import commit_with_retry_async, commit_with_retry_sync
-from tests.store.test_faces import STATE, entry
+from tests.store.test_faces import STATE, bump, entry
 
 ONE_CONNECTION = PoolConfig(size=1, max_overflow=0, timeout=10.0)
 
@@ -47,14 +45,17 @@ def test_sync_store_sets_wal_and_pragmas(sqlite_url: str) -> None:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def pragmas_of(conn: Connection) -> list[Any]:
+    return [
+        conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+        for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
+    ]
+
+
 async def test_async_store_sets_wal_and_pragmas(sqlite_url: str) -> None:
     store = open_async_store(sqlite_url)
     await store.init_schema()
-    async with store.engine.connect() as conn:
-        pragmas = [
-            (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
-            for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
-        ]
+    pragmas = await store.run_read(pragmas_of)  # on the store's own thread and connection
     await store.close()
     assert pragmas == ["wal", 5000, 1, 1]
 
@@ -94,89 +95,72 @@ def test_writes_begin_immediate_and_reads_begin_nothing(sqlite_url: str) -> None
     store.close()
 
 
-@pytest.mark.parametrize("writes", ["thread", "aiosqlite"])
-async def test_async_writes_begin_immediate(sqlite_url: str, writes: str) -> None:
-    store = open_async_store(sqlite_url, sqlite_writes=writes)
+async def test_async_writes_begin_immediate(sqlite_url: str) -> None:
+    store = open_async_store(sqlite_url)
     await store.init_schema()
     await store.create_player("p1", "h", STATE, entry(0))
-    engine = store.writer.engine if store.writer else store.engine.sync_engine
-    seen = statements_of(engine)
+    seen = statements_of(store.engine)
     await store.commit_action("p1", 0, {}, entry(1))
     await store.set_narration("p1", 1, "文", False)
     assert seen == ["BEGIN IMMEDIATE", "UPDATE PLAYERS", "INSERT INTO", "UPDATE ACTION_LOG"]
     await store.close()
 
 
-async def driver_connection(store: Any) -> OneHopConnection:
-    async with store.engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-    assert isinstance(driver, OneHopConnection)
-    return driver
+def test_transact_player_begins_immediate_and_locks_nothing_else(sqlite_url: str) -> None:
+    """SQLite's write lock is the player lock: no FOR UPDATE (SQLite has none)."""
+    store = open_store(sqlite_url)
+    store.init_schema()
+    store.create_player("p1", "h", {"counter": 0}, entry(0))
+    seen = statements_of(store.engine)
+    store.transact_player("p1", bump("t", "k"), recent_seconds=60, idempotency_key="k")
+    assert seen == [
+        "BEGIN IMMEDIATE", "SELECT PLAYERS.ID,", "SELECT COUNT(*)", "SELECT ACTION_LOG.PLAYER_ID,",
+        "UPDATE PLAYERS", "INSERT INTO",
+    ]
+    store.close()
 
 
-async def test_one_thread_hop_per_statement(sqlite_url: str) -> None:
-    """The reason for aiosqlite_onehop: get 1 hop, commit 3, narration 1 (stock: 6, 12, 8)."""
-    store = open_async_store(sqlite_url, pool=ONE_CONNECTION, sqlite_writes="aiosqlite")
+async def test_every_statement_of_the_async_face_runs_on_the_sqlite_thread(
+    sqlite_url: str,
+) -> None:
+    store = open_async_store(sqlite_url)
+    threads: set[str] = set()
+
+    def record(*_: Any) -> None:
+        threads.add(threading.current_thread().name)
+
+    event.listen(store.engine, "before_cursor_execute", record)
     await store.init_schema()
-    await store.create_player("p1", "h", STATE, entry(0))
-    conn = await driver_connection(store)
-
-    async def hops(coro: Any) -> int:
-        before = conn.hops
-        await coro
-        return conn.hops - before
-
-    assert await hops(store.get_player("p1")) == 1
-    assert (
-        await hops(store.commit_action("p1", 0, {}, entry(1))) == 3
-    )  # BEGIN+UPDATE, INSERT, COMMIT
-    assert await hops(store.set_narration("p1", 1, "文", False)) == 1
-    assert await hops(store.list_log("p1", 5)) == 1
-    # A failed compare-and-set: UPDATE (with BEGIN), version read, ROLLBACK.
-    with pytest.raises(Exception, match="expected version 0"):
-        await store.commit_action("p1", 0, {}, entry(2))
-    assert not conn.in_transaction
+    await store.create_player("p1", "h", {"counter": 0}, entry(0))
+    await asyncio.gather(
+        store.get_player("p1"),
+        store.list_log("p1", 5),
+        store.transact_player("p1", bump("a")),
+        store.commit_action("p1", 1, {"counter": 2}, entry(2)),
+        store.set_narration_if_missing("p1", 1, "文", False),
+    )
     await store.close()
+    assert len(threads) == 1 and threads.pop().startswith("store-sqlite")
 
 
-async def test_one_hop_cursor_covers_the_dbapi_surface(sqlite_url: str) -> None:
-    """executemany, fetchone and fetchmany as SQLAlchemy's adapter may call them."""
-    store = open_async_store(sqlite_url, pool=ONE_CONNECTION)
-    async with store.engine.connect() as conn:
-        await conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
-        await conn.exec_driver_sql("INSERT INTO t (n) VALUES (?)", [(1,), (2,), (3,)])
-        await conn.commit()
-        raw = await conn.get_raw_connection()
-        cursor = raw.driver_connection.cursor()
-        async with cursor:
-            await cursor.execute("SELECT n FROM t ORDER BY n")
-            assert await cursor.fetchone() == (1,)
-            assert await cursor.fetchmany() == [(2,)]
-            assert await cursor.fetchmany(5) == [(3,)]
-            assert await cursor.fetchone() is None
-            await cursor.executemany("INSERT INTO t (n) VALUES (?)", iter([(4,), (5,)]))
-            assert cursor.rowcount == 2
-        assert (await conn.exec_driver_sql("SELECT count(*) FROM t")).scalar() == 5
-    await store.close()
+def test_no_module_imports_aiosqlite() -> None:
+    """The async face runs pysqlite on its thread; aiosqlite (and its internals) are unused."""
+    import ast
+
+    from shared.config import REPO_ROOT
+
+    for path in (REPO_ROOT / "shared").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )
+            assert not any(n.split(".")[0] == "aiosqlite" for n in names), path
 
 
-async def test_a_begin_that_runs_nothing_costs_nothing(sqlite_url: str) -> None:
-    store = open_async_store(sqlite_url, pool=ONE_CONNECTION)
-    await store.init_schema()
-    conn = await driver_connection(store)
-    before = conn.hops
-    async with store.engine.connect() as sa:
-        await sa.exec_driver_sql("BEGIN IMMEDIATE")
-        await sa.rollback()
-    assert conn.hops == before and not conn.in_transaction
-    await store.close()
-
-
-@pytest.mark.parametrize("writes", ["thread", "aiosqlite"])
-async def test_cancelled_write_leaves_no_transaction_open(sqlite_url: str, writes: str) -> None:
+async def test_cancelled_write_leaves_no_transaction_open(sqlite_url: str) -> None:
     """A request cancelled mid-commit must not leave the SQLite write lock taken."""
-    store = open_async_store(sqlite_url, pool=ONE_CONNECTION, sqlite_writes=writes)
+    store = open_async_store(sqlite_url, pool=ONE_CONNECTION)
     await store.init_schema()
     await store.create_player("p1", "h", {"counter": 0}, entry(0))
     for _ in range(5):  # cancel at different points of the transaction
@@ -194,72 +178,49 @@ async def test_cancelled_write_leaves_no_transaction_open(sqlite_url: str, write
     other = open_store(sqlite_url, busy_timeout=0.5)
     commit_with_retry_sync(other, "p1", "other")
     other.close()
-    # ...and the async store's own connections are clean and usable.
-    conn = await driver_connection(store)
-    assert not conn.in_transaction
+    # ...and the async store's own connection is clean and usable.
+    assert await store.run_read(raw_in_transaction) is False
     await commit_with_retry_async(store, "p1", "async")
     await store.close()
 
 
-async def test_write_cancelled_while_waiting_for_the_lock_is_rolled_back(
+def raw_in_transaction(conn: Connection) -> bool:
+    """Whether the pooled sqlite3 connection has a transaction open."""
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw.in_transaction
+
+
+async def test_write_cancelled_while_waiting_for_the_lock_completes_whole(
     sqlite_url: str,
 ) -> None:
-    """The cancelled statement still runs once the lock frees; its transaction must not stay
-    open on the pooled connection (that would hold SQLite's write lock for good)."""
-    store = open_async_store(sqlite_url, pool=ONE_CONNECTION, sqlite_writes="aiosqlite")
+    """Cancelled while its thread waits for another process's lock: the write still runs as
+    a whole once the lock frees, and leaves no transaction open on the thread's connection
+    (that would hold SQLite's write lock for good)."""
+    store = open_async_store(sqlite_url)
     await store.init_schema()
     await store.create_player("p1", "h", {"counter": 0}, entry(0))
-    conn = await driver_connection(store)
+    waiting = threading.Event()
+
+    def on_statement(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            waiting.set()
+
+    event.listen(store.engine, "before_cursor_execute", on_statement)
     holder = sqlite3.connect(db_path(sqlite_url), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process is writing
-    before = conn.hops
     task = asyncio.create_task(store.commit_action("p1", 0, {"counter": 1}, entry(1)))
-    for _ in range(10_000):  # until the statement is in the worker thread, waiting
-        if conn.hops > before:
-            break
-        await asyncio.sleep(0.001)
+    assert await asyncio.to_thread(waiting.wait, 10)  # the thread is in BEGIN IMMEDIATE
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     holder.execute("ROLLBACK")
     holder.close()
-    assert (await store.get_player("p1")).version in (0, 1)  # after the cancelled statement
+    assert (await store.get_player("p1")).version == 1  # queued behind the cancelled write
+    assert await store.run_read(raw_in_transaction) is False
     other = open_store(sqlite_url, busy_timeout=0.5)
-    row = other.get_player("p1")
-    other.commit_action("p1", row.version, {"counter": 2}, entry(row.version + 1))
+    other.commit_action("p1", 1, {"counter": 2}, entry(2))
     other.close()
     await store.close()
-
-
-async def test_rollback_waits_for_a_statement_still_in_the_worker(tmp_path: Path) -> None:
-    """Directly on OneHopConnection: with a hop in flight, rollback must not be skipped."""
-    path = tmp_path / "raw.db"
-    with sqlite3.connect(path) as setup:
-        setup.execute("CREATE TABLE t (n INTEGER)")
-    conn = OneHopConnection(
-        partial(sqlite3.connect, str(path), timeout=5, check_same_thread=False), 64
-    )
-    conn._thread.daemon = True  # never block interpreter exit, even if this test fails
-    await conn
-    conn.isolation_level = None  # SQLAlchemy's recipe: the caller sends BEGIN
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    conn.defer("BEGIN IMMEDIATE")
-    task = asyncio.create_task(conn.statement(False, "INSERT INTO t VALUES (1)", None))
-    for _ in range(10_000):
-        if conn.hops:
-            break
-        await asyncio.sleep(0.001)
-    task.cancel()
-    rollback = asyncio.create_task(conn.rollback())  # queued behind the blocked statement
-    await asyncio.sleep(0.05)
-    holder.execute("ROLLBACK")
-    holder.close()
-    await rollback
-    await conn.statement(False, "SELECT 1", None)  # the worker has finished everything
-    assert not conn.in_transaction
-    rows = (await conn.statement(False, "SELECT count(*) FROM t", None))[3]
-    assert rows == [(0,)]  # the cancelled INSERT was rolled back
-    await conn.close()
 
 
 def test_other_process_holding_the_lock_past_busy_timeout_is_a_store_error(
@@ -282,17 +243,22 @@ def test_other_process_holding_the_lock_past_busy_timeout_is_a_store_error(
     store.close()
 
 
+def insert_orphan_entry(conn: Connection) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO action_log (player_id, seq, action, outcome, narration_request)"
+            " VALUES ('ghost', 1, '{}', '{}', '{}')"
+        )
+    )
+    conn.commit()
+
+
 async def test_foreign_keys_are_enforced(sqlite_url: str) -> None:
     store = open_async_store(sqlite_url)
     await store.init_schema()
-    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
-        async with store.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO action_log (player_id, seq, action, outcome, narration_request)"
-                    " VALUES ('ghost', 1, '{}', '{}', '{}')"
-                )
-            )
+    with pytest.raises(StoreError, match="FOREIGN KEY") as info:
+        await store.run_transaction(insert_orphan_entry)
+    assert isinstance(info.value.__cause__, IntegrityError)
     await store.close()
 
 

@@ -14,9 +14,9 @@ from tests.conftest import free_port
 @pytest.mark.parametrize(
     ("url", "backend", "sync_driver", "async_driver"),
     [
-        ("sqlite:///var/game.db", "sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"),
-        ("sqlite+pysqlite:////tmp/x/game.db", "sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"),
-        ("sqlite+aiosqlite:////tmp/x/game.db", "sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"),
+        ("sqlite:///var/game.db", "sqlite", "sqlite+pysqlite", "sqlite+pysqlite"),
+        ("sqlite+pysqlite:////tmp/x/game.db", "sqlite", "sqlite+pysqlite", "sqlite+pysqlite"),
+        ("sqlite+aiosqlite:////tmp/x/game.db", "sqlite", "sqlite+pysqlite", "sqlite+pysqlite"),
         ("postgresql://u@127.0.0.1/db", "postgresql", "postgresql+psycopg", "postgresql+psycopg"),
         (
             "postgresql+psycopg://127.0.0.1/db",
@@ -112,3 +112,8 @@ async def test_closing_twice_is_harmless_and_closed_writes_fail_cleanly(sqlite_u
     sync = open_store(sqlite_url)
     sync.close()
     sync.close()
+
+
+def test_the_removed_aiosqlite_path_is_refused_clearly(sqlite_url: str) -> None:
+    with pytest.raises(ConfigError, match="aiosqlite"):
+        open_async_store(sqlite_url, sqlite_writes="aiosqlite")  # type: ignore[arg-type]
