@@ -28,7 +28,8 @@ def paid_servers(tmp_path_factory: pytest.TempPathFactory,
     """Both apps with an API key, narrated by the fake (each call would be paid)."""
     tmp = tmp_path_factory.mktemp("live-llm")
     env = {"DATABASE_URL": f"sqlite:///{tmp / 'game.db'}",
-           "DEEPSEEK_API_KEY": fake_deepseek.api_key, "DEEPSEEK_BASE_URL": fake_deepseek.base_url, "LLM_BACKEND": "",
+           "DEEPSEEK_API_KEY": fake_deepseek.api_key, "DEEPSEEK_BASE_URL": fake_deepseek.base_url,
+           "LLM_BACKEND": "",
            "LLM_MAX_RETRIES": "0", "GUNICORN_CMD_ARGS": GUNICORN_LIMITS}
     started: dict[str, AppServer] = {}
     try:
