@@ -82,7 +82,7 @@ class Settings:
     # settled after it. Covers the prompt and LLM_MAX_TOKENS of completion.
     llm_call_reserve_tokens: int = 1500
     llm_rate_per_minute: int = 30  # /api/llm and /api/llm/tasks calls per player per minute
-    create_rate_per_minute: int = 10  # new players per client address per minute
+    create_rate_per_minute: int = 30  # new players per client address per minute (as the LB)
     # Addresses (or CIDR networks, comma-separated) of the proxies whose X-Forwarded-For is
     # believed; from anyone else the header is ignored and the peer address counts.
     trusted_proxies: str = "127.0.0.1,::1"
