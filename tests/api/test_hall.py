@@ -164,3 +164,24 @@ async def test_hall_and_heirs_are_the_same_on_both_apps(pair: AppPair, settings:
     assert first.status == 201
     await pair.same("POST", "/api/players", json_body={
         "name": "承志", "heir_of": {"player_id": pid, "token": token}})
+
+
+async def test_a_replay_records_a_run_the_first_answer_did_not(api: ApiClient,
+                                                               settings: Settings,
+                                                               world: World) -> None:
+    """A crash between the action's commit and its hall record: the retry (same key) records
+    it, once."""
+    import sqlite3
+
+    pid, token, _ = await api.create_player("寿尽翁")
+    seed_state(settings, pid, day=at_lifespans_edge(world))
+    key = {"Idempotency-Key": "crash-after-commit"}
+    first = await api.act(pid, token, {"type": "cultivate"}, headers=key)
+    assert first.json["player"]["ended"]
+    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as conn:
+        assert conn.execute("delete from hall where player_id = ?", (pid,)).rowcount == 1
+    assert (await api.get("/api/hall", query={"kind": "died"})).json["entries"] == []
+    again = await api.act(pid, token, {"type": "cultivate"}, headers=key)
+    assert again.status == 200 and again.body == first.body
+    entries = (await api.get("/api/hall", query={"kind": "died"})).json["entries"]
+    assert [e["name"] for e in entries] == ["寿尽翁"]
