@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from typing import Any
 
@@ -14,7 +13,13 @@ from shared.store import NewLogEntry, PlayerRow
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
 from shared.usecases.effects import UseCase
-from shared.usecases.identity import Identity, hash_token, new_identity, token_matches
+from shared.usecases.identity import (
+    Identity,
+    hash_token,
+    new_fate_secret,
+    new_identity,
+    token_matches,
+)
 from shared.usecases.replies import Reply
 from shared.usecases.views import log_entry_view, player_view
 
@@ -32,7 +37,8 @@ def creation_entry(ctx: GameContext, name: str, ident: Identity,
     """
     outcome = new_player(ctx.world, name, ident.seed)
     # The hidden fate: a server secret mixed into every action's seed, never sent to a client.
-    rolled = replace(outcome.state, fate_secret=secrets.token_hex(16))
+    fate = ident.fate_secret or new_fate_secret()
+    rolled = replace(outcome.state, fate_secret=fate)
     public = outcome.to_dict()
     request = outcome.narration.to_dict()
     if legacy is not None:
