@@ -21,7 +21,7 @@ from shared.game.crafting import known_recipes
 from shared.game.engine import apply_action
 from shared.game.quests import available_quests, quest_done
 from shared.game.sects import sect_of
-from shared.game.shop import sell_price, shops_here
+from shared.game.shop import offers, sell_price, shops_here
 from shared.game.state import PlayerState
 
 # A fixed seed: refusals never depend on chance, and the dry run's outcome is discarded.
@@ -85,7 +85,8 @@ def _choose(world: World, state: PlayerState) -> list[Candidate]:
     event = pending_event(world, state)
     if event is None:
         return list(_PLAIN)
-    return [one("target", c.id, c.label) for c in event.choices]
+    return [one("target", c.id, f"{c.label}（灵石{c.cost}）" if c.cost else c.label)
+            for c in event.choices]
 
 
 def _join(world: World, state: PlayerState) -> list[Candidate]:
@@ -104,19 +105,26 @@ def _exchange(world: World, state: PlayerState) -> list[Candidate]:
     sect = sect_of(world, state)
     if sect is None:
         return list(_PLAIN)
-    return _or_plain([one("item", e.item, _name(world, "items", e.item)) for e in sect.exchange])
+    return _or_plain([one("item", e.item, f"{_name(world, 'items', e.item)}（贡献{e.cost}）")
+                      for e in sect.exchange])
 
 
 def _buy(world: World, state: PlayerState) -> list[Candidate]:
     out = [Candidate({"target": shop.id, "item": e.item},
-                     f"{shop.name}·{_name(world, 'items', e.item)}")
-           for shop in shops_here(world, state) for e in shop.entries]
+                     f"{shop.name}·{_name(world, 'items', e.item)}（{price}灵石）")
+           for shop in shops_here(world, state) for e, price, _ in offers(world, state, shop)]
     return _or_plain(out)
 
 
 def _sell(world: World, state: PlayerState) -> list[Candidate]:
-    # The rules pick the shop here that buys; only items with a price are offered.
-    return _or_plain([one("item", i, _name(world, "items", i)) for i in sorted(state.inventory)
+    # To the first shop here that buys (none: the plain form, refused with the reason);
+    # only items with a price are offered.
+    buyer = next((s for s in shops_here(world, state) if s.buys), None)
+    if buyer is None:
+        return list(_PLAIN)
+    return _or_plain([Candidate({"target": buyer.id, "item": i},
+                                f"{_name(world, 'items', i)}（{sell_price(world, i)}灵石）")
+                      for i in sorted(state.inventory)
                       if i in world.items and state.count(i) > 0 and sell_price(world, i) > 0])
 
 
