@@ -185,3 +185,19 @@ async def test_a_replay_records_a_run_the_first_answer_did_not(api: ApiClient,
     assert again.status == 200 and again.body == first.body
     entries = (await api.get("/api/hall", query={"kind": "died"})).json["entries"]
     assert [e["name"] for e in entries] == ["寿尽翁"]
+
+
+async def test_two_heirs_at_once_one_inherits(pair: AppPair, settings: Settings,
+                                              world: World) -> None:
+    import asyncio
+
+    pid, token, _ = await pair.quart.create_player("寿尽翁")
+    seed_state(settings, pid, day=at_lifespans_edge(world), spirit_stones=400)
+    await pair.quart.act(pid, token, {"type": "cultivate"})
+    body = {"heir_of": {"player_id": pid, "token": token}}
+    answers = await asyncio.gather(*(pair.quart.post("/api/players",
+                                                     json_body={"name": f"承{i}", **body})
+                                     for i in range(6)))
+    assert sorted(r.status for r in answers) == [201] + [409] * 5
+    (heir,) = [r.json["player"] for r in answers if r.status == 201]
+    assert heir["legacy_from"] == "寿尽翁"
