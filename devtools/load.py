@@ -165,15 +165,6 @@ def _open_choice(answer: Any) -> list[dict[str, Any]]:
 
 
 async def _new_player(http: aiohttp.ClientSession, base: str, slot: int) -> tuple[str, str]:
-    """Create a cultivator for ``slot``: (player id, bearer token)."""
-    async with http.post(f"{base}/api/players", json={"name": f"压测{slot}"}) as resp:
-        if resp.status not in (200, 201):
-            raise RuntimeError(f"creating a player answered {resp.status}: {await resp.text()}")
-        created = await resp.json()
-    return str(created["player"]["id"]), str(created["token"])
-
-
-async def _new_player(http: aiohttp.ClientSession, base: str, slot: int) -> tuple[str, str]:
     """A cultivator for one slot (the server's creation limit must allow one per slot)."""
     async with http.post(f"{base}/api/players", json={"name": f"压测{slot}"}) as resp:
         if resp.status not in (200, 201):
