@@ -77,6 +77,14 @@ class ActionIn(_In):
         description="how many (buy, sell, exchange, craft, give); 1 when absent",
     )
 
+    @field_validator("count", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 3.0; strict still refuses "3" and true.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
 
 class LogQuery(BaseModel):
     """``GET /api/players/{id}/log`` query: page size and the ``seq`` to page back from."""
