@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.ai.errors import LLMError
 from shared.config import Settings
 from shared.game import NarrationRequest
 from shared.game.memory import digest, fold, npc_of, summary_request, with_memory, within
@@ -143,8 +144,14 @@ def fold_summary(player_id: str, npc_id: str, npc_name: str, pushed: list[Exchan
         if len(folded) <= bound:
             new = folded
         elif attempt == 0:
-            told = yield from summarise(summary_request(npc_name, current, pushed, bound))
-            new = within(told.text, bound) or digest(folded, bound)
+            try:
+                told = yield from summarise(summary_request(npc_name, current, pushed, bound))
+            except LLMError:
+                # Only a strict worker's narrator raises: the reply is already saved, so the
+                # pushed exchanges must still land, offline.
+                new = digest(folded, bound)
+            else:
+                new = within(told.text, bound) or digest(folded, bound)
         else:
             new = digest(folded, bound)
         if (yield from SetSummary(player_id, npc_id, new, current)):

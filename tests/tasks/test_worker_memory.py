@@ -77,3 +77,20 @@ def test_the_worker_sends_the_memory_upstream(sqlite_url: str, fake: Any) -> Non
         last = fake.requests()[-1]["messages"]
         assert [m["role"] for m in last] == ["system", "system", "user", "assistant", "user"]
         assert last[3]["content"] == told["text"]
+
+
+def test_a_strict_worker_folds_offline_when_the_summary_call_fails(sqlite_url: str,
+                                                                   fake: Any) -> None:
+    settings = fake.settings(database_url=sqlite_url, llm_backend="celery", llm_max_retries=0,
+                             npc_memory_exchanges=1, npc_summary_chars=30)
+    fake.configure(faults=["none", "none", "500"])  # two talks, then the summary refresh
+    for res in _resources(settings):
+        pid = IDENTITY.player_id
+        first = _talk(res, "老丈，山里可有妖兽出没？", create=True)
+        narrate_entry(res, pid, first.seq, first.narration_request, pid, strict=True)
+        second = _talk(res, "多谢老丈指点，晚辈告辞")
+        told = narrate_entry(res, pid, second.seq, second.narration_request, pid, strict=True)
+        assert told["degraded"] is False
+        assert fake.stats()["statuses"] == {"200": 2, "500": 1}
+        conv = res.store.get_conversation(pid, NPC)
+        assert 0 < len(conv.summary) <= 30 and len(conv.exchanges) == 1
