@@ -50,7 +50,7 @@ KIND_FIELDS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "use_item": frozenset({"item", "item_kind", "effect"}),
         "rest": frozenset({"hp_gain", "days"}),
         "talk": frozenset({"npc", "npc_id", "npc_title", "npc_personality", "npc_line", "gift",
-                           "first_meeting", "favour", "favour_level"}),
+                           "first_meeting", "relations", "favour", "favour_level"}),
         # --- sects, economy, crafting, favour, quests (gameworld) ---
         "join_sect": _SECT | {"trial", "result", "fight_result"},
         "leave_sect": _SECT,

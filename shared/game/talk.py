@@ -21,6 +21,7 @@ from shared.game.finish import describe_gains, finish
 from shared.game.outcome import Outcome
 from shared.game.progress import with_qi
 from shared.game.prose import fits, tier_of
+from shared.game.quests import quest_done
 from shared.game.state import PlayerState
 
 
@@ -41,6 +42,21 @@ def fitting_lines(world: World, state: PlayerState, npc: Npc) -> list[str]:
     holds, in file order."""
     facts = line_facts(world, state, npc.id)
     return [*npc.lines, *(r.text for r in npc.remarks if fits(r.when, facts))]
+
+
+def relations(world: World, state: PlayerState, npc: Npc) -> str:
+    """What ties the player to ``npc`` beyond favour, as the narrator is told it (``无``:
+    nothing): the sect the NPC speaks for, the quests the NPC gave."""
+    ties: list[str] = []
+    for sect in world.sects.values():
+        if sect.master == npc.id:
+            ties.append(f"{npc.name}执掌{sect.name}，你是{sect.name}弟子" if state.sect == sect.id
+                        else f"{npc.name}执掌{sect.name}")
+    for quest in world.quests.values():
+        if quest.giver == npc.id and quest.id in state.quests:
+            done = quest_done(state, quest)
+            ties.append(f"{npc.name}托付的“{quest.name}”" + ("已办成" if done else "尚未办完"))
+    return "；".join(ties) or "无"
 
 
 def talk(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
@@ -75,7 +91,7 @@ def talk(world: World, state: PlayerState, action: Action, rng: random.Random) -
         kind="talk", days=world.rules.days.talk, player_text=text,
         facts={"npc": npc.name, "npc_id": npc.id, "npc_title": npc.title,
                "npc_personality": npc.personality, "npc_line": line, "gift": gift,
-               "first_meeting": first_meeting,
+               "first_meeting": first_meeting, "relations": relations(world, after, npc),
                "favour": favour_of(after, npc_id),
                "favour_level": favour_level_name(world, after, npc_id)},
         events=[{"type": "talk", "npc": npc.id, "first_meeting": first_meeting}],

@@ -136,3 +136,17 @@ def test_offline_prose_remembers_the_last_topic(world: World) -> None:
     first = offline_text(world, with_memory(
         apply_action(world, state, Action("talk", target="li_laohan"), 1).narration, "", [], 6))
     assert "又是你" not in first and "认出了你" not in first
+
+
+def test_the_talk_tells_the_relations_the_rules_keep(world: World) -> None:
+    sect = next(s for s in world.sects.values() if s.master)
+    assert sect.master is not None
+    npc = world.npcs[sect.master]
+    home = next(loc.id for loc in world.locations.values() if npc.id in loc.npcs)
+    state = replace(player(world), location=home)
+    outsider = apply_action(world, state, Action("talk", target=npc.id), 1).narration
+    member = apply_action(world, replace(state, sect=sect.id), Action("talk", target=npc.id),
+                          1).narration
+    assert outsider.facts["relations"] == f"{npc.name}执掌{sect.name}"
+    assert f"你是{sect.name}弟子" in member.facts["relations"]
+    assert f"你是{sect.name}弟子" in build_messages(world, member)[-1]["content"]
