@@ -8,6 +8,7 @@ injection, all settable at run time so one process can serve a whole test sessio
     POST /_fake/config  {"latency": 1.0, "faults": ["429", "500"], "fault": null, ...}
     GET  /_fake/config  the current settings
     GET  /_fake/stats   request counts ({"requests", "chat", "streams", "faults", ...})
+    GET  /_fake/requests  the last 64 chat request bodies, oldest first ({"bodies": [...]})
     POST /_fake/reset   back to the start-up settings, empty fault queue, zero counts
 
 ``faults`` is a queue: each chat request takes the next one; when it is empty ``fault``
@@ -96,6 +97,9 @@ FAULT_ALIASES: dict[str, dict[str, Any]] = {
 }
 
 
+RECORDED = 64  # chat request bodies kept for GET /_fake/requests
+
+
 @dataclass
 class FakeConfig:
     """Run-time settings of the fake (everything ``POST /_fake/config`` may change)."""
@@ -129,6 +133,8 @@ class FakeState:
         self.fault_counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.last_request: dict[str, Any] | None = None
+        # The bodies of the last RECORDED chat requests, oldest first (GET /_fake/requests).
+        self.recorded: deque[Any] = deque(maxlen=RECORDED)
 
     def reset(self) -> None:
         """Back to the start-up configuration with no queued faults and zero counts."""
@@ -262,6 +268,10 @@ class FakeHandlers:
         """``GET /_fake/stats``."""
         return web.json_response(self.state.stats())
 
+    async def requests(self, request: web.Request) -> web.Response:
+        """``GET /_fake/requests``: the recorded chat request bodies, oldest first."""
+        return web.json_response({"bodies": list(self.state.recorded)})
+
     async def reset(self, request: web.Request) -> web.Response:
         """``POST /_fake/reset``."""
         self.state.reset()
@@ -312,6 +322,7 @@ class FakeHandlers:
                         ("Authorization", "Content-Type", "Accept", "User-Agent")},
             "body": body,
         }
+        st.recorded.append(body)
         if cfg.api_key is not None:
             if not auth.startswith("Bearer "):
                 return _error(401, "Authentication Fails (auth header format should be "
@@ -520,6 +531,7 @@ def create_app(
     app.router.add_post("/_fake/config", fake.set_config)
     app.router.add_get("/_fake/config", fake.get_config)
     app.router.add_get("/_fake/stats", fake.stats)
+    app.router.add_get("/_fake/requests", fake.requests)
     app.router.add_post("/_fake/reset", fake.reset)
     return app
 
