@@ -54,11 +54,13 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 ACTION_LIMIT = 90  # ACTION_RATE_PER_MINUTE: actions per player per minute, every instance
 PACE_S = 0.7  # a load player's pause between answers: under ACTION_LIMIT a minute
-PLAYER_TOKENS = 6000  # LLM_PLAYER_DAILY_TOKENS: a few narrations per player, then offline
+PLAYER_TOKENS = 4500  # LLM_PLAYER_DAILY_TOKENS: a few narrations per player, then offline
 RESERVE_TOKENS = 1500  # LLM_CALL_RESERVE_TOKENS (the default, set explicitly)
 LOAD_PLAYERS = 20
 PROBES = 6  # fresh players whose slow LLM calls are in flight when the instance is killed
 HAMMER_PER_INSTANCE = 40
+LLM_LIMIT = 20  # LLM_RATE_PER_MINUTE: /api/llm calls per player per minute (a Redis counter)
+LLM_HAMMER_PER_INSTANCE = 12
 LOAD_LIMIT_S = 80  # no load thread runs longer than this, whatever happens
 DAY = 86_400
 
@@ -121,6 +123,7 @@ def deployment(request: pytest.FixtureRequest, postgres_url: str, redis_url: str
         "LLM_BACKEND": "celery" if backend == "celery" else "",
         "CELERY_QUEUE": queue,
         "ACTION_RATE_PER_MINUTE": str(ACTION_LIMIT),
+        "LLM_RATE_PER_MINUTE": str(LLM_LIMIT),
         "LLM_PLAYER_DAILY_TOKENS": str(PLAYER_TOKENS),
         "LLM_CALL_RESERVE_TOKENS": str(RESERVE_TOKENS),
         "CREATE_RATE_PER_MINUTE": "100000",  # every player of the test comes from 127.0.0.1
@@ -178,7 +181,8 @@ class Player:
     id: str
     token: str
     version0: int
-    answers: list[Answer] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)  # to its actions
+    asked: list[Answer] = field(default_factory=list)  # to its POST /api/llm calls
 
     @property
     def acked(self) -> list[int]:
@@ -223,6 +227,19 @@ def act(conn: http.client.HTTPConnection, player: Player, kind: str,
     player.answers.append(answer)
     if status == 422:
         answer.reason = str(body["error"]["code"])
+    return answer
+
+
+def ask(conn: http.client.HTTPConnection, player: Player, server: str | None = None) -> Answer:
+    """One ``POST /api/llm`` as this player; records and returns the answer."""
+    started = time.monotonic()
+    status, body, h = call(conn, "POST", "/api/llm", {"prompt": "以一句话描写山门晨雾。"},
+                           {"Authorization": f"Bearer {player.token}"})
+    answer = Answer(status, server or h.get("x-lb-server", "?"), None,
+                    status == 200 and not body.get("degraded", True), False,
+                    str(body.get("reason") or (body.get("error") or {}).get("code") or ""),
+                    started, time.monotonic())
+    player.asked.append(answer)
     return answer
 
 
@@ -349,22 +366,23 @@ def check_exactly_once(database_url: str, players: list[Player]) -> None:
 # --- the test ---------------------------------------------------------------------------------
 
 
-def kill_mid_load(dep: Deployment, probes: list[Player], slow_llm: bool,
+def kill_mid_load(dep: Deployment, probes: list[Player], celery: bool,
                   fake: FakeDeepSeek) -> tuple[float, float]:
-    """SIGTERM quart1 while the probes' actions are in flight through HAProxy; returns
-    (when the signal was sent, when the process was gone)."""
+    """SIGTERM quart1 while the probes' slow requests are in flight through HAProxy: an
+    action narrated in the request, or (Celery mode, where actions only queue their
+    narration) a ``POST /api/llm`` that waits for the worker. Returns (when the signal was
+    sent, when the process was gone)."""
     victim = dep.quart[0]
-    if slow_llm:
-        fake.configure(latency=1.5)  # the probes' LLM calls are in flight for 1.5 s
+    fake.configure(latency=1.5)  # the probes' LLM calls are in flight for 1.5 s
     threads = []
     for probe in probes:
         def one(p: Player = probe) -> None:
             conn = http.client.HTTPConnection("127.0.0.1", dep.ops.lb_port, timeout=30)
             try:
-                act(conn, p, "cultivate")
+                ask(conn, p) if celery else act(conn, p, "cultivate")
             except (OSError, http.client.HTTPException) as exc:
-                p.answers.append(Answer(0, f"{type(exc).__name__}: {exc}", None, False, False,
-                                        "", 0.0, 0.0))
+                p.asked.append(Answer(0, f"{type(exc).__name__}: {exc}", None, False, False,
+                                      "", 0.0, 0.0))
             finally:
                 conn.close()
         t = threading.Thread(target=one, daemon=True)
@@ -401,7 +419,7 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
             switches += 1
             time.sleep(1.0)
         # Async, both quart instances serving: SIGTERM one of them mid-load.
-        killed_at, gone_at = kill_mid_load(dep, probes, not celery, fake)
+        killed_at, gone_at = kill_mid_load(dep, probes, celery, fake)
         time.sleep(1.0)
         # Every listed quart server must be healthy for a switch to async: refused now.
         down = ops.toggle("async", timeout=60)
@@ -420,7 +438,7 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
     loaded = time.monotonic()
 
     got = answers(players)
-    probe_answers = answers(probes)
+    probe_answers = [a for p in probes for a in p.answers + p.asked]
     served = Counter(a.server for a in got + probe_answers)
     print(f"[{'celery' if celery else 'direct'}] load: {len(got) + len(probe_answers)} "
           f"requests ({len(players + probes)} players, {switches} switches, quart1 SIGTERM'd "
@@ -435,15 +453,17 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
 
     # The kill: every request in flight finished, those on quart1 there (after the signal),
     # and nothing reached quart1 while it was gone.
-    assert all(a.status == 200 for a in probe_answers), probe_answers
+    assert len(probe_answers) == PROBES
+    assert all(a.status == 200 and a.narrated for a in probe_answers), probe_answers
     on_victim = [a for a in probe_answers if a.server == "quart1"]
     assert on_victim, f"no probe was in flight on quart1: {[a.server for a in probe_answers]}"
-    if not celery:
-        assert all(a.narrated and a.ended > killed_at for a in on_victim), on_victim
+    assert all(a.started < killed_at < a.ended for a in on_victim), on_victim
     during = [a for a in got if a.server == "quart1" and gone_at < a.started
               and a.ended < gone_at + 2.0]
     assert during == [], during[:5]
-    print(f"kill: {len(on_victim)} of {PROBES} probe actions in flight on quart1 finished "
+    print(f"kill: {len(on_victim)} of {PROBES} slow probe requests ("
+          f"{'POST /api/llm via the worker' if celery else 'actions narrated in-request'}) "
+          f"in flight on quart1 finished "
           f"there {max(a.ended for a in on_victim) - killed_at:.2f} s after SIGTERM; quart1 "
           f"exited {gone_at - killed_at:.2f} s after it")
 
@@ -457,10 +477,10 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
     # upstream saw exactly the calls the counters allowed.
     stats = fake.stats()
     tokens = {p.id: player_tokens(redis_url, p.id) for p in everyone}
-    narrated = sum(a.narrated for a in answers(everyone))
+    narrated = sum(a.narrated for p in everyone for a in p.answers + p.asked)
     tasks = sum(a.task for a in answers(everyone))
     over = [p for p in players if any(a.reason == "player_budget" for a in p.answers)]
-    print(f"budgets: {narrated + tasks} LLM narrations ({tasks} via Celery), fake saw "
+    print(f"budgets: {narrated + tasks} LLM calls ({tasks} queued by actions), fake saw "
           f"{stats['chat']} calls / {stats['tokens']} tokens; per-player counters "
           f"max {max(tokens.values())} of {PLAYER_TOKENS}; {len(over)} of {len(players)} "
           f"load players went over budget")
@@ -472,7 +492,7 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
         for p in players:
             assert sum(a.task for a in p.answers) == PLAYER_TOKENS // RESERVE_TOKENS, p.id
             assert tokens[p.id] == RESERVE_TOKENS * sum(a.task for a in p.answers)
-        assert stats["chat"] == tasks and narrated == 0
+        assert stats["chat"] == tasks + narrated
     else:
         assert stats["chat"] == narrated
         assert sum(tokens.values()) == stats["tokens"]
@@ -527,4 +547,35 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
     assert statuses[200] == ACTION_LIMIT, statuses
     assert len(ok_by_instance) == 4, ok_by_instance
     check_exactly_once(db, [hammer])
+
+    # The LLM call rate, counted in Redis per fixed minute: the same, on /api/llm. (Started
+    # at least 8 s before a minute ends, so every call falls in one window.)
+    left = 60 - time.time() % 60
+    if left < 8:
+        time.sleep(left + 0.2)
+    window_left = 60 - time.time() % 60
+    caller = create_player(ops.lb_port, "问天")
+
+    def nag(name: str, server: AppServer) -> None:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            for _ in range(LLM_HAMMER_PER_INSTANCE):
+                ask(conn, caller, server=name)
+        finally:
+            conn.close()
+
+    nagged = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        for f in [pool.submit(nag, n, s) for n, s in dep.servers.items()]:
+            f.result()
+    took = time.monotonic() - nagged
+    llm_statuses = Counter(a.status for a in caller.asked)
+    print(f"LLM call rate: {len(caller.asked)} POST /api/llm in {took:.1f} s on 4 instances: "
+          f"{dict(llm_statuses)}; through per instance "
+          f"{dict(sorted(Counter(a.server for a in caller.asked if a.status == 200).items()))}"
+          f" (limit {LLM_LIMIT}/min)")
+    assert took < window_left, "the calls straddled two rate windows"
+    assert set(llm_statuses) <= {200, 429}, llm_statuses
+    assert llm_statuses[200] == LLM_LIMIT, llm_statuses
     print(f"total {time.monotonic() - began:.1f} s (load phase {loaded - began:.1f} s)")
