@@ -421,12 +421,14 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
         # Async, both quart instances serving: SIGTERM one of them mid-load.
         killed_at, gone_at = kill_mid_load(dep, probes, celery, fake)
         time.sleep(1.0)
-        # Every listed quart server must be healthy for a switch to async: refused now.
+        # Still "async", but one of its servers is down: the toggle says so (exit 1), and
+        # would refuse a switch to it.
         down = ops.toggle("async", timeout=60)
         assert down.returncode == 1 and "the target is down" in down.stderr, down.stderr
         toggle_ok(ops, "sync")
         switches += 1
         # The drained instance comes back on its port and rejoins.
+        restarted_at = time.monotonic()
         dep.quart[0] = start_instance("quart", dep.env, dep.log_dir,
                                       int(dep.quart[0].base_url.rsplit(":", 1)[1]), "quart1")
         assert wait_until(lambda: ops.server_status("be_quart", "quart1").startswith("UP"), 20)
@@ -442,7 +444,7 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
     served = Counter(a.server for a in got + probe_answers)
     print(f"[{'celery' if celery else 'direct'}] load: {len(got) + len(probe_answers)} "
           f"requests ({len(players + probes)} players, {switches} switches, quart1 SIGTERM'd "
-          f"and restarted), {sum(a.status == 200 for a in got + probe_answers)} actions "
+          f"and restarted), {sum(len(p.acked) for p in players + probes)} actions "
           f"applied, {sum(a.status == 422 for a in got)} refused by the rules, "
           f"{len(load.failures)} failed, {load.reconnects} reconnects; served by "
           f"{dict(sorted(served.items()))}")
@@ -458,14 +460,16 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
     on_victim = [a for a in probe_answers if a.server == "quart1"]
     assert on_victim, f"no probe was in flight on quart1: {[a.server for a in probe_answers]}"
     assert all(a.started < killed_at < a.ended for a in on_victim), on_victim
-    during = [a for a in got if a.server == "quart1" and gone_at < a.started
-              and a.ended < gone_at + 2.0]
-    assert during == [], during[:5]
+    while_gone = [a for a in got if killed_at < a.started and a.ended < restarted_at]
+    assert not [a for a in while_gone if a.server == "quart1" and a.started > gone_at]
+    sibling = sum(a.server == "quart2" for a in while_gone)
     print(f"kill: {len(on_victim)} of {PROBES} slow probe requests ("
           f"{'POST /api/llm via the worker' if celery else 'actions narrated in-request'}) "
           f"in flight on quart1 finished "
           f"there {max(a.ended for a in on_victim) - killed_at:.2f} s after SIGTERM; quart1 "
-          f"exited {gone_at - killed_at:.2f} s after it")
+          f"exited {gone_at - killed_at:.2f} s after it; until its restart "
+          f"{len(while_gone)} requests were answered ({sibling} by quart2, the rest by flask "
+          f"after the switch to sync), none failed")
 
     # Narrations queued on any instance are told once by the worker.
     everyone = players + probes
