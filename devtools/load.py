@@ -73,22 +73,28 @@ class Request:
     degraded: Callable[[Any], bool]
 
 
+async def _new_player(http: aiohttp.ClientSession, base: str, slot: int) -> tuple[str, str]:
+    """A cultivator for one slot (the server's creation limit must allow one per slot)."""
+    async with http.post(f"{base}/api/players", json={"name": f"压测{slot}"}) as resp:
+        if resp.status not in (200, 201):
+            raise RuntimeError(f"creating a player answered {resp.status}: {await resp.text()}")
+        created = await resp.json()
+    return str(created["player"]["id"]), str(created["token"])
+
+
 async def llm_setup(http: aiohttp.ClientSession, base: str, slot: int,
                     prompt: str = DEFAULT_PROMPT) -> Request:
-    """``POST /api/llm``: nothing to prepare."""
+    """``POST /api/llm`` as a player (the route needs a player's bearer token)."""
+    _, token = await _new_player(http, base, slot)
     return Request("/api/llm", json.dumps({"prompt": prompt}).encode(),
-                   {"Content-Type": "application/json"},
+                   {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
                    lambda body: bool(body.get("degraded", False)))
 
 
 async def actions_setup(http: aiohttp.ClientSession, base: str, slot: int,
                         prompt: str = DEFAULT_PROMPT) -> Request:
     """A new cultivator for this slot; then ``talk`` actions for it."""
-    async with http.post(f"{base}/api/players", json={"name": f"压测{slot}"}) as resp:
-        if resp.status not in (200, 201):
-            raise RuntimeError(f"creating a player answered {resp.status}: {await resp.text()}")
-        created = await resp.json()
-    pid, token = created["player"]["id"], created["token"]
+    pid, token = await _new_player(http, base, slot)
     body = {"type": "talk", "target": TALK_NPC, "text": "前辈，请指点修行。"}
     return Request(f"/api/players/{pid}/actions", json.dumps(body, ensure_ascii=False).encode(),
                    {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},

@@ -6,8 +6,7 @@ from typing import Any
 
 from quart import Quart, Response
 from quart_schema import Info, QuartSchema, hide
-from quart_schema.extension import QUART_SCHEMA_SECURITY_ATTRIBUTE
-from quart_schema.openapi import OpenAPIProvider
+from quart_schema.openapi import QUART_SCHEMA_SECURITY_ATTRIBUTE, OpenAPIProvider
 from quart_schema.validation import QUART_SCHEMA_RESPONSE_ATTRIBUTE
 
 from shared import __version__

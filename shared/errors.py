@@ -18,7 +18,7 @@ class AppError(Exception):
     """
 
     status: ClassVar[int] = 500
-    code: ClassVar[str] = "internal_error"
+    code: str = "internal_error"  # a class default; an instance may override it
     retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None,

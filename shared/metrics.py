@@ -314,7 +314,7 @@ def render() -> tuple[bytes, str]:
         present = {family.name for family in registry.collect()}
         missing = [f for f in m.registry.collect() if f.name not in present]
         if missing:
-            merged += generate_latest(_Families(missing))  # type: ignore[arg-type]
+            merged += generate_latest(_Families(missing))
         return merged, CONTENT_TYPE_LATEST
     return generate_latest(m.registry), CONTENT_TYPE_LATEST
 

@@ -22,9 +22,8 @@ from shared.api.edge import query_args
 from shared.usecases import AsyncEffects, Reply, drive_async
 from shared.usecases.effects import UseCase
 
-R = TypeVar("R")
-
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 View = Callable[..., Awaitable[Any]]
@@ -34,7 +33,8 @@ async def parsed_body(model: type[M]) -> M:
     """The JSON body parsed by the shared parser and validated with the shared model: the
     same bytes give the same answer as in Flask (quart's own decoding would differ on a BOM,
     UTF-16 or deep nesting)."""
-    raw = await request.get_data(cache=True)  # Quart refuses over MAX_CONTENT_LENGTH (413)
+    raw = await request.get_data(cache=True, as_text=False)  # Quart refuses > MAX (413)
+    assert isinstance(raw, bytes)
     data = parse_json_body(raw, request.content_type, runtime().settings.max_body_bytes)
     return validate(model, data)
 

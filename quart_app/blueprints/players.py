@@ -82,6 +82,6 @@ async def player_action(player_id: str, data: ActionIn) -> Any:
 
 
 # The OpenAPI document reads response schemas from the routed function.
-player_action.__dict__.update(  # type: ignore[attr-defined]
+player_action.__dict__.update(
     {k: v for k, v in _action_json.__dict__.items() if k.startswith("_quart_schema")}
 )

@@ -24,6 +24,8 @@ import threading
 import time
 from typing import Any
 
+COMPACT_AT = 256  # heap entries before disarmed ones are swept out
+
 
 class Watch:
     """One armed deadline; ``fired`` tells whether the watchdog shut the socket down."""
@@ -46,6 +48,7 @@ class Watchdog:
     def _reset(self) -> None:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Watch]] = []
+        self._live = 0  # armed watches in the heap; the rest were disarmed and wait to expire
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -59,13 +62,19 @@ class Watchdog:
             self._reset()
         watch = Watch(sock)
         with self._cond:
-            heapq.heappush(self._heap, (when, next(self._seq), watch))
+            heap = self._heap
+            heapq.heappush(heap, (when, next(self._seq), watch))
+            self._live += 1
+            if len(heap) > COMPACT_AT and len(heap) > 4 * self._live:
+                # Mostly disarmed entries (calls end long before their deadline): drop them.
+                heap[:] = [entry for entry in heap if entry[2].sock is not None]
+                heapq.heapify(heap)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="llm-deadline-watchdog", daemon=True
                 )
                 self._thread.start()
-            elif self._heap[0][2] is watch:
+            elif heap[0][2] is watch:
                 self._cond.notify()  # a new earliest deadline: wake up sooner
         return watch
 
@@ -73,7 +82,9 @@ class Watchdog:
         """Stop watching (before the response is closed); the entry expires lazily."""
         if watch is not None and watch.sock is not None:
             with self._cond:
-                watch.sock = None
+                if watch.sock is not None:
+                    watch.sock = None
+                    self._live -= 1
 
     def _run(self) -> None:
         with self._cond:
@@ -83,6 +94,7 @@ class Watchdog:
                     _, _, watch = heapq.heappop(self._heap)
                     sock, watch.sock = watch.sock, None
                     if sock is not None:
+                        self._live -= 1
                         watch.fired = True  # first: the woken reader may look at once
                         _shutdown(sock)
                 timeout = self._heap[0][0] - now if self._heap else None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -75,14 +75,18 @@ def validation_message(error: ValidationError | Exception) -> str:
 
 
 @lru_cache(maxsize=64)
-def _adapter(model: type) -> TypeAdapter[Any]:
-    return TypeAdapter(model)
+def _cached_adapter(model: Hashable) -> TypeAdapter[Any]:
+    return TypeAdapter(cast(Any, model))
+
+
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return _cached_adapter(cast(Hashable, model))
 
 
 def validate(model: type[T], data: Any) -> T:
     """Validate ``data`` as quart-schema does (``TypeAdapter(model).validate_python``)."""
     try:
-        return _adapter(model).validate_python(data)
+        return cast(T, _adapter(model).validate_python(data))
     except ValidationError as exc:
         raise ValidationFailed(validation_message(exc)) from None
 
@@ -90,7 +94,7 @@ def validate(model: type[T], data: Any) -> T:
 def validate_response_model(model: type[T], body: Any) -> T:
     """A response body as an instance of its model (500 if the body does not fit)."""
     try:
-        return _adapter(model).validate_python(body)
+        return cast(T, _adapter(model).validate_python(body))
     except ValidationError as exc:
         raise InternalError(f"Response does not match {model.__name__}: {exc}") from None
 

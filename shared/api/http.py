@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from shared import metrics
+
+
+class HeaderSink(Protocol):
+    """Response headers as both frameworks' ``Headers`` take them."""
+
+    def __setitem__(self, key: str, value: str) -> None: ...
+
+
+class HeaderSource(Protocol):
+    """Request headers as both frameworks' ``Headers`` read them."""
+
+    def get(self, key: str) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +78,7 @@ def register_routes(app: Any, blueprint_cls: type, modules: Mapping[str, ModuleT
         app.register_blueprint(bp)
 
 
-def finish_request(app_name: str, headers: MutableMapping[str, str], url_rule: Any,
+def finish_request(app_name: str, headers: HeaderSink, url_rule: Any,
                    method: str, status: int, started: float | None) -> None:
     """After every response: name the app, and count and time the request by URL rule
     (the rule, not the path, keeps the metric's labels bounded)."""
@@ -76,7 +88,7 @@ def finish_request(app_name: str, headers: MutableMapping[str, str], url_rule: A
         metrics.observe_request(rule, method, status, time.perf_counter() - started)
 
 
-def bearer_token(headers: Mapping[str, str]) -> str | None:
+def bearer_token(headers: HeaderSource) -> str | None:
     """The player token from ``Authorization: Bearer …`` (or ``X-Player-Token``)."""
     auth = headers.get("Authorization") or ""
     scheme, _, value = auth.partition(" ")

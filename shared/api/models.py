@@ -8,19 +8,19 @@ publishes them in ``/openapi.json``.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.game.action import ACTION_TYPES
 from shared.textclean import strip_control
 
-ACTION_TYPE = Literal[
-    "cultivate", "breakthrough", "explore", "travel", "fight", "use_item", "rest", "talk",
-    "choose", "flee", "prepare", "ascend",  # gamecore (issue 9)
-    # gameworld: sects, economy, crafting, favour, quests
-    "join_sect", "leave_sect", "sect_mission", "exchange", "promote",
-    "buy", "sell", "craft", "learn", "give", "quest",
-]
+# The action types are the rules' own list: a new action in shared/game is accepted (and listed
+# in the OpenAPI enum) without an edit here. A type checker sees plain ``str``.
+if TYPE_CHECKING:
+    ACTION_TYPE = str
+else:
+    ACTION_TYPE = Literal[ACTION_TYPES]
 TASK_STATE = Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]
 
 
@@ -76,6 +76,14 @@ class ActionIn(_In):
         default=None, ge=1, le=999, strict=True,
         description="how many (buy, sell, exchange, craft, give); 1 when absent",
     )
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 3.0; strict still refuses "3" and true.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
 
 class LogQuery(BaseModel):

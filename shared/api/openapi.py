@@ -8,6 +8,7 @@ status an app answers that is not listed here.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 # Any route: an overlong target (414), oversized headers (431), a bug (500).
 EVERY_ROUTE: tuple[int, ...] = (414, 431, 500)
@@ -36,7 +37,7 @@ BEARER_ROUTES: frozenset[str] = frozenset({
 })
 
 # The player token from POST /api/players.
-BEARER_SCHEME = {"bearer": {"type": "http", "scheme": "bearer"}}
+BEARER_SCHEME: dict[str, Any] = {"bearer": {"type": "http", "scheme": "bearer"}}
 
 
 def error_statuses(endpoint: str) -> tuple[int, ...]:

@@ -270,11 +270,11 @@ def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
     return Reply(body, headers={**committed.headers(), **degraded_headers(told)})
 
 
-def degraded_headers(told: Any) -> dict[str, str]:
+def degraded_headers(told: Narration) -> dict[str, str]:
     """``Narration-Degraded-Reason`` on offline prose (e.g. ``player_budget``): the body stays
     what a replay of the same action answers."""
-    reason = getattr(told, "reason", None)
-    return {"Narration-Degraded-Reason": str(reason)} if told.degraded and reason else {}
+    reason = told.reason
+    return {"Narration-Degraded-Reason": reason} if told.degraded and reason else {}
 
 
 def save_streamed_narration(

@@ -13,11 +13,13 @@ TOKEN_PREFIX = "pt_"  # the log redactor knows this prefix
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """What a new player gets: a public id, a secret token and the seed for the root roll."""
+    """What a new player gets: a public id, a secret token, the seed for the root roll and
+    the hidden fate secret mixed into every action's seed (None: a fresh random one)."""
 
     player_id: str
     token: str
     seed: int
+    fate_secret: str | None = None
 
 
 def new_identity() -> Identity:
@@ -26,7 +28,13 @@ def new_identity() -> Identity:
         player_id=uuid.uuid4().hex,
         token=TOKEN_PREFIX + secrets.token_urlsafe(24),
         seed=secrets.randbits(63),
+        fate_secret=new_fate_secret(),
     )
+
+
+def new_fate_secret() -> str:
+    """A fresh fate secret (server-only: never sent to a client)."""
+    return secrets.token_hex(16)
 
 
 def hash_token(token: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 
 from shared.errors import Unauthorized, UnknownPlayer
@@ -12,7 +11,13 @@ from shared.store import NewLogEntry, PlayerRow
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
 from shared.usecases.effects import UseCase
-from shared.usecases.identity import Identity, hash_token, new_identity, token_matches
+from shared.usecases.identity import (
+    Identity,
+    hash_token,
+    new_fate_secret,
+    new_identity,
+    token_matches,
+)
 from shared.usecases.replies import Reply
 from shared.usecases.views import log_entry_view, player_view
 
@@ -26,7 +31,8 @@ def create_player(ctx: GameContext, name: str, identity: Identity | None = None)
     ident = identity or new_identity()
     outcome = new_player(ctx.world, name, ident.seed)
     # The hidden fate: a server secret mixed into every action's seed, never sent to a client.
-    state = replace(outcome.state, fate_secret=secrets.token_hex(16)).to_dict()
+    fate = ident.fate_secret or new_fate_secret()
+    state = replace(outcome.state, fate_secret=fate).to_dict()
     entry = NewLogEntry(
         seq=0,
         action={"type": "create", "name": name},

@@ -63,7 +63,8 @@
     nextBefore: null,
     options: [],          // what the rules allow now (GET /options), drawn as the controls
     lastControl: null,    // data-testid of the control that sent the last action
-    world: {realms: [], roots: {}, locations: {}, items: {}, techniques: {}, monsters: {}, npcs: {}},
+    world: {realms: [], roots: {}, locations: {}, items: {}, techniques: {}, monsters: {}, npcs: {},
+      sects: {}, shops: {}, recipes: {}, quests: {}},
   };
 
   const $ = (id) => document.getElementById(id);
@@ -328,9 +329,47 @@
     $("turn").textContent = String(player.turn ?? 0);
     $("kills").textContent = String(player.kills ?? 0);
 
+    renderConditions(player);
+    renderEnded(player);
     renderLocation(player);
     renderTechniques(player);
     renderInventory(player);
+  }
+
+  /** Lasting states the rules keep: injuries, 心魔, preparation, and the sect. */
+  function renderConditions(player) {
+    const box = $("conditions");
+    box.replaceChildren();
+    if (player.injury > 0) box.append(el("span", "condition", `伤势 ${player.injury} 重（修炼变慢，调息可愈）`));
+    if (player.heart_demon > 0) box.append(el("span", "condition", `心魔 ${player.heart_demon} 层`));
+    if (player.preparation > 0) box.append(el("span", "condition good", `冲关准备 ${player.preparation}`));
+    const sect = player.sect ? state.world.sects[player.sect] : null;
+    $("sect-heading").hidden = !player.sect;
+    $("sect-line").hidden = !player.sect;
+    if (player.sect) {
+      const ranks = sect && sect.ranks ? sect.ranks : [];
+      const rank = ranks[player.sect_rank || 0];
+      const rankName = rank ? rank.name || rank.title || "" : "";
+      $("sect-line").textContent = `${sect ? sect.name : player.sect}${rankName ? ` · ${rankName}` : ""} · 贡献 ${player.contribution || 0}`;
+    }
+  }
+
+  const END_TITLES = {
+    old_age: "寿元耗尽，坐化而去",
+    tribulation: "渡天劫失败，身死道消",
+    slain: "败于强敌之手，就此陨落",
+    ascended: "渡劫圆满，白日飞升",
+  };
+
+  /** The end of a story: said plainly, with the way to a new, different one. */
+  function renderEnded(player) {
+    const box = $("ended");
+    box.hidden = !player.ended;
+    if (!player.ended) return;
+    $("ended-title").textContent = `${player.name}：${END_TITLES[player.end_cause] || "道途已尽"}`;
+    $("ended-text").textContent = player.end_cause === "ascended"
+      ? "其名已入飞升榜。后来者可承其一缕遗泽，另开新篇。"
+      : "一世修行至此而止。转世之人可承其些许遗泽，从头再来。";
   }
 
   function renderLocation(player) {
@@ -410,6 +449,34 @@
 
   const PLAIN_CHOICE = {breakthrough: "不服丹药", fight: "随缘遇敌"};
 
+  // The page's grouping of actions (layout only: what can be done comes from the options). An
+  // action type not listed here lands in 其他. Quiet panels fold away when nothing in them fits.
+  const PANELS = [
+    {id: "choice", title: "抉择", types: ["choose"], quiet: false},
+    {id: "cultivation", title: "修行", types: ["cultivate", "breakthrough", "prepare", "ascend", "rest"]},
+    {id: "travel", title: "游历", types: ["explore", "travel", "fight", "flee"]},
+    {id: "people", title: "人情", types: ["talk", "give", "quest"]},
+    {id: "sect", title: "宗门", types: ["join_sect", "sect_mission", "exchange", "promote", "leave_sect"], quiet: true},
+    {id: "market", title: "坊市", types: ["buy", "sell"], quiet: true},
+    {id: "craft", title: "炼制", types: ["craft", "learn"], quiet: true},
+    {id: "other", title: "其他", types: [], quiet: true},
+  ];
+
+  function panelFor(panels, opt) {
+    const pending = state.player && state.player.pending_choice;
+    const panel = (pending && opt.type === "flee") ? PANELS[0]
+      : PANELS.find((p) => p.types.includes(opt.type)) || PANELS[PANELS.length - 1];
+    if (!panels.has(panel.id)) {
+      const section = el("section", `panel panel-${panel.id}`);
+      section.dataset.panel = panel.id;
+      section.dataset.testid = `panel-${panel.id}`;
+      section.setAttribute("aria-label", panel.title);
+      section.append(el("h3", null, panel.title));
+      panels.set(panel.id, section);
+    }
+    return panels.get(panel.id);
+  }
+
   /** One row per action type: its button, a chooser when it takes a target or item, and the
    * rules' reason when it cannot be done now. Built from the options, so new actions appear
    * without page changes; controls keep their data-testids so focus can come back to them. */
@@ -421,8 +488,16 @@
     for (const sel of box.querySelectorAll("select")) previous[sel.id] = sel.value;
     const talkText = $("talk-text") ? $("talk-text").value : "";
     box.replaceChildren();
+    const panels = new Map();
+    const ended = Boolean(state.player && state.player.ended);
     for (const opt of state.options) {
       if (opt.type === "use_item") continue; // drawn beside each item in the bag
+      if (ended) continue; // the story is over: the end card speaks instead
+      const pending = state.player && state.player.pending_choice;
+      if (opt.type === "choose" && !pending) continue;
+      if (opt.type === "flee" && !pending && !opt.choices.some((c) => c.ok)) continue;
+      // While a choice waits, only the choice can be made: the other controls step aside.
+      if (pending && !["choose", "flee"].includes(opt.type)) continue;
       const row = el(opt.type === "talk" ? "form" : "div", "action-row");
       row.dataset.type = opt.type;
       const button = el("button", null, opt.label);
@@ -478,6 +553,7 @@
       button.setAttribute("aria-describedby", why.id);
       markAvailable(button, usable.length > 0);
       if (select) select.setAttribute("aria-disabled", usable.length ? "false" : "true");
+      panelFor(panels, opt).append(row);
       row.addEventListener(opt.type === "talk" ? "submit" : "click", (ev) => {
         if (opt.type === "talk") ev.preventDefault();
         else if (ev.target !== button) return;
@@ -493,7 +569,23 @@
           if (ok && opt.type === "talk") $("talk-text").value = "";
         });
       });
-      box.append(row);
+    }
+    if (state.player && state.player.pending_choice && panels.has("choice")) {
+      panels.get("choice").append(el("p", "why small", "先作出抉择，其余行动稍后再说。"));
+    }
+    for (const panel of PANELS) {
+      const p = panels.get(panel.id);
+      if (!p) continue;
+      const usable = p.querySelectorAll('button[data-unavailable="false"]').length;
+      if (panel.quiet && !usable) {
+        // Nothing of it can be done here and now: one closed line, the reasons inside.
+        const details = el("details", "panel panel-quiet");
+        details.dataset.panel = panel.id;
+        details.append(el("summary", null, `${panel.title}（此刻无可为）`), ...p.childNodes);
+        box.append(details);
+      } else {
+        box.append(p);
+      }
     }
     applyItemOptions();
     renderMap();
@@ -556,6 +648,25 @@
     const need = state.world.realms.findIndex((r) => r.id === loc.min_realm);
     const have = state.world.realms.findIndex((r) => r.id === state.player.realm);
     return need > have ? state.world.realms[need].name : null;
+  }
+
+  /** The hall of the ascended (public); hidden while it is empty or not served. */
+  async function refreshHall() {
+    let body;
+    try {
+      body = await api("/api/hall?limit=10");
+    } catch {
+      $("hall-card").hidden = true;
+      return;
+    }
+    const entries = body.entries || [];
+    $("hall").replaceChildren(...entries.map((e) => {
+      const realm = realmOf(e.realm);
+      const li = el("li", null, `${e.name} · ${realm ? realm.name : e.realm || ""}`);
+      li.dataset.testid = "hall-entry";
+      return li;
+    }));
+    $("hall-card").hidden = entries.length === 0;
   }
 
   async function refreshOptions() {
@@ -973,12 +1084,14 @@
     section.append(box);
   }
 
-  async function createPlayer(name) {
+  /** Make a cultivator; ``heir`` (the ended predecessor's id and token) passes on its legacy. */
+  async function createPlayer(name, heir) {
     clearError();
     const button = document.querySelector('[data-testid="create-button"]');
     button.disabled = true;
     try {
-      const body = await api("/api/players", {method: "POST", body: {name}});
+      const payload = heir ? {name, heir_of: heir} : {name};
+      const body = await api("/api/players", {method: "POST", body: payload});
       state.playerId = body.player.id;
       state.token = body.token;
       state.version = body.version;
@@ -989,7 +1102,7 @@
       $("outcome").hidden = true;
       resetNarration();
       $("narration").dataset.state = "idle";
-      await Promise.all([refreshHistory(true), refreshOptions()]);
+      await Promise.all([refreshHistory(true), refreshOptions(), refreshHall()]);
       $("actions-title").focus();
     } catch (err) {
       showError(err);
@@ -1010,7 +1123,7 @@
       showGame(true);
       renderPlayer(body.player);
       renderRecovery();
-      await Promise.all([refreshHistory(true), refreshOptions()]);
+      await Promise.all([refreshHistory(true), refreshOptions(), refreshHall()]);
       return true;
     } catch (err) {
       state.playerId = null;
@@ -1116,6 +1229,13 @@
     $("switch-player").addEventListener("click", leave);
     $("history-more").addEventListener("click", loadOlderHistory);
     $("recovery-copy").addEventListener("click", copyRecovery);
+    $("heir-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const name = $("heir-name").value.trim();
+      if (name && state.playerId) {
+        createPlayer(name, {player_id: state.playerId, token: state.token});
+      }
+    });
     $("restore-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       restoreFrom($("restore-input").value);

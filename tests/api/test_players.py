@@ -150,4 +150,4 @@ async def test_options_say_what_the_rules_allow_now(api: ApiClient) -> None:
     other = await api.create_player("南宫婉")
     peek = await api.get(f"/api/players/{pid}/options",
                          headers={"Authorization": f"Bearer {other[1]}"})
-    assert peek.status == 403
+    assert peek.status == 404  # as for any unknown id: existence is not told

@@ -33,7 +33,7 @@ from tests.support.servers import AppServer, start_app_server
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES_PER_OPERATION = 15
+EXAMPLES_PER_OPERATION = 16
 # Bodies that differ between the apps by design: the app's name and its LLM backend, and
 # what a new player rolls (random id, token and root).
 _VARIABLE = {"/healthz", "/readyz", "/api/players"}
@@ -81,7 +81,8 @@ def _seed_player(db: Path) -> None:
     store.init_schema()
     try:
         ctx = GameContext(load_world(settings.data_dir), settings)
-        drive_sync(create_player(ctx, "韩立", Identity(PLAYER_ID, PLAYER_TOKEN, 20261201)),
+        drive_sync(create_player(ctx, "韩立", Identity(PLAYER_ID, PLAYER_TOKEN, 20261201,
+                                                     fate_secret="fuzz-fate-0001")),
                    SyncEffects(store, None))
     finally:
         store.close()

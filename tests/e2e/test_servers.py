@@ -27,8 +27,9 @@ from tests.support.apiclient import TALK_NPC
 
 pytestmark = pytest.mark.slow
 
+# A fixed fate secret too: both databases must hold the same player for the same game.
 IDENTITY = Identity(player_id="e2e0000000000000000000000000beef", token="pt_e2e-parity-token-0001",
-                    seed=20261128)
+                    seed=20261128, fate_secret="e2e-parity-fate-0001")
 AUTH = {"Authorization": f"Bearer {IDENTITY.token}"}
 
 # (method, path, json body, extra headers) — the game both servers replay.

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared import metrics
 from shared.ai import DeepSeekClient, LLMStatusError
 from shared.ai.protocol import TokenCounts
-from shared.config import Settings
+from shared.config import REPO_ROOT, Settings
 
 KEY = "sk-cache-test-0123456789"
 USAGE = {"prompt_tokens": 120, "completion_tokens": 26, "total_tokens": 146,
@@ -131,3 +135,14 @@ def test_a_failed_call_counts_no_tokens(fresh: None, caplog: pytest.LogCaptureFi
     assert {key: got.get(key) for key in SERIES} == dict.fromkeys(SERIES, 0.0)
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("llm call")]
     assert line.endswith("cache_hit_tokens=- cache_miss_tokens=-")
+
+
+def test_series_are_present_at_zero_in_multiprocess_mode(tmp_path: Path) -> None:
+    """gunicorn's merged /metrics: the first worker to render writes the series at 0."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    code = "import sys; from shared import metrics; sys.stdout.write(metrics.render()[0].decode())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    got = samples(out.stdout.encode())
+    assert {key: got.get(key) for key in SERIES} == dict.fromkeys(SERIES, 0.0)

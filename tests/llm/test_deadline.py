@@ -174,3 +174,19 @@ def test_a_disarmed_watch_never_touches_its_socket() -> None:
 def test_a_response_without_a_socket_is_not_watched() -> None:
     assert Watchdog().arm(time.monotonic() + 1, _Response(None)) is None
     Watchdog().disarm(None)
+
+
+def test_disarmed_watches_do_not_pile_up() -> None:
+    from shared.ai import watchdog
+
+    dog = Watchdog()
+    a, b = socket.socketpair()
+    with a, b:
+        far = time.monotonic() + 3600
+        for _ in range(watchdog.COMPACT_AT * 3):
+            dog.disarm(dog.arm(far, _Response(a)))
+        kept = dog.arm(far, _Response(a))
+        assert len(dog._heap) <= watchdog.COMPACT_AT + 1
+        assert dog._live == 1 and any(entry[2] is kept for entry in dog._heap)
+        dog.disarm(kept)
+        assert dog._live == 0

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 def offline_quart(tmp_path: Path) -> Iterator[procs.AppServer]:
     """quart_app on hypercorn with the offline narrator and a fresh SQLite file."""
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'game.db'}", "DEEPSEEK_API_KEY": "",
-           "LLM_BACKEND": ""}
+           "LLM_BACKEND": "", "CREATE_RATE_PER_MINUTE": "100000"}
     server = procs.start_app("quart", env, tmp_path)
     try:
         yield server

@@ -67,6 +67,7 @@ def stack(fake_deepseek: FakeDeepSeek) -> Iterator[OpsStack]:
         GUNICORN_THREADS="16",
         ACTION_RATE_PER_MINUTE="1000000",
         LB_CREATE_RATE="1000000",  # the tests create many players from one address
+        CREATE_RATE_PER_MINUTE="1000000",
         START_TIMEOUT="150",
         VERIFY_REQUESTS="4",
         DEEPSEEK_BASE_URL=fake_deepseek.base_url,
