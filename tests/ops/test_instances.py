@@ -54,7 +54,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 ACTION_LIMIT = 90  # ACTION_RATE_PER_MINUTE: actions per player per minute, every instance
 PACE_S = 0.7  # a load player's pause between answers: under ACTION_LIMIT a minute
-PLAYER_TOKENS = 4500  # LLM_PLAYER_DAILY_TOKENS: a few narrations per player, then offline
+PLAYER_TOKENS = 3000  # LLM_PLAYER_DAILY_TOKENS: a few narrations per player, then offline
 RESERVE_TOKENS = 1500  # LLM_CALL_RESERVE_TOKENS (the default, set explicitly)
 LOAD_PLAYERS = 20
 PROBES = 6  # fresh players whose slow LLM calls are in flight when the instance is killed
