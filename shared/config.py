@@ -76,13 +76,13 @@ class Settings:
     # LLM spending (tokens as the upstream reports them; 0 = no limit). When a budget is spent
     # the narrator goes offline (degraded, with a reason) and the action still counts.
     llm_player_daily_tokens: int = 100_000  # per player per UTC day
-    llm_global_minute_tokens: int = 200_000  # the whole deployment, per minute
-    llm_global_daily_tokens: int = 20_000_000  # the whole deployment, per UTC day
+    llm_global_minute_tokens: int = 5_000_000  # the whole deployment, per minute
+    llm_global_daily_tokens: int = 50_000_000  # the whole deployment, per UTC day
     # Reserved before each call so concurrent calls cannot overspend; the actual usage is
     # settled after it. Covers the prompt and LLM_MAX_TOKENS of completion.
     llm_call_reserve_tokens: int = 1500
     llm_rate_per_minute: int = 30  # /api/llm and /api/llm/tasks calls per player per minute
-    create_rate_per_minute: int = 10  # new players per client address per minute
+    create_rate_per_minute: int = 30  # new players per client address per minute (as the LB)
     # Addresses (or CIDR networks, comma-separated) of the proxies whose X-Forwarded-For is
     # believed; from anyone else the header is ignored and the peer address counts.
     trusted_proxies: str = "127.0.0.1,::1"

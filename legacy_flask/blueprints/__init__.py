@@ -9,7 +9,7 @@ from shared.api.http import register_routes
 
 def register_blueprints(app: Flask) -> None:
     """Register the shared route table with this package's views of the same names."""
-    from legacy_flask.blueprints import health, llm, page, players, world
+    from legacy_flask.blueprints import hall, health, llm, page, players, world
 
     register_routes(app, Blueprint, {"health": health, "players": players, "llm": llm,
-                                     "world": world, "page": page})
+                                     "world": world, "page": page, "hall": hall})

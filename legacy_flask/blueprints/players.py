@@ -9,9 +9,8 @@ from legacy_flask.core import runtime
 from shared.api import ActionIn, ActionOut, CreatePlayerIn, CreatePlayerOut, LogOut, LogQuery
 from shared.api.http import SSE_HEADERS, bearer_token, wants_event_stream
 from shared.api.models import OptionsOut, PlayerOut
-from shared.limits import flows as limited
 from shared.limits.addresses import client_address
-from shared.usecases import actions, players
+from shared.usecases import actions, creation, players
 from shared.usecases.drivers import stream_sync
 from shared.usecases.streaming import narration_events
 
@@ -22,7 +21,9 @@ def create_player() -> Response:
     rt = runtime()
     client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
                             rt.settings.trusted_proxies)
-    return respond(run(limited.create_player(rt.ctx, data.name, client)), CreatePlayerOut)
+    heir = (data.heir_of.player_id, data.heir_of.token) if data.heir_of else None
+    return respond(run(creation.create_cultivator(rt.ctx, data.name, client, heir)),
+                   CreatePlayerOut)
 
 
 def get_player(player_id: str) -> Response:

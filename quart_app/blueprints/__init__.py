@@ -9,7 +9,7 @@ from shared.api.http import register_routes
 
 def register_blueprints(app: Quart) -> None:
     """Register the shared route table with this package's views of the same names."""
-    from quart_app.blueprints import health, llm, page, players, world
+    from quart_app.blueprints import hall, health, llm, page, players, world
 
     register_routes(app, Blueprint, {"health": health, "players": players, "llm": llm,
-                                     "world": world, "page": page})
+                                     "world": world, "page": page, "hall": hall})

@@ -49,6 +49,7 @@ ROUTES: tuple[Route, ...] = (
     Route("llm", "llm_post", "/api/llm", ("POST",)),
     Route("llm", "submit_llm_task", "/api/llm/tasks", ("POST",)),
     Route("llm", "get_llm_task", "/api/llm/tasks/<task_id>", ("GET",)),
+    Route("hall", "hall", "/api/hall", ("GET",)),
     Route("world", "world_index", "/api/world", ("GET",)),
     Route("world", "world_catalog", "/api/world/<kind>", ("GET",)),
     Route("page", "index", "/", ("GET",)),

@@ -46,8 +46,19 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class HeirOfIn(_In):
+    """The predecessor a new cultivator inherits from, proven by that player's token."""
+
+    player_id: str = Field(min_length=1, max_length=64, description="the ended run's player id")
+    token: str = Field(min_length=1, max_length=128, description="that player's token")
+
+
 class CreatePlayerIn(_In):
-    """``POST /api/players``: a new cultivator's name (1-24 characters after trimming)."""
+    """``POST /api/players``: a new cultivator's name (1-24 characters after trimming), and
+    optionally the ended run it inherits from (once per run)."""
+
+    heir_of: HeirOfIn | None = Field(
+        default=None, description="inherit the legacy of an ended run (its id and token)")
 
     name: str = Field(min_length=1, max_length=24, description="道号, 1-24 characters, at "
                       "least one visible", json_schema_extra={"pattern": VISIBLE_PATTERN})
@@ -160,9 +171,12 @@ class PlayerOut(BaseModel):
 
 
 class CreatePlayerOut(PlayerOut):
-    """``POST /api/players``: the player and its secret token (shown once)."""
+    """``POST /api/players``: the player and its secret token (shown once), and the opening
+    测灵根 story (or its Celery task)."""
 
     token: str
+    narration: NarrationOut | None = None
+    narration_task: TaskRef | None = None
 
 
 class ActionOut(BaseModel):
@@ -218,6 +232,40 @@ class LogOut(BaseModel):
 
     entries: list[LogEntryOut]
     next_before: int | None
+
+
+HALL_KIND = Literal["ascended", "died"]
+
+
+class HallQuery(BaseModel):
+    """``GET /api/hall?limit=&kind=``: the hall of 飞升者 (``ascended``) by default."""
+
+    limit: int | None = Field(default=None, ge=1, le=100)
+    kind: HALL_KIND | None = Field(default=None, description="ascended (default) or died")
+
+
+class HallEntryOut(BaseModel):
+    """One ended run as the public hall shows it (nothing secret)."""
+
+    name: str
+    kind: HALL_KIND
+    realm: str
+    root: str
+    cause: str | None
+    cause_text: str
+    age: int
+    day: int
+    turns: int
+    kills: int
+    legacy_from: str | None
+    recorded_at: str
+
+
+class HallOut(BaseModel):
+    """``GET /api/hall``: the newest records of one kind."""
+
+    kind: HALL_KIND
+    entries: list[HallEntryOut]
 
 
 class LLMTextOut(BaseModel):

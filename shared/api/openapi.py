@@ -17,7 +17,8 @@ _BODY = (400, 413, 415)  # a JSON body: malformed or invalid, too large, not JSO
 ERRORS: Mapping[str, tuple[int, ...]] = {
     "health.healthz": (),
     "health.readyz": (503,),
-    "players.create_player": (*_BODY, 429, 503),
+    # 404/409/422: an heir_of with a wrong token, an inherited legacy, a run not ended.
+    "players.create_player": (*_BODY, 404, 409, 422, 429, 503),
     "players.get_player": (401, 404, 503),
     "players.player_log": (400, 401, 404, 503),
     "players.player_options": (401, 404, 503),
@@ -26,6 +27,7 @@ ERRORS: Mapping[str, tuple[int, ...]] = {
     "llm.llm_post": (*_BODY, 401, 404, 429, 503, 504),
     "llm.submit_llm_task": (*_BODY, 401, 404, 429, 503),
     "llm.get_llm_task": (404, 503),
+    "hall.hall": (400, 503),
     "world.world_index": (),
     "world.world_catalog": (404,),
 }

@@ -2,9 +2,9 @@
 
 ``add(tallies)`` adds each tally's amount to its counter for the current window (or the
 window it names) and returns the new values; a negative amount gives units back. ``read``
-returns values without changing them. The store face runs a plain function of a connection
-through the store's ``run_transaction`` / ``run_read`` (so SQLite writes queue with the game's
-writes); the Redis face one MULTI pipeline.
+returns values without changing them. The store face runs plain functions of a connection through
+the store's ``run_transaction``/``run_read`` (so SQLite writes queue with the game's writes);
+the Redis face one MULTI pipeline.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.store import AsyncStore, SyncStore
 from shared.store.schema import limit_counters
 
 Clock = Callable[[], float]
@@ -72,7 +71,8 @@ def _upsert(dialect: str, tally: Tally, slot: int) -> Any:
 
 
 def add_counts(conn: Connection, tallies: Sequence[Tally], now: float) -> tuple[Count, ...]:
-    """Add every tally in one transaction; the new values in the tallies' order.
+    """Add every tally in one transaction (run by ``store.run_transaction``); the new values
+    in the tallies' order.
 
     Rows are touched in (key, slot) order, so two concurrent transactions on PostgreSQL
     never wait on each other's rows in opposite orders (no deadlock)."""
@@ -81,26 +81,26 @@ def add_counts(conn: Connection, tallies: Sequence[Tally], now: float) -> tuple[
     values: dict[int, int] = {}
     fresh = False
     for i in sorted(range(len(tallies)), key=lambda i: (tallies[i].key, slots[i])):
-        value = conn.execute(_upsert(dialect, tallies[i], slots[i])).scalar_one()
+        value = int(conn.execute(_upsert(dialect, tallies[i], slots[i])).scalar_one())
         values[i] = value
         fresh = fresh or value == tallies[i].amount
     if fresh:  # a window started: drop the rows whose windows are long over
         conn.execute(delete(limit_counters).where(limit_counters.c.expires_at < int(now)))
     conn.commit()
-    return tuple(_count(t, s, values[i], now) for i, (t, s) in enumerate(zip(tallies, slots,
-                                                                                strict=True)))
+    return tuple(_count(t, s, values[i], now)
+                 for i, (t, s) in enumerate(zip(tallies, slots, strict=True)))
 
 
 def read_counts(conn: Connection, tallies: Sequence[Tally], now: float) -> tuple[Count, ...]:
-    """The current values (0 for a counter never added to)."""
-    slots = [_slot(t, now) for t in tallies]
+    """The current values (0 for a counter never added to), run by ``store.run_read``."""
     if not tallies:
         return ()
+    slots = [_slot(t, now) for t in tallies]
     cond = or_(*(and_(limit_counters.c.key == t.key, limit_counters.c.slot == s)
                  for t, s in zip(tallies, slots, strict=True)))
     rows = conn.execute(select(limit_counters.c.key, limit_counters.c.slot,
                                limit_counters.c.value).where(cond)).all()
-    found = {(r[0], int(r[1])): int(r[2]) for r in rows}
+    found = {(str(r[0]), int(r[1])): int(r[2]) for r in rows}
     return tuple(_count(t, s, found.get((t.key, s), 0), now)
                  for t, s in zip(tallies, slots, strict=True))
 
@@ -108,17 +108,21 @@ def read_counts(conn: Connection, tallies: Sequence[Tally], now: float) -> tuple
 class StoreCounters:
     """Counters in the game store, blocking face (``SyncStore``)."""
 
-    def __init__(self, store: SyncStore, clock: Clock = time.time) -> None:
+    def __init__(self, store: Any, clock: Clock = time.time) -> None:
         self._store = store
         self._clock = clock
 
     def add(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
         """Add atomically; the new values."""
-        return self._store.run_transaction(add_counts, tallies, self._clock())
+        result: tuple[Count, ...] = self._store.run_transaction(add_counts, tuple(tallies),
+                                                                self._clock())
+        return result
 
     def read(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
         """The current values."""
-        return self._store.run_read(read_counts, tallies, self._clock())
+        result: tuple[Count, ...] = self._store.run_read(read_counts, tuple(tallies),
+                                                         self._clock())
+        return result
 
     def close(self) -> None:
         """Nothing of its own to close (the store is the runtime's)."""
@@ -127,17 +131,21 @@ class StoreCounters:
 class AsyncStoreCounters:
     """Counters in the game store, awaiting face (``AsyncStore``)."""
 
-    def __init__(self, store: AsyncStore, clock: Clock = time.time) -> None:
+    def __init__(self, store: Any, clock: Clock = time.time) -> None:
         self._store = store
         self._clock = clock
 
     async def add(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
         """Add atomically; the new values."""
-        return await self._store.run_transaction(add_counts, tallies, self._clock())
+        result: tuple[Count, ...] = await self._store.run_transaction(
+            add_counts, tuple(tallies), self._clock())
+        return result
 
     async def read(self, tallies: Sequence[Tally]) -> tuple[Count, ...]:
         """The current values."""
-        return await self._store.run_read(read_counts, tallies, self._clock())
+        result: tuple[Count, ...] = await self._store.run_read(read_counts, tuple(tallies),
+                                                               self._clock())
+        return result
 
     async def close(self) -> None:
         """Nothing of its own to close (the store is the runtime's)."""

@@ -38,5 +38,5 @@ class PlayerForToken(StoreEffect["str | None"]):
     token_hash: str
 
     def call(self, store: Any) -> MaybeAwaitable[str | None]:
-        """One indexed read: the store's ``player_id_for_token_hash`` (same name on both faces)."""
+        """``store.player_id_for_token_hash`` (one indexed read)."""
         return store.player_id_for_token_hash(self.token_hash)  # type: ignore[no-any-return]

@@ -138,20 +138,6 @@ action_log_recent = Index(
     "ix_action_log_player_created", action_log.c.player_id, action_log.c.created_at
 )
 
-# Rate and budget counters of shared.limits: one row per key and fixed window (slot = the
-# window's index, e.g. epoch minute), kept until ``expires_at`` (epoch seconds, app clock).
-limit_counters = Table(
-    "limit_counters",
-    metadata,
-    Column("key", Text, primary_key=True),
-    Column("slot", BigInteger, primary_key=True, autoincrement=False),
-    Column("value", BigInteger, nullable=False),
-    Column("expires_at", BigInteger, nullable=False),
-)
-limit_counters_expiry = Index("ix_limit_counters_expires", limit_counters.c.expires_at)
-# /api/llm finds its caller from the bearer token alone (shared.limits.effects.PlayerForToken).
-players_token_hash = Index("ix_players_token_hash", players.c.token_hash)
-
 # issue 10: one row per player-NPC pair, the last exchanges verbatim and a running summary.
 conversations = Table(
     "conversations",
@@ -183,6 +169,20 @@ hall = Table(
 
 # Serves list_hall(kind=...) newest first.
 hall_by_kind = Index("ix_hall_kind_id", hall.c.kind, hall.c.id)
+
+# Rate and budget counters of shared.limits: one row per key and fixed window (slot = the
+# window's index, e.g. epoch minute), kept until ``expires_at`` (epoch seconds, app clock).
+limit_counters = Table(
+    "limit_counters",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("slot", BigInteger, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+limit_counters_expiry = Index("ix_limit_counters_expires", limit_counters.c.expires_at)
+# /api/llm finds its caller from the bearer token alone (shared.limits.effects.PlayerForToken).
+players_token_hash = Index("ix_players_token_hash", players.c.token_hash)
 
 schema_version = Table(
     "schema_version",
@@ -218,24 +218,24 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
+        "conversations (NPC memory)",
+        lambda: (CreateTable(conversations, if_not_exists=True),),
+    ),
+    Migration(
+        4,
+        "hall of ended runs",
+        lambda: (
+            CreateTable(hall, if_not_exists=True),
+            CreateIndex(hall_by_kind, if_not_exists=True),
+        ),
+    ),
+    Migration(
+        5,
         "limit_counters for rate limits and LLM budgets; players by token hash",
         lambda: (
             CreateTable(limit_counters, if_not_exists=True),
             CreateIndex(limit_counters_expiry, if_not_exists=True),
             CreateIndex(players_token_hash, if_not_exists=True),
-        ),
-    ),
-    Migration(
-        4,
-        "conversations (NPC memory)",
-        lambda: (CreateTable(conversations, if_not_exists=True),),
-    ),
-    Migration(
-        5,
-        "hall of ended runs",
-        lambda: (
-            CreateTable(hall, if_not_exists=True),
-            CreateIndex(hall_by_kind, if_not_exists=True),
         ),
     ),
 )

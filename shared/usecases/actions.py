@@ -31,6 +31,7 @@ from shared.textclean import clean_player_text
 from shared.usecases import effects as fx
 from shared.usecases.context import GameContext
 from shared.usecases.effects import UseCase
+from shared.usecases.hall import record_if_ended
 from shared.usecases.players import check_token, require_token
 from shared.usecases.replies import Reply
 from shared.usecases.views import narration_view, player_view, public_outcome
@@ -189,8 +190,12 @@ def commit_action(
         except VersionConflict:
             continue
         if result.replayed or rules.committed is None:
-            return _replay(player_id, result.entry, action)
-        return replace(rules.committed, version=result.version)
+            committed = _replay(player_id, result.entry, action)
+        else:
+            committed = replace(rules.committed, version=result.version)
+        # The action that ended the story enters the hall (once; a replay changes nothing).
+        yield from record_if_ended(ctx, player_id, committed.state)
+        return committed
     raise Conflict("The player kept changing while this action was applied; try again.")
 
 

@@ -84,6 +84,19 @@ async def test_action_returns_outcome_now_and_narration_through_the_task(celery_
     assert log.json["entries"][0]["narration"] == done["result"]["text"]
 
 
+async def test_creation_story_is_narrated_by_the_worker(celery_apps) -> None:
+    flask_api, quart_api, _ = celery_apps
+    for create, poll in ((flask_api, quart_api), (quart_api, flask_api)):
+        pid, token, body = await create.create_player()
+        assert body["narration"] is None and body["token"] == token
+        done = await _poll(poll, body["narration_task"]["status_url"])
+        assert done["state"] == "SUCCESS" and done["result"]["degraded"] is False
+        log = await poll.get(f"/api/players/{pid}/log",
+                             headers={"Authorization": f"Bearer {token}"})
+        (entry,) = log.json["entries"]
+        assert entry["seq"] == 0 and entry["narration"] == done["result"]["text"]
+
+
 async def test_raw_llm_endpoint_waits_for_the_worker(celery_apps) -> None:
     _, token, _ = await celery_apps[0].create_player()
     for api in celery_apps[:2]:

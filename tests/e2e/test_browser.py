@@ -416,7 +416,7 @@ def test_phone_refusal_is_shown_where_the_player_looks(
                            ".getBoundingClientRect().top")
         bottom = tab.evaluate("() => document.querySelector('[data-testid=\"error\"]')"
                               ".getBoundingClientRect().bottom")
-        assert top >= 0 and bottom <= PHONE["height"], (top, bottom)
+        assert top >= 0 and bottom <= PHONE["height"] + 1, (top, bottom)  # sub-pixel edge
         assert tab.get_by_test_id("outcome").is_hidden()  # the error replaced the old outcome
         _screenshot(tab, screenshots, "phone-refusal", full=False)
         assert errors == []

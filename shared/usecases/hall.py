@@ -1,0 +1,151 @@
+"""The hall of ended runs and the legacy an heir inherits, as use cases (issue 9).
+
+An action that ends a story records it (:func:`record_if_ended`, right after the serialised
+commit, and again on a replay: the store keeps the first record, so it is entered once).
+``GET /api/hall`` lists the records (:func:`list_hall`); a new cultivator created with
+``heir_of`` inherits a predecessor's legacy once (:func:`claim_inheritance`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import ActionRefused, AppError, NotFound
+from shared.game import PlayerState
+from shared.game.legacy import Legacy, hall_entry, legacy_from_record, legacy_of
+from shared.game.lifespan import END_CAUSES
+from shared.store import HallEntry, HallKind
+from shared.usecases import effects as fx
+from shared.usecases.context import GameContext
+from shared.usecases.effects import MaybeAwaitable, Store, StoreEffect, UseCase
+from shared.usecases.identity import token_matches
+from shared.usecases.replies import Reply
+
+DEFAULT_HALL_PAGE = 20
+
+
+class LegacyClaimed(AppError):
+    """409 ``legacy_claimed``: another heir already inherited this run (final, no retry)."""
+
+    status = 409
+    code = "legacy_claimed"
+
+
+# -- store effects ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLegacy(StoreEffect[HallEntry]):
+    """Enter an ended run in the hall (once per player: a second call returns the first)."""
+
+    player_id: str
+    name: str
+    kind: HallKind
+    record: dict[str, Any]
+
+    def call(self, store: Store) -> MaybeAwaitable[HallEntry]:
+        """``store.record_legacy``."""
+        return store.record_legacy(self.player_id, self.name, self.kind, self.record)
+
+
+@dataclass(frozen=True, slots=True)
+class GetLegacy(StoreEffect["HallEntry | None"]):
+    """The hall entry of a player's ended run, or None."""
+
+    player_id: str
+
+    def call(self, store: Store) -> MaybeAwaitable[HallEntry | None]:
+        """``store.get_legacy``."""
+        return store.get_legacy(self.player_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ListHall(StoreEffect["list[HallEntry]"]):
+    """Up to ``limit`` hall entries, newest first, of one ``kind`` (all when None)."""
+
+    limit: int
+    kind: HallKind | None = None
+
+    def call(self, store: Store) -> MaybeAwaitable[list[HallEntry]]:
+        """``store.list_hall``."""
+        return store.list_hall(self.limit, self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLegacy(StoreEffect["HallEntry | None"]):
+    """Give a run's legacy to ``heir_id`` unless another heir has it (None then)."""
+
+    player_id: str
+    heir_id: str
+
+    def call(self, store: Store) -> MaybeAwaitable[HallEntry | None]:
+        """``store.claim_legacy``."""
+        return store.claim_legacy(self.player_id, self.heir_id)
+
+
+# -- use cases --------------------------------------------------------------------------------
+
+
+def record_if_ended(ctx: GameContext, player_id: str,
+                    state: dict[str, Any]) -> UseCase[HallEntry | None]:
+    """Record a committed state whose story is over in the hall; None while it goes on.
+
+    The rules refuse every action of an ended cultivator, so the only committed entry with an
+    ended state is the action that ended it: recording it after that commit (and again on
+    its replay, which changes nothing) enters each run exactly once.
+    """
+    if not state.get("ended"):
+        return None
+    final = PlayerState.from_dict(state)
+    name, kind, record = hall_entry(ctx.world, player_id, final)
+    return (yield from RecordLegacy(player_id, name, kind, record))
+
+
+def hall_view(entry: HallEntry) -> dict[str, Any]:
+    """What the public hall shows of a run: nothing secret (no id, token or legacy)."""
+    rec = entry.record
+    cause = rec.get("cause")
+    return {
+        "name": entry.name,
+        "kind": entry.kind,
+        "realm": str(rec.get("realm", "")),
+        "root": str(rec.get("root", "")),
+        "cause": cause,
+        "cause_text": END_CAUSES.get(str(cause), "道途已尽"),
+        "age": int(rec.get("age", 0)),
+        "day": int(rec.get("days", 0)),
+        "turns": int(rec.get("turns", 0)),
+        "kills": int(rec.get("kills", 0)),
+        "legacy_from": rec.get("legacy_from"),
+        "recorded_at": entry.created_at.isoformat(),
+    }
+
+
+def list_hall(ctx: GameContext, limit: int | None, kind: HallKind | None) -> UseCase[Reply]:
+    """``GET /api/hall``: the newest records of one kind (the hall of 飞升者 by default)."""
+    shown: HallKind = kind or "ascended"
+    entries = yield from ListHall(limit or DEFAULT_HALL_PAGE, shown)
+    return Reply({"kind": shown, "entries": [hall_view(e) for e in entries]})
+
+
+def claim_inheritance(ctx: GameContext, predecessor_id: str, token: str,
+                      heir_id: str) -> UseCase[Legacy | None]:
+    """The legacy ``heir_id`` inherits from ``predecessor_id`` (proven by its token).
+
+    404 for an unknown predecessor or a wrong token (alike), 422 ``not_ended`` while its story
+    goes on, 409 ``legacy_claimed`` when another heir already has it. A run ended before the
+    hall existed is recorded now. None when the run left nothing to inherit.
+    """
+    row = yield from fx.LoadPlayer(predecessor_id)
+    if row is None or not token_matches(token, row.token_hash):
+        raise NotFound("找不到这位前辈，或凭证不符。", code="predecessor_not_found")
+    final = PlayerState.from_dict(row.state)
+    if not final.ended:
+        raise ActionRefused(f"{final.name}道途未尽，尚无传承可继。", code="not_ended")
+    if (yield from GetLegacy(predecessor_id)) is None:
+        yield from record_if_ended(ctx, predecessor_id, row.state)
+    claimed = yield from ClaimLegacy(predecessor_id, heir_id)
+    if claimed is None:
+        raise LegacyClaimed(f"{final.name}的传承已有人继承，每份传承只能继承一次。")
+    return legacy_from_record(claimed.record) or legacy_of(ctx.world, final)
