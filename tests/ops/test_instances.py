@@ -181,6 +181,7 @@ class Player:
     id: str
     token: str
     version0: int
+    created: Answer | None = None  # the creation, narrated like an action (seq 0)
     answers: list[Answer] = field(default_factory=list)  # to its actions
     asked: list[Answer] = field(default_factory=list)  # to its POST /api/llm calls
 
@@ -188,6 +189,11 @@ class Player:
     def acked(self) -> list[int]:
         """The seqs of every acknowledged (200) action."""
         return [a.seq for a in self.answers if a.status == 200 and a.seq is not None]
+
+    @property
+    def llm_answers(self) -> list[Answer]:
+        """Every answer that may have cost an LLM call: creation, actions, /api/llm."""
+        return [*([self.created] if self.created else []), *self.answers, *self.asked]
 
 
 def call(conn: http.client.HTTPConnection, method: str, path: str, body: Any = None,
@@ -202,14 +208,20 @@ def call(conn: http.client.HTTPConnection, method: str, path: str, body: Any = N
 
 
 def create_player(port: int, name: str) -> Player:
-    """A new player, created through HAProxy."""
+    """A new player, created through HAProxy (its opening story narrated like an action)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    started = time.monotonic()
     try:
-        status, body, _ = call(conn, "POST", "/api/players", {"name": name})
+        status, body, h = call(conn, "POST", "/api/players", {"name": name})
     finally:
         conn.close()
     assert status == 201, body
-    return Player(body["player"]["id"], body["token"], body["version"])
+    narration = body.get("narration") or {}
+    created = Answer(status, h.get("x-lb-server", "?"), 0,
+                     bool(narration) and not narration.get("degraded"),
+                     bool(body.get("narration_task")), h.get("narration-degraded-reason", ""),
+                     started, time.monotonic())
+    return Player(body["player"]["id"], body["token"], body["version"], created)
 
 
 def act(conn: http.client.HTTPConnection, player: Player, kind: str,
@@ -481,10 +493,10 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
     # upstream saw exactly the calls the counters allowed.
     stats = fake.stats()
     tokens = {p.id: player_tokens(redis_url, p.id) for p in everyone}
-    narrated = sum(a.narrated for p in everyone for a in p.answers + p.asked)
-    tasks = sum(a.task for a in answers(everyone))
+    narrated = sum(a.narrated for p in everyone for a in p.llm_answers)
+    tasks = sum(a.task for p in everyone for a in p.llm_answers)
     over = [p for p in players if any(a.reason == "player_budget" for a in p.answers)]
-    print(f"budgets: {narrated + tasks} LLM calls ({tasks} queued by actions), fake saw "
+    print(f"budgets: {narrated + tasks} LLM calls ({tasks} queued for the worker), fake saw "
           f"{stats['chat']} calls / {stats['tokens']} tokens; per-player counters "
           f"max {max(tokens.values())} of {PLAYER_TOKENS}; {len(over)} of {len(players)} "
           f"load players went over budget")
@@ -492,10 +504,11 @@ def test_four_instances_behind_haproxy(deployment: Deployment, fake: FakeDeepSee
     assert len(over) == len(players), "every load player should have spent its budget"
     if celery:
         # A queued call keeps its reservation: exactly PLAYER_TOKENS // RESERVE_TOKENS
-        # tasks per player, wherever its actions landed.
+        # tasks per player (its creation's included), wherever its requests landed.
         for p in players:
-            assert sum(a.task for a in p.answers) == PLAYER_TOKENS // RESERVE_TOKENS, p.id
-            assert tokens[p.id] == RESERVE_TOKENS * sum(a.task for a in p.answers)
+            queued = sum(a.task for a in p.llm_answers)
+            assert queued == PLAYER_TOKENS // RESERVE_TOKENS, (p.id, queued)
+            assert tokens[p.id] == RESERVE_TOKENS * queued
         assert stats["chat"] == tasks + narrated
     else:
         assert stats["chat"] == narrated
