@@ -132,6 +132,7 @@ class FakeState:
         self.max_in_flight = self.in_flight
         self.fault_counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
+        self.tokens = 0  # total_tokens of every usage object sent (what the upstream bills)
         self.last_request: dict[str, Any] | None = None
         # The bodies of the last RECORDED chat requests, oldest first (GET /_fake/requests).
         self.recorded: deque[Any] = deque(maxlen=RECORDED)
@@ -158,6 +159,7 @@ class FakeState:
             "max_in_flight": self.max_in_flight,
             "faults": dict(self.fault_counts),
             "statuses": {str(k): v for k, v in self.statuses.items()},
+            "tokens": self.tokens,
             "queued_faults": len(self.faults),
             "last_request": self.last_request,
         }
@@ -412,6 +414,8 @@ class FakeHandlers:
                          "finish_reason": finish}],
             "usage": _usage(body["messages"], text),
         }
+        if kind not in ("malformed", "cut_stream"):
+            self.state.tokens += payload["usage"]["total_tokens"]
         data = json.dumps(payload, ensure_ascii=False).encode()
         if kind == "malformed":
             data = data[: len(data) // 2] + b"}}]"
@@ -450,6 +454,8 @@ class FakeHandlers:
         if kind == "malformed":
             out.append(b'data: {"id": "' + cid.encode() + b'", "choices": [\n\n')
         if kind != "cut_stream":
+            if kind != "malformed" and (cfg.usage_position == "finish" or include_usage):
+                self.state.tokens += usage["total_tokens"]
             on_finish = usage if cfg.usage_position == "finish" else None
             out.append(event([delta({"content": "", "role": None}, finish)], on_finish))
             if cfg.usage_position == "separate" and include_usage:
