@@ -8,6 +8,7 @@ injection, all settable at run time so one process can serve a whole test sessio
     POST /_fake/config  {"latency": 1.0, "faults": ["429", "500"], "fault": null, ...}
     GET  /_fake/config  the current settings
     GET  /_fake/stats   request counts ({"requests", "chat", "streams", "faults", ...})
+    GET  /_fake/requests  the last 64 chat request bodies, oldest first ({"bodies": [...]})
     POST /_fake/reset   back to the start-up settings, empty fault queue, zero counts
 
 ``faults`` is a queue: each chat request takes the next one; when it is empty ``fault``
@@ -96,6 +97,9 @@ FAULT_ALIASES: dict[str, dict[str, Any]] = {
 }
 
 
+RECORDED = 64  # chat request bodies kept for GET /_fake/requests
+
+
 @dataclass
 class FakeConfig:
     """Run-time settings of the fake (everything ``POST /_fake/config`` may change)."""
@@ -128,7 +132,10 @@ class FakeState:
         self.max_in_flight = self.in_flight
         self.fault_counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
+        self.tokens = 0  # total_tokens of every usage object sent (what the upstream bills)
         self.last_request: dict[str, Any] | None = None
+        # The bodies of the last RECORDED chat requests, oldest first (GET /_fake/requests).
+        self.recorded: deque[Any] = deque(maxlen=RECORDED)
 
     def reset(self) -> None:
         """Back to the start-up configuration with no queued faults and zero counts."""
@@ -152,6 +159,7 @@ class FakeState:
             "max_in_flight": self.max_in_flight,
             "faults": dict(self.fault_counts),
             "statuses": {str(k): v for k, v in self.statuses.items()},
+            "tokens": self.tokens,
             "queued_faults": len(self.faults),
             "last_request": self.last_request,
         }
@@ -262,6 +270,10 @@ class FakeHandlers:
         """``GET /_fake/stats``."""
         return web.json_response(self.state.stats())
 
+    async def requests(self, request: web.Request) -> web.Response:
+        """``GET /_fake/requests``: the recorded chat request bodies, oldest first."""
+        return web.json_response({"bodies": list(self.state.recorded)})
+
     async def reset(self, request: web.Request) -> web.Response:
         """``POST /_fake/reset``."""
         self.state.reset()
@@ -312,6 +324,7 @@ class FakeHandlers:
                         ("Authorization", "Content-Type", "Accept", "User-Agent")},
             "body": body,
         }
+        st.recorded.append(body)
         if cfg.api_key is not None:
             if not auth.startswith("Bearer "):
                 return _error(401, "Authentication Fails (auth header format should be "
@@ -401,6 +414,8 @@ class FakeHandlers:
                          "finish_reason": finish}],
             "usage": _usage(body["messages"], text),
         }
+        if kind not in ("malformed", "cut_stream"):
+            self.state.tokens += payload["usage"]["total_tokens"]
         data = json.dumps(payload, ensure_ascii=False).encode()
         if kind == "malformed":
             data = data[: len(data) // 2] + b"}}]"
@@ -439,6 +454,8 @@ class FakeHandlers:
         if kind == "malformed":
             out.append(b'data: {"id": "' + cid.encode() + b'", "choices": [\n\n')
         if kind != "cut_stream":
+            if kind != "malformed" and (cfg.usage_position == "finish" or include_usage):
+                self.state.tokens += usage["total_tokens"]
             on_finish = usage if cfg.usage_position == "finish" else None
             out.append(event([delta({"content": "", "role": None}, finish)], on_finish))
             if cfg.usage_position == "separate" and include_usage:
@@ -520,6 +537,7 @@ def create_app(
     app.router.add_post("/_fake/config", fake.set_config)
     app.router.add_get("/_fake/config", fake.get_config)
     app.router.add_get("/_fake/stats", fake.stats)
+    app.router.add_get("/_fake/requests", fake.requests)
     app.router.add_post("/_fake/reset", fake.reset)
     return app
 

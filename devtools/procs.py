@@ -214,6 +214,11 @@ class FakeDeepSeek:
         """Request counts: ``requests``, ``chat``, ``streams``, ``faults``, ``statuses``..."""
         return self._control("GET", "/_fake/stats")
 
+    def requests(self) -> list[Any]:
+        """The bodies of the last chat requests the fake received (up to 64), oldest first;
+        ``reset`` clears them."""
+        return list(self._control("GET", "/_fake/requests")["bodies"])
+
     def close(self) -> None:
         """Close the control connection (the server keeps running)."""
         if self._http is not None:

@@ -90,6 +90,12 @@ class Settings:
     # (REDIS_URL). From the environment: redis when REDIS_URL is set, unless LIMITS_BACKEND.
     limits_backend: str = "store"
 
+    # NPC memory (issue 10): each player-NPC pair keeps its last NPC_MEMORY_EXCHANGES exchanges
+    # verbatim; older ones are folded into a summary, refreshed (LLM, or an offline digest)
+    # whenever it would grow past NPC_SUMMARY_CHARS characters.
+    npc_memory_exchanges: int = 6
+    npc_summary_chars: int = 400
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``), then apply overrides."""

@@ -26,7 +26,7 @@ class AppError(Exception):
         super().__init__(message)
         self.message = message
         if code is not None:
-            self.code = code  # type: ignore[misc]  # instance override of the class default
+            self.code = code  # instance override of the class default
         if retry_after is not None:
             self.retry_after = max(1, int(retry_after))
 

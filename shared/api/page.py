@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import MutableMapping
 from functools import cache
+from typing import Protocol
 
 from shared.paths import WEBPAGE_DIR
 
@@ -67,15 +67,25 @@ def content_security_policy() -> str:
     return _CSP.format(styles=hashes)
 
 
-def page_headers(path: str, version: str | None, headers: MutableMapping[str, str]) -> None:
+class ResponseHeaders(Protocol):
+    """Response headers as both frameworks' ``Headers`` take them."""
+
+    def __contains__(self, key: str, /) -> bool: ...
+
+    def __setitem__(self, key: str, value: str) -> None: ...
+
+
+def page_headers(path: str, version: str | None, headers: ResponseHeaders) -> None:
     """Security headers on every response; caching for the page and its assets.
 
     A static asset asked for with its current ``v`` is immutable; any other static request
     (old or no version) must revalidate, like the HTML itself.
     """
-    headers.setdefault("Content-Security-Policy", content_security_policy())
+    if "Content-Security-Policy" not in headers:
+        headers["Content-Security-Policy"] = content_security_policy()
     for key, value in OTHER_SECURITY_HEADERS.items():
-        headers.setdefault(key, value)
+        if key not in headers:
+            headers[key] = value
     if path.startswith("/static/"):
         name = path[len("/static/"):]
         current = (version is not None and _ASSET_NAME.fullmatch(name) is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import string
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,16 @@ from shared.data.models import (
     Rules,
     Technique,
 )
-from shared.data.prompt_fields import NARRATION_KINDS, RAW_KIND, allowed_fields
+from shared.data.prompt_fields import (
+    EARLIER_FIELDS,
+    NARRATION_KINDS,
+    PERSONA_FIELDS,
+    RAW_KIND,
+    RECALL_FIELDS,
+    SUMMARY_KIND,
+    WHEN_VALUES,
+    allowed_fields,
+)
 from shared.data.world_models import EconomyRules
 
 Problems = list[DataProblem]
@@ -50,6 +59,13 @@ class Parsed:
     def valid(self, kind: str) -> list[Any]:
         """The schema-valid entries of ``kind``."""
         return self.entries.get(kind, [])
+
+    @property
+    def favour_names(self) -> frozenset[str] | None:
+        """The favour levels' names (None when economy.json could not be read)."""
+        if self.economy is None:
+            return None
+        return frozenset(level.name for level in self.economy.favour.levels)
 
     def complete(self, kind: str) -> bool:
         """True when the file was read and every entry in it is valid."""
@@ -308,6 +324,32 @@ def _npcs(p: Parsed, out: Problems) -> None:
                 _ref(out, p, "items", item_id, f, npc.id, f"favour_gifts[{i}].items.{item_id}")
         if check_placed and npc.id not in placed:
             out.append(DataProblem(f, npc.id, "id", "not placed at any location (npcs list)"))
+        for i, remark in enumerate(npc.remarks):
+            check_when(out, f, npc.id, f"remarks[{i}]", remark.when, p.favour_names)
+            if not remark.when:
+                out.append(DataProblem(f, npc.id, f"remarks[{i}]",
+                                       "a remark without conditions belongs in lines"))
+
+
+def check_when(out: Problems, f: str, entry: str, fld: str, when: Mapping[Any, Any],
+               favour_names: frozenset[str] | None) -> None:
+    """Record a problem for each condition of ``when`` that compares with a value it can never
+    take (a place kind, tier, topic or favour level that does not exist, a flag that is not a
+    boolean)."""
+    for name, wanted in when.items():
+        values = list(wanted) if isinstance(wanted, list | tuple) else [wanted]
+        known = favour_names if name == "favour" else WHEN_VALUES.get(name)
+        if name == "favour" and known is None:
+            continue  # economy.json is unreadable: already reported
+        for value in values:
+            if known is None:
+                if not isinstance(value, bool):
+                    out.append(DataProblem(f, entry, f"{fld}.when.{name}",
+                                           f"{name} is true or false, not {value!r}"))
+            elif not isinstance(value, str) or value not in known:
+                out.append(DataProblem(f, entry, f"{fld}.when.{name}",
+                                       f"unknown {name} {value!r} (known: "
+                                       f"{', '.join(sorted(known))})"))
 
 
 def _rules(p: Parsed, out: Problems) -> None:
@@ -330,7 +372,7 @@ def _prompts(p: Parsed, out: Problems) -> None:
     if pf is None:
         return
     f = "prompts.json"
-    required = {*NARRATION_KINDS, RAW_KIND}
+    required = {*NARRATION_KINDS, RAW_KIND, SUMMARY_KIND}
     if "{" in pf.system:
         out.append(DataProblem(f, "-", "system", "the system prompt takes no placeholders "
                                "(it is sent byte-identical so the prompt cache can hit)"))
@@ -353,6 +395,14 @@ def _prompts(p: Parsed, out: Problems) -> None:
         for fld, text in texts:
             if text is not None:
                 _placeholders(out, kind, fld, text, allowed)
+        for fld, text, names in (("persona", template.persona, PERSONA_FIELDS),
+                                 ("recall", template.recall, RECALL_FIELDS),
+                                 ("earlier", template.earlier, EARLIER_FIELDS)):
+            if text is not None:
+                _placeholders(out, kind, fld, text, names)
+        for i, slot in enumerate(template.parts):
+            for j, frag in enumerate(slot):
+                check_when(out, f, kind, f"parts[{i}][{j}]", frag.when, p.favour_names)
         if template.system and kind != RAW_KIND and "{" in template.system:
             out.append(DataProblem(f, kind, "system", "the system prompt takes no placeholders "
                                    "(it is sent byte-identical so the prompt cache can hit)"))

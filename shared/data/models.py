@@ -283,26 +283,9 @@ class ChoiceFavour(_Entry):
     favour: Annotated[int, Field(ge=-100, le=100)]
 
 
-class Npc(_Entry):
-    """A character to talk to; ``lines`` feed the offline narrator."""
-
-    id: Id
-    name: Text
-    title: Text
-    realm: Id
-    personality: Text
-    description: Text
-    lines: Annotated[tuple[Text, ...], Field(min_length=1)]
-    gift: Gift | None = None
-    # sects, economy, crafting, favour, quests
-    likes: tuple[Id, ...] = ()  # items this NPC values twice as much as a gift
-    favour_gifts: tuple[FavourGift, ...] = ()  # given once each when favour reaches min_favour
-    choice_favour: tuple[ChoiceFavour, ...] = ()  # event choices that move this NPC's favour
-
-
 ConditionName = Literal["place", "tier", "hp_full", "hp_low", "hurt", "qi_ready", "major",
                         "has_loot", "has_gift", "has_pill", "first", "spoke", "gained",
-                        "has_rewards", "perilous"]
+                        "has_rewards", "perilous", "favour", "returning", "topic"]
 PlaceKind = Literal["village", "town", "wild", "sect", "secret"]
 ConditionValue = bool | str | Annotated[tuple[str, ...], Field(strict=False)]
 
@@ -322,6 +305,27 @@ class Fragment(_Entry):
         return {"text": data} if isinstance(data, str) else data
 
 
+class Npc(_Entry):
+    """A character to talk to; ``lines`` (always fit) and ``remarks`` (conditional) feed the
+    offline narrator."""
+
+    id: Id
+    name: Text
+    title: Text
+    realm: Id
+    personality: Text
+    description: Text
+    lines: Annotated[tuple[Text, ...], Field(min_length=1)]
+    # Lines said only when their ``when`` holds for the player (favour, hp, tier, returning,
+    # the last topic); picked together with ``lines`` by ``shared.game.talk``.
+    remarks: tuple[Fragment, ...] = ()
+    gift: Gift | None = None
+    # sects, economy, crafting, favour, quests
+    likes: tuple[Id, ...] = ()  # items this NPC values twice as much as a gift
+    favour_gifts: tuple[FavourGift, ...] = ()  # given once each when favour reaches min_favour
+    choice_favour: tuple[ChoiceFavour, ...] = ()  # event choices that move this NPC's favour
+
+
 class PromptTemplate(_Entry):
     """The LLM messages and offline prose for one narration kind.
 
@@ -333,6 +337,12 @@ class PromptTemplate(_Entry):
     user: Text
     offline: Annotated[tuple[Text, ...], Field(min_length=1)]
     parts: tuple[Annotated[tuple[Fragment, ...], Field(min_length=1)], ...] = ()
+    # talk only (see shared.game.narration.talk_messages): the NPC's persona (a system message
+    # byte-identical across calls to one NPC), the header of the remembered summary, and the
+    # wrapper of the player's earlier words (JSON-quoted data).
+    persona: Text | None = None
+    recall: Text | None = None
+    earlier: Text | None = None
 
 
 class PromptFile(_Entry):

@@ -49,8 +49,8 @@ KIND_FIELDS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "fight_draw": _FIGHT,
         "use_item": frozenset({"item", "item_kind", "effect"}),
         "rest": frozenset({"hp_gain", "days"}),
-        "talk": frozenset({"npc", "npc_title", "npc_personality", "npc_line", "gift",
-                           "favour", "favour_level"}),
+        "talk": frozenset({"npc", "npc_id", "npc_title", "npc_personality", "npc_line", "gift",
+                           "first_meeting", "relations", "favour", "favour_level"}),
         # --- sects, economy, crafting, favour, quests (gameworld) ---
         "join_sect": _SECT | {"trial", "result", "fight_result"},
         "leave_sect": _SECT,
@@ -83,9 +83,34 @@ RAW_FIELDS: frozenset[str] = frozenset({"prompt", "prompt_head"})
 
 NARRATION_KINDS: tuple[str, ...] = tuple(KIND_FIELDS)
 
+# The refresh of an NPC's conversation summary (issue 10): not an action's narration, so not
+# in NARRATION_KINDS; its offline text is the deterministic digest.
+SUMMARY_KIND = "talk_summary"
+SUMMARY_FIELDS: frozenset[str] = frozenset({"npc", "old_summary", "exchanges", "bound",
+                                            "digest"})
+# The talk template's extra texts (see PromptTemplate.persona/recall/earlier) and what each
+# may name: the persona only the NPC's own entry, so it is byte-identical across calls.
+PERSONA_FIELDS: frozenset[str] = frozenset({"npc", "npc_title", "npc_personality",
+                                            "npc_description"})
+RECALL_FIELDS: frozenset[str] = PERSONA_FIELDS | {"memory_summary"}
+EARLIER_FIELDS: frozenset[str] = frozenset({"earlier_words", "turn"})
+
 
 def allowed_fields(kind: str) -> frozenset[str]:
     """Placeholders a template of ``kind`` may use."""
     if kind == RAW_KIND:
         return RAW_FIELDS
+    if kind == SUMMARY_KIND:
+        return SUMMARY_FIELDS
     return COMMON_FIELDS | KIND_FIELDS[kind] | TEMPLATE_EXTRAS
+
+
+# The values a prose fragment's or an NPC remark's ``when`` may compare with (the other
+# conditions are true/false; ``favour`` takes the level names of economy.json). ``topic`` is
+# what the player's last words were about (``shared.game.memory.TOPIC_WORDS``).
+TOPICS: tuple[str, ...] = ("pill", "sword", "sect", "cultivation", "danger", "trade", "lore")
+WHEN_VALUES: MappingProxyType[str, frozenset[str]] = MappingProxyType({
+    "place": frozenset({"village", "town", "wild", "sect", "secret"}),
+    "tier": frozenset({"low", "mid", "high"}),
+    "topic": frozenset(TOPICS),
+})

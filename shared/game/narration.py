@@ -14,6 +14,7 @@ from typing import Any
 from shared.data import RAW_KIND, World
 from shared.data.models import PromptTemplate
 from shared.data.prompt_fields import TEMPLATE_EXTRAS
+from shared.game.memory import TalkMemory, TalkRequest
 from shared.game.outcome import NarrationRequest
 from shared.game.prose import compose, placeholders, telling, tier_of
 
@@ -57,7 +58,8 @@ def _variables(req: NarrationRequest) -> dict[str, Any]:
 
 # Facts a player typed (or chose): in LLM messages they are always JSON strings, quoted and
 # escaped, so no name or talk text can add a line that reads like an instruction or a fact.
-PLAYER_FIELDS: frozenset[str] = frozenset({"name", "player_text"})
+# ``old_summary`` and ``exchanges`` (talk_summary) hold a player's earlier words.
+PLAYER_FIELDS: frozenset[str] = frozenset({"name", "player_text", "old_summary", "exchanges"})
 
 
 def _quoted(values: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +96,15 @@ def _condition_facts(world: World, req: NarrationRequest) -> dict[str, Any]:
     facts["_place"] = _place_kind(world, facts)
     facts["_tier"] = tier_of(_realm_index(world, facts))
     facts["_player_text"] = req.player_text or ""
+    memory = _memory(req)
+    first = facts.get("first_meeting")
+    facts["_returning"] = memory.remembers or (isinstance(first, bool) and not first)
+    facts["_topic"] = memory.last_topic
     return facts
+
+
+def _memory(req: NarrationRequest) -> TalkMemory:
+    return req.memory if isinstance(req, TalkRequest) else TalkMemory()
 
 
 def _template(world: World, kind: str) -> PromptTemplate:
@@ -113,9 +123,53 @@ def _pick(variants: tuple[str, ...], *keys: str) -> str:
     return variants[int.from_bytes(digest[:8], "big") % len(variants)]
 
 
+def _persona_values(world: World, facts: Mapping[str, Any]) -> dict[str, Any] | None:
+    npc = world.npcs.get(str(facts.get("npc_id", "")))
+    if npc is None:
+        return None
+    # From the world only (never from the player's state), so the message is byte-identical
+    # across every talk with this NPC.
+    return {"npc": npc.name, "npc_title": npc.title, "npc_personality": npc.personality,
+            "npc_description": npc.description}
+
+
+def talk_messages(world: World, request: NarrationRequest) -> Messages:
+    """A talk's messages, stable part first (DeepSeek's prompt cache is a prefix cache):
+
+    1. ``system``: the book's system prompt (the same for every narration);
+    2. ``system``: the NPC's persona (the same for every talk with that NPC);
+    3. ``system``: the remembered summary of older exchanges, JSON-quoted (when there is one);
+    4. the last exchanges verbatim as prior turns: ``user`` (the player's words, JSON-quoted,
+       inside the ``earlier`` wrapper) then ``assistant`` (what the NPC answered);
+    5. ``user``: this talk's decided facts (favour level, gift, first meeting...) and the
+       player's words, JSON-quoted.
+    """
+    t = _template(world, request.kind)
+    values = _quoted(_variables(request))
+    messages: Messages = [{"role": "system", "content": t.system or ""}]
+    persona = _persona_values(world, request.facts)
+    if t.persona and persona is not None:
+        messages.append({"role": "system", "content": _render(t.persona, persona)})
+    memory = _memory(request)
+    if memory.summary and t.recall:
+        recalled = {**(persona or {}), "memory_summary": json.dumps(memory.summary,
+                                                                    ensure_ascii=False)}
+        messages.append({"role": "system", "content": _render(t.recall, recalled)})
+    for ex in memory.exchanges:
+        words = json.dumps(str(ex.get("player", "")), ensure_ascii=False)
+        said = _render(t.earlier, {"earlier_words": words, "turn": ex.get("turn", "")}) \
+            if t.earlier else words
+        messages.append({"role": "user", "content": said})
+        messages.append({"role": "assistant", "content": str(ex.get("npc", ""))})
+    messages.append({"role": "user", "content": _render(t.user, values)})
+    return messages
+
+
 def build_messages(world: World, request: NarrationRequest) -> Messages:
     """The system and user messages asking the LLM to narrate ``request``."""
     t = _template(world, request.kind)
+    if t.persona is not None:
+        return talk_messages(world, request)
     values = _quoted(_variables(request))
     # The system message comes first and is byte-identical across calls (no facts in it), so
     # DeepSeek's prompt cache can serve it; everything that changes is in the user message.

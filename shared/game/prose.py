@@ -71,6 +71,10 @@ CONDITIONS: Mapping[str, Callable[[Mapping[str, Any]], Any]] = {
     "gained": lambda f: _num(f, "qi_gain") > 0 or _num(f, "hp_gain") > 0,
     "has_rewards": lambda f: _truthy(f, "rewards"),
     "perilous": lambda f: _num(f, "danger") >= 5,
+    # talk (issue 10): the favour level's name, a returning visitor, the last topic raised
+    "favour": lambda f: f.get("favour_level", ""),
+    "returning": lambda f: _truthy(f, "_returning"),
+    "topic": lambda f: f.get("_topic", ""),
 }
 
 

@@ -26,6 +26,7 @@ from shared.tasks.resources import WorkerResources
 from shared.usecases import SyncEffects, drive_sync
 from shared.usecases import effects as fx
 from shared.usecases.actions import narrate_entry as narrate_entry_flow
+from shared.usecases.context import GameContext
 
 NarrationDict = dict[str, Any]
 
@@ -54,11 +55,12 @@ class UpstreamOnly(Narrator):
 
 
 def _effects(res: WorkerResources, strict: bool) -> SyncEffects:
-    """The worker's effect handler: the store, and the narrator (strict: no fallback)."""
+    """The worker's effect handler: the store, the narrator (strict: no fallback), and the
+    limit counters (an NPC's summary refresh is charged to the player's budget)."""
     narrator = res.narrator
     if strict:
         narrator = UpstreamOnly(narrator.prompts, res.settings, res.client, "celery")
-    return SyncEffects(res.store, narrator)
+    return SyncEffects(res.store, narrator, limits=res.counters)
 
 
 def complete_prompt(
@@ -84,7 +86,8 @@ def narrate_entry(
     resources. Idempotent: when the entry already has prose (a redelivered task, or a second
     submit for the same turn), that prose is returned and the LLM is not called again.
     """
-    flow = narrate_entry_flow(player_id, seq, request, user_id)
+    ctx = GameContext(res.world, res.settings)  # a talk remembers (shared.usecases.talk_memory)
+    flow = narrate_entry_flow(player_id, seq, request, user_id, ctx=ctx)
     try:
         told, replayed = drive_sync(flow, _effects(res, strict))
     except LogEntryNotFound:

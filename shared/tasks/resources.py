@@ -72,6 +72,14 @@ class WorkerResources:
 
         return self._get("store", lambda: open_store(self.settings.database_url))
 
+    @property
+    def counters(self) -> Any:
+        """The limit counters (Redis or the game store), as the apps count them: a worker's
+        own LLM calls (an NPC's summary refresh) are charged to the same budgets."""
+        from shared.runtime import open_counters
+
+        return self._get("counters", lambda: open_counters(self.settings, self.store))
+
     def warm(self) -> None:
         """Load the world and import what the tasks use, before the first task arrives.
 
@@ -89,7 +97,7 @@ class WorkerResources:
         """Close what was built (at worker shutdown); safe to call twice."""
         with self._lock:
             built, self._built = self._built, {}
-        for name in ("client", "store"):
+        for name in ("counters", "client", "store"):
             obj = built.get(name)
             if obj is not None:
                 obj.close()

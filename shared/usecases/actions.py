@@ -10,6 +10,7 @@ Split in two phases so the streaming route can send the decided outcome before t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +30,7 @@ from shared.store import (
 )
 from shared.textclean import clean_player_text
 from shared.usecases import effects as fx
+from shared.usecases import talk_memory as memory
 from shared.usecases.context import GameContext
 from shared.usecases.effects import UseCase
 from shared.usecases.hall import record_if_ended
@@ -199,8 +201,13 @@ def commit_action(
     raise Conflict("The player kept changing while this action was applied; try again.")
 
 
+Saved = Callable[[Narration], UseCase[None]]
+"""A step run once the prose of an entry was stored by this very call (NPC memory)."""
+
+
 def tell_entry(
-    player_id: str, seq: int, narrate: UseCase[Narration], *, fill_only: bool = False
+    player_id: str, seq: int, narrate: UseCase[Narration], *, fill_only: bool = False,
+    saved: Saved | None = None,
 ) -> UseCase[Narration]:
     """Narrate log entry ``seq`` with the ``narrate`` step and store its prose; the narration
     that is stored.
@@ -209,13 +216,18 @@ def tell_entry(
     worker's plain ``fx.Narrate`` (its call was reserved when it was queued). ``fill_only``
     stores the prose only where the entry has none (a replay, a redelivered task): prose a
     player may already have read is never overwritten, and when someone else filled it
-    first, theirs is what this answers too.
+    first, theirs is what this answers too. ``saved`` runs only when this call stored the
+    prose, so what it does happens once per entry.
     """
     told = yield from narrate
     if not fill_only:
         yield from fx.SaveNarration(player_id, seq, told.text, told.degraded)
+        if saved is not None:
+            yield from saved(told)
         return told
     if (yield from fx.FillNarration(player_id, seq, told.text, told.degraded)):
+        if saved is not None:
+            yield from saved(told)
         return told
     entry = yield from _entry(player_id, seq)
     if entry is None or entry.narration is None:
@@ -228,22 +240,46 @@ def _entry(player_id: str, seq: int) -> UseCase[LogEntry | None]:
     return next((e for e in entries if e.seq == seq), None)
 
 
+def remembering(ctx: GameContext, player_id: str, seq: int,
+                request: NarrationRequest) -> Saved:
+    """The ``saved`` step of a talk: the NPC's reply becomes the pair's next exchange; a
+    summary refresh is a budgeted narration charged to the player."""
+    policy = memory.MemoryPolicy.from_settings(ctx.settings)
+
+    def summarise(req: NarrationRequest) -> UseCase[Narration]:
+        told: Narration = yield from budget.narrate(ctx, req, player_id)
+        return told
+
+    def saved(told: Narration) -> UseCase[None]:
+        yield from memory.remember(player_id, seq, request, told.text, policy, summarise)
+
+    return saved
+
+
 def narrate_entry(
-    player_id: str, seq: int, request: dict[str, Any], user_id: str | None = None
+    player_id: str, seq: int, request: dict[str, Any], user_id: str | None = None,
+    *, ctx: GameContext | None = None,
 ) -> UseCase[tuple[Narration, bool]]:
     """The Celery worker's narration of entry ``seq``: ``(narration, replayed)``.
 
     Idempotent: an entry that already has prose (a redelivered task, a second submit for the
     same turn) answers that prose without narrating. ``LogEntryNotFound`` when there is no
-    such entry.
+    such entry. With ``ctx`` (the worker's world and settings) a talk remembers: the NPC's
+    memory goes into the prompt and the reply is saved as the next exchange.
     """
     entry = yield from _entry(player_id, seq)
     if entry is None:
         raise LogEntryNotFound(player_id, seq)
     if entry.narration is not None:
         return Narration(entry.narration, bool(entry.degraded)), True
-    narrate = iter(fx.Narrate(NarrationRequest.from_dict(request), user_id))
-    return (yield from tell_entry(player_id, seq, narrate, fill_only=True)), False
+    req = NarrationRequest.from_dict(request)
+    saved: Saved | None = None
+    if ctx is not None:
+        req = yield from memory.recall(player_id, req, memory.MemoryPolicy.from_settings(
+            ctx.settings))
+        saved = remembering(ctx, player_id, seq, req)
+    narrate = iter(fx.Narrate(req, user_id))
+    return (yield from tell_entry(player_id, seq, narrate, fill_only=True, saved=saved)), False
 
 
 def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
@@ -257,6 +293,7 @@ def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
         return Reply(committed.body(narration), headers=committed.headers())
     request = NarrationRequest.from_dict(committed.narration_request)
     narrate: UseCase[Narration]
+    policy = memory.MemoryPolicy.from_settings(ctx.settings)
     if ctx.deferred_narration:
         # The worker makes the call; its reservation stays charged (it is not settled).
         grant = yield from budget.reserve_tokens(ctx, committed.player_id)
@@ -266,11 +303,15 @@ def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
             )
             task = {"task_id": task_id, "status_url": f"/api/llm/tasks/{task_id}"}
             return Reply(committed.body(None, task), headers=committed.headers())
+        request = yield from memory.recall(committed.player_id, request, policy)
         narrate = iter(fx.Narrate(request, committed.player_id, grant.offline_reason))
     else:
+        request = yield from memory.recall(committed.player_id, request, policy)
         narrate = budget.narrate(ctx, request, committed.player_id)
     told = yield from tell_entry(committed.player_id, committed.seq, narrate,
-                                 fill_only=committed.replayed)
+                                 fill_only=committed.replayed,
+                                 saved=remembering(ctx, committed.player_id, committed.seq,
+                                                   request))
     body = committed.body(narration_view(told.text, told.degraded))
     return Reply(body, headers={**committed.headers(), **degraded_headers(told)})
 
@@ -284,13 +325,14 @@ def degraded_headers(told: Narration) -> dict[str, str]:
 
 def save_streamed_narration(
     committed: Committed, text: str, degraded: bool
-) -> UseCase[None]:
+) -> UseCase[bool]:
     """After a streamed narration: store the full text on the log entry (only where it has
-    none, on a replay)."""
+    none, on a replay); True when this call stored it."""
     if committed.replayed:
-        yield from fx.FillNarration(committed.player_id, committed.seq, text, degraded)
-    else:
-        yield from fx.SaveNarration(committed.player_id, committed.seq, text, degraded)
+        return (yield from fx.FillNarration(committed.player_id, committed.seq, text,
+                                            degraded))
+    yield from fx.SaveNarration(committed.player_id, committed.seq, text, degraded)
+    return True
 
 
 def perform_action(

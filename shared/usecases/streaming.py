@@ -11,7 +11,13 @@ from shared.api.http import sse_event
 from shared.game import NarrationRequest
 from shared.limits import flows as budget
 from shared.usecases import effects as fx
-from shared.usecases.actions import Committed, narrate_committed, save_streamed_narration
+from shared.usecases import talk_memory as memory
+from shared.usecases.actions import (
+    Committed,
+    narrate_committed,
+    remembering,
+    save_streamed_narration,
+)
 from shared.usecases.context import GameContext
 from shared.usecases.effects import UseCase
 from shared.usecases.views import narration_view
@@ -31,6 +37,9 @@ def narration_events(ctx: GameContext, committed: Committed) -> UseCase[None]:
         return
     yield fx.Emit(sse_event("outcome", committed.body(None)))
     request = NarrationRequest.from_dict(committed.narration_request)
+    # A talk streams the NPC's words with its memory of the player in the prompt.
+    request = yield from memory.recall(committed.player_id, request,
+                                       memory.MemoryPolicy.from_settings(ctx.settings))
     grant = yield from budget.reserve_tokens(ctx, committed.player_id)
     stream = yield from fx.OpenNarrationStream(request, user_id=committed.player_id,
                                                offline_reason=grant.offline_reason)
@@ -38,6 +47,7 @@ def narration_events(ctx: GameContext, committed: Committed) -> UseCase[None]:
         yield fx.Emit(sse_event("delta", {"text": delta}))
     told = stream.result
     yield from budget.settle_tokens(grant, budget.tokens_used(told))
-    yield from save_streamed_narration(committed, told.text, told.degraded)
+    if (yield from save_streamed_narration(committed, told.text, told.degraded)):
+        yield from remembering(ctx, committed.player_id, committed.seq, request)(told)
     yield fx.Emit(sse_event("done", {"narration": narration_view(told.text, told.degraded),
                                      "narration_task": None}))

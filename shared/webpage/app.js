@@ -957,8 +957,13 @@
   function restoreFocus() {
     const id = state.lastControl;
     const again = id ? document.querySelector(`[data-testid="${id}"]`) : null;
-    if (again && document.activeElement !== again) again.focus();
-    else if (!again && id) $("actions-title").focus();
+    if (again && document.activeElement !== again) {
+      again.focus();
+    } else if (!again && id) {
+      // The control is gone: a choice now waits (go to it), or the story ended.
+      const choice = document.querySelector('[data-testid="choose-target"], [data-testid="action-choose"]');
+      (choice || $("actions-title")).focus();
+    }
   }
 
   /** While an action runs every control says so (aria-disabled keeps the focus in place,

@@ -369,17 +369,27 @@ def test_keyboard_only_play_of_ten_actions(
         page.wait_for_function("t => Number(document.querySelector('[data-testid=\"turn\"]')"
                                ".textContent) > t", arg=turn)
         _wait_idle(page)
-        assert page.evaluate("() => document.activeElement.dataset.testid") == wanted
+        focused = page.evaluate("() => document.activeElement.dataset.testid")
+        if page.get_by_test_id("panel-choice").count():
+            # Explore met a choice: the focus went to it; choose with the keyboard.
+            assert focused in ("choose-target", "action-choose"), focused
+            _tab_to(page, "action-choose")
+            page.keyboard.press("Enter")
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"panel-choice\"]')"
+                                   " && document.body.dataset.busy !== 'true'")
+        else:
+            assert focused == wanted
         played += 1
-    assert played == 10 and _text(page, "turn") == "10"
+    assert played == 10 and int(_text(page, "turn")) >= 10
     # A travel chosen with the arrow keys, sent with Enter.
     _tab_to(page, "travel-target")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Shift+Tab")  # back to its button, just before the chooser
     assert page.evaluate("() => document.activeElement.dataset.testid") == "action-travel"
+    turn = int(_text(page, "turn"))
     page.keyboard.press("Enter")
-    page.wait_for_function("() => document.querySelector('[data-testid=\"turn\"]')"
-                           ".textContent === '11'")
+    page.wait_for_function("t => Number(document.querySelector('[data-testid=\"turn\"]')"
+                           ".textContent) > t", arg=turn)
     assert page_errors == []
     _screenshot(page, screenshots, "desktop-after-keyboard-play")
 

@@ -87,9 +87,11 @@ def test_messages_carry_the_facts_and_the_player_text(world: World) -> None:
     said = "老丈，山上可有仙人？"
     out = apply_action(world, state, Action("talk", target="li_laohan", text=said), 1)
     msgs = build_messages(world, out.narration)
-    assert [m["role"] for m in msgs] == ["system", "user"]
+    # A talk: the shared system prompt, the NPC's persona, then this talk (no memory yet).
+    assert [m["role"] for m in msgs] == ["system", "system", "user"]
     assert msgs[0]["content"] == world.prompts["talk"].system
-    user = msgs[1]["content"]
+    assert "李老汉" in msgs[1]["content"] and said not in msgs[1]["content"]
+    user = msgs[-1]["content"]
     assert said in user and "李老汉" in user
     assert json.dumps(dict(out.narration.facts), ensure_ascii=False, sort_keys=True) in user
     assert "{" not in user.replace(json.dumps(dict(out.narration.facts), ensure_ascii=False,

@@ -68,6 +68,11 @@ def stack(fake_deepseek: FakeDeepSeek) -> Iterator[OpsStack]:
         ACTION_RATE_PER_MINUTE="1000000",
         LB_CREATE_RATE="1000000",  # the tests create many players from one address
         CREATE_RATE_PER_MINUTE="1000000",
+        # Budgets off: thousands of narrated actions a minute would spend the default global
+        # minute budget and send the narrator offline (the switch, not the budgets, is tested).
+        LLM_PLAYER_DAILY_TOKENS="0",
+        LLM_GLOBAL_MINUTE_TOKENS="0",
+        LLM_GLOBAL_DAILY_TOKENS="0",
         START_TIMEOUT="150",
         VERIFY_REQUESTS="4",
         DEEPSEEK_BASE_URL=fake_deepseek.base_url,
