@@ -740,7 +740,12 @@ def issue12_sections(img_dir: Path) -> tuple[list[str], list[str]]:
             "",
             "The before run met a busier machine (load average 4.5-9 against 1.5-3.8 after), "
             "so its throughput and p99 overstate the gain; CPU per action is the fairer "
-            "comparison.",
+            "comparison. The after run includes NPC memory, which the before run did not "
+            "have: a talk also reads the pair's conversation and appends the exchange in a "
+            "transaction of its own (and now and then refreshes the summary with a budgeted "
+            "call). In the after-profile the event loop and the SQLite thread still contend "
+            "for the GIL: every statement the thread runs releases it and takes it back, and "
+            "samples of the loop thread waiting for it land on whatever line it was running.",
             "",
             *_multi_note(targets),
             "",
