@@ -20,30 +20,32 @@ def _module(path: Path) -> str:
     return ".".join(parts)
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    """Modules imported when ``path`` is imported: top level, outside ``if TYPE_CHECKING``."""
+def _imports(path: Path) -> set[str]:
+    """Modules ``path`` imports anywhere (a function's deferred import counts too, as it is a
+    dependency all the same), except under ``if TYPE_CHECKING``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = _module(path) if path.name == "__init__.py" else _module(path).rpartition(".")[0]
     found: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+    checking_only = {id(n) for top in ast.walk(tree) if isinstance(top, ast.If)
+                     and "TYPE_CHECKING" in ast.unparse(top.test) for n in ast.walk(top)}
+    for sub in ast.walk(tree):
+        if id(sub) in checking_only:
             continue
-        for sub in ast.walk(node) if isinstance(node, ast.If | ast.Try) else [node]:
-            if isinstance(sub, ast.Import):
-                found.update(alias.name for alias in sub.names)
-            elif isinstance(sub, ast.ImportFrom):
-                base = sub.module or ""
-                if sub.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - sub.level + 1]
-                                    + ([base] if base else []))
-                found.add(base)
-                found.update(f"{base}.{alias.name}" for alias in sub.names)
+        if isinstance(sub, ast.Import):
+            found.update(alias.name for alias in sub.names)
+        elif isinstance(sub, ast.ImportFrom):
+            base = sub.module or ""
+            if sub.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - sub.level + 1] + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in sub.names)
     return found
 
 
 def _graph() -> dict[str, set[str]]:
     modules = {_module(p): p for p in SHARED.rglob("*.py")}
-    return {name: {m for m in _top_level_imports(path) if m in modules and m != name}
+    return {name: {m for m in _imports(path) if m in modules and m != name}
             for name, path in modules.items()}
 
 
@@ -87,13 +89,13 @@ def test_the_check_finds_a_cycle() -> None:
 
 def test_no_module_imports_aiosqlite() -> None:
     for path in SHARED.rglob("*.py"):
-        imports = _top_level_imports(path)
+        imports = _imports(path)
         assert not any(m == "aiosqlite" or m.startswith("aiosqlite.") for m in imports), path
 
 
 def test_the_rules_import_no_io() -> None:
     for folder in (SHARED / "game", SHARED / "data"):
         for path in folder.rglob("*.py"):
-            for module in _top_level_imports(path):
+            for module in _imports(path):
                 root = module.split(".")[0]
                 assert root not in IMPURE, f"{path.relative_to(REPO_ROOT)} imports {module}"
