@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from shared.api.http import error_headers, error_text, from_http_exception
+from shared.api.http import error_response, from_http_exception
 from shared.errors import AppError, InternalError
 from shared.logging_setup import get_logger
 
@@ -13,12 +13,9 @@ log = get_logger("flask")
 
 
 def render_error(err: AppError, headers: dict[str, str] | None = None) -> Response:
-    """The envelope with its status and the error's headers (``Retry-After``). A 5xx is
-    logged with its full message and sent with its fixed public one."""
-    if err.status >= 500:
-        log.warning("%s %s: %s", err.status, err.code, err.message)
-    return Response(error_text(err), status=err.status, headers=error_headers(err, headers),
-                    mimetype="application/json")
+    """The envelope with its status and the error's headers (``shared.api.http``)."""
+    body, status, all_headers = error_response(err, headers)
+    return Response(body, status=status, headers=all_headers, mimetype="application/json")
 
 
 def init_app(app: Flask) -> None:

@@ -7,7 +7,7 @@ from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
 from shared.api.bodies import validation_message
-from shared.api.http import error_headers, error_text, from_http_exception
+from shared.api.http import error_response, from_http_exception
 from shared.errors import AppError, InternalError, ValidationFailed
 from shared.logging_setup import get_logger
 
@@ -15,12 +15,9 @@ log = get_logger("quart")
 
 
 def render_error(err: AppError, headers: dict[str, str] | None = None) -> Response:
-    """The envelope with its status and the error's headers (``Retry-After``). A 5xx is
-    logged with its full message and sent with its fixed public one."""
-    if err.status >= 500:
-        log.warning("%s %s: %s", err.status, err.code, err.message)
-    return Response(error_text(err), status=err.status, headers=error_headers(err, headers),
-                    mimetype="application/json")
+    """The envelope with its status and the error's headers (``shared.api.http``)."""
+    body, status, all_headers = error_response(err, headers)
+    return Response(body, status=status, headers=all_headers, mimetype="application/json")
 
 
 def init_app(app: Quart) -> None:

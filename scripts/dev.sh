@@ -87,7 +87,7 @@ case "$cmd" in
     log "mypy"
     "$VENV/bin/mypy" || status=1
     log "pytest"
-    "$PY" -m pytest -q --cov --cov-report=term --cov-fail-under=80 "$@" || status=$?
+    "$PY" -m pytest -q --cov --cov-report=term --cov-fail-under=90 "$@" || status=$?
     exit "$status"
     ;;
   lock)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Settings
+from shared.limits.counters import open_async_counters, open_counters
 from shared.logging_setup import add_secret, get_logger
 from shared.usecases import AsyncEffects, GameContext, SyncEffects
 
@@ -121,20 +122,6 @@ async def close_async(rt: Runtime) -> None:
         rt.store = None
 
 
-def open_counters(settings: Settings, store: Any) -> Any:
-    """The blocking face of the limit counters: Redis, or the game store."""
-    from shared.limits.counters import RedisCounters, StoreCounters
-
-    return RedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
-        else StoreCounters(store)
-
-
-def open_async_counters(settings: Settings, store: Any) -> Any:
-    """The awaiting face of the limit counters: Redis, or the game store."""
-    from shared.limits.counters import AsyncRedisCounters, AsyncStoreCounters
-
-    return AsyncRedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
-        else AsyncStoreCounters(store)
 
 
 def export_metrics(rt: Runtime) -> tuple[bytes, str]:

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from shared import metrics
+from shared.logging_setup import get_logger
 
 
 class HeaderSink(Protocol):
@@ -119,6 +120,15 @@ def error_text(err: Any) -> str:
 def error_headers(err: Any, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The headers of an error response: the error's own (``Retry-After``) plus ``extra``."""
     return {**err.response_headers(), **(extra or {})}
+
+
+def error_response(err: Any, extra: Mapping[str, str] | None = None
+                   ) -> tuple[str, int, dict[str, str]]:
+    """Body, status and headers of an error response, the same in both apps. A 5xx is logged
+    with its full message here; the body carries only its fixed public one."""
+    if err.status >= 500:
+        get_logger("errors").warning("%s %s: %s", err.status, err.code, err.message)
+    return error_text(err), err.status, error_headers(err, extra)
 
 
 def from_http_exception(err: Any) -> tuple[Any, dict[str, str]]:

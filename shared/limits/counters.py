@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shared.config import Settings
 from shared.store.schema import limit_counters
 
 Clock = Callable[[], float]
@@ -289,3 +290,15 @@ class AsyncRedisCounters:
     async def close(self) -> None:
         """Close the connection pool."""
         await self._redis.aclose()
+
+
+def open_counters(settings: Settings, store: Any) -> Any:
+    """The blocking face of the limit counters: Redis, or the game store."""
+    return RedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
+        else StoreCounters(store)
+
+
+def open_async_counters(settings: Settings, store: Any) -> Any:
+    """The awaiting face of the limit counters: Redis, or the game store."""
+    return AsyncRedisCounters(settings.redis_url) if settings.limits_backend == "redis" \
+        else AsyncStoreCounters(store)

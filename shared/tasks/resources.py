@@ -76,7 +76,7 @@ class WorkerResources:
     def counters(self) -> Any:
         """The limit counters (Redis or the game store), as the apps count them: a worker's
         own LLM calls (an NPC's summary refresh) are charged to the same budgets."""
-        from shared.runtime import open_counters
+        from shared.limits.counters import open_counters
 
         return self._get("counters", lambda: open_counters(self.settings, self.store))
 
