@@ -83,17 +83,24 @@ def gift_favour(world: World, npc: Npc, item_id: str, count: int) -> int:
     return max(1, min(rules.max_per_gift, value // rules.value_per_point))
 
 
-def give(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
-    """Give ``count`` × ``action.item`` to the NPC ``action.target`` here."""
-    npc_id, item_id = action.target, action.item
+def npc_here(world: World, state: PlayerState, npc_id: str | None, verb: str) -> Npc:
+    """The NPC ``npc_id`` at the player's location, or the refusal that says why not
+    (``verb``: what the player wants to do with them, e.g. 交谈)."""
     if not npc_id:
-        raise ActionRefused("要赠予谁？请给出人物（target）。", code="missing_target")
+        raise ActionRefused(f"要与谁{verb}？请给出人物（target）。", code="missing_target")
     npc = world.npcs.get(npc_id)
     if npc is None:
         raise ActionRefused(f"世间并无“{npc_id}”此人。", code="unknown_npc")
     loc = world.locations[state.location]
     if npc_id not in loc.npcs:
         raise ActionRefused(f"{npc.name}不在{loc.name}。", code="npc_not_here")
+    return npc
+
+
+def give(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
+    """Give ``count`` × ``action.item`` to the NPC ``action.target`` here."""
+    npc = npc_here(world, state, action.target, "赠予")
+    npc_id, item_id = npc.id, action.item
     if not item_id:
         raise ActionRefused("要赠送什么？请给出物品（item）。", code="missing_item")
     item = world.items.get(item_id)

@@ -14,9 +14,12 @@ from typing import Any
 
 from shared.data import World
 from shared.data.models import Npc
-from shared.errors import ActionRefused
 from shared.game.action import Action
-from shared.game.favour import favour_level_name, favour_of  # gameworld: favour in the facts
+from shared.game.favour import (  # gameworld: favour in the facts
+    favour_level_name,
+    favour_of,
+    npc_here,
+)
 from shared.game.finish import describe_gains, finish
 from shared.game.outcome import Outcome
 from shared.game.progress import with_qi
@@ -61,15 +64,8 @@ def relations(world: World, state: PlayerState, npc: Npc) -> str:
 
 def talk(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
     """Talk to ``action.target`` here; the first meeting may bring the NPC's gift."""
-    npc_id = action.target
-    if not npc_id:
-        raise ActionRefused("要与谁交谈？请给出人物（target）。", code="missing_target")
-    npc = world.npcs.get(npc_id)
-    if npc is None:
-        raise ActionRefused(f"世间并无“{npc_id}”此人。", code="unknown_npc")
-    loc = world.locations[state.location]
-    if npc_id not in loc.npcs:
-        raise ActionRefused(f"{npc.name}不在{loc.name}。", code="npc_not_here")
+    npc = npc_here(world, state, action.target, "交谈")
+    npc_id = npc.id
     text = (action.text or "").strip() or None
     line = rng.choice(fitting_lines(world, state, npc))
     first_meeting = npc_id not in state.met_npcs
