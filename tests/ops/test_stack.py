@@ -122,8 +122,40 @@ class Failure:
     what: str
 
 
+class _Threads:
+    """What both loads share: player threads started behind a barrier (each creates its
+    player first), failures recorded under a lock, and a bounded stop."""
+
+    stop: threading.Event
+    failures: list[Failure]
+    _lock: threading.Lock
+    _threads: list[threading.Thread]
+
+    def _run(self, index: int, ready: threading.Barrier) -> None:
+        raise NotImplementedError
+
+    def _start_threads(self, n: int) -> None:
+        ready = threading.Barrier(n + 1)
+        for i in range(n):
+            t = threading.Thread(target=self._run, args=(i, ready), daemon=True)
+            t.start()
+            self._threads.append(t)
+        ready.wait(timeout=60)
+
+    def finish(self) -> None:
+        """Stop and wait (bounded)."""
+        self.stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        assert not any(t.is_alive() for t in self._threads), "a load thread hung"
+
+    def _fail(self, what: str) -> None:
+        with self._lock:
+            self.failures.append(Failure(time.monotonic(), what))
+
+
 @dataclass
-class Load:
+class Load(_Threads):
     """PLAYERS threads, each creating a player then acting until told to stop.
 
     Even-numbered players keep their connection to HAProxy alive, odd-numbered players open a
@@ -142,24 +174,8 @@ class Load:
 
     def start(self) -> Load:
         """Create the players (through HAProxy), then start acting."""
-        ready = threading.Barrier(PLAYERS + 1)
-        for i in range(PLAYERS):
-            t = threading.Thread(target=self._run, args=(i, ready), daemon=True)
-            t.start()
-            self._threads.append(t)
-        ready.wait(timeout=60)
+        self._start_threads(PLAYERS)
         return self
-
-    def finish(self) -> None:
-        """Stop and wait (bounded)."""
-        self.stop.set()
-        for t in self._threads:
-            t.join(timeout=30)
-        assert not any(t.is_alive() for t in self._threads), "a load thread hung"
-
-    def _fail(self, what: str) -> None:
-        with self._lock:
-            self.failures.append(Failure(time.monotonic(), what))
 
     def _run(self, index: int, ready: threading.Barrier) -> None:
         deadline = time.monotonic() + LOAD_LIMIT_S
@@ -390,7 +406,7 @@ def test_killed_active_app_fails_over_to_the_backup(stack: OpsStack) -> None:
 
 
 @dataclass
-class PlainLoad:
+class PlainLoad(_Threads):
     """PLAIN_PLAYERS threads, each one player on ONE HTTP/1.1 keep-alive connection
     (http.client, the standard library's plain client) that never sends anything twice: any
     exception, any status but 200/422, and any connection that had to be opened again counts."""
@@ -406,24 +422,8 @@ class PlainLoad:
 
     def start(self, n: int) -> PlainLoad:
         """Create ``n`` players, then act until ``finish``."""
-        ready = threading.Barrier(n + 1)
-        for i in range(n):
-            t = threading.Thread(target=self._run, args=(i, ready), daemon=True)
-            t.start()
-            self._threads.append(t)
-        ready.wait(timeout=60)
+        self._start_threads(n)
         return self
-
-    def finish(self) -> None:
-        """Stop and wait (bounded)."""
-        self.stop.set()
-        for t in self._threads:
-            t.join(timeout=30)
-        assert not any(t.is_alive() for t in self._threads), "a load thread hung"
-
-    def _fail(self, what: str) -> None:
-        with self._lock:
-            self.failures.append(Failure(time.monotonic(), what))
 
     def _request(self, conn: http.client.HTTPConnection, path: str, body: dict[str, Any],
                  headers: dict[str, str]) -> tuple[int, dict[str, Any], str]:
