@@ -14,6 +14,7 @@ from shared.data.world_models import Recipe
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.finish import describe_gains, finish
+from shared.game.items import carried_item
 from shared.game.outcome import Outcome
 from shared.game.state import PlayerState
 from shared.game.steps import (
@@ -71,14 +72,8 @@ def known_recipes(world: World, state: PlayerState) -> list[Recipe]:
 
 def learn(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
     """Study a 丹方 or 图谱 (``action.item``): learn its recipes; the item is used up."""
-    item_id = action.item
-    if not item_id:
-        raise ActionRefused("要参悟哪本丹方或图谱？请给出物品（item）。", code="missing_item")
-    item = world.items.get(item_id)
-    if item is None:
-        raise ActionRefused(f"没有名为“{item_id}”的物品。", code="unknown_item")
-    if state.count(item_id) <= 0:
-        raise ActionRefused(f"你身上没有{item.name}。", code="no_such_item")
+    item = carried_item(world, state, action.item, "要参悟哪本丹方或图谱？请给出物品（item）。")
+    item_id = item.id
     if item.kind != "recipe":
         raise ActionRefused(f"{item.name}不是丹方或图谱。", code="not_a_recipe")
     known = {r.id for r in known_recipes(world, state)}

@@ -11,6 +11,7 @@ from shared.data.models import Item, StatGain
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.finish import finish
+from shared.game.items import carried_item
 from shared.game.lifespan import end
 from shared.game.outcome import Outcome
 from shared.game.progress import (
@@ -138,11 +139,7 @@ def choose_pill(
     for, else the best realm-specific pill carried for this very breakthrough (generic pills
     are only taken when asked for, or beforehand with use_item)."""
     if requested is not None:
-        item = world.items.get(requested)
-        if item is None:
-            raise ActionRefused(f"没有名为“{requested}”的物品。", code="unknown_item")
-        if state.count(requested) <= 0:
-            raise ActionRefused(f"你身上没有{item.name}。", code="no_such_item")
+        item = carried_item(world, state, requested)
         if not pill_applies(item, probe.target_realm, probe.major):
             raise ActionRefused(f"{item.name}对此次突破无益。", code="pill_not_applicable")
         return item

@@ -17,16 +17,24 @@ from shared.game.state import PlayerState, diff_fields
 KIND_NAMES = {"pill": "丹药", "material": "材料", "artifact": "法宝", "manual": "功法玉简"}
 
 
-def use_item(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
-    """Use one ``action.item`` from the inventory."""
-    item_id = action.item
+def carried_item(world: World, state: PlayerState, item_id: str | None,
+                 missing: str = "要使用什么？请给出物品（item）。") -> Item:
+    """The item ``item_id`` when the player carries at least one, or the refusal saying why
+    (``missing``: what to say when no item was named)."""
     if not item_id:
-        raise ActionRefused("要使用什么？请给出物品（item）。", code="missing_item")
+        raise ActionRefused(missing, code="missing_item")
     item = world.items.get(item_id)
     if item is None:
         raise ActionRefused(f"没有名为“{item_id}”的物品。", code="unknown_item")
     if state.count(item_id) <= 0:
         raise ActionRefused(f"你身上没有{item.name}。", code="no_such_item")
+    return item
+
+
+def use_item(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
+    """Use one ``action.item`` from the inventory."""
+    item = carried_item(world, state, action.item)
+    item_id = item.id
     if item.kind == "material":
         raise ActionRefused(f"{item.name}是炼器炼丹之材，无法直接使用。", code="not_usable")
     # --- gameworld: furnaces serve craft, 丹方/图谱 are studied with learn ---

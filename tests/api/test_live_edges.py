@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import AppServer, start_app_server
+from tests.support.servers import AppServer, both_apps
 
 pytestmark = pytest.mark.slow
 
@@ -27,14 +27,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, AppS
     tmp = tmp_path_factory.mktemp("live-edges")
     env = {"DATABASE_URL": f"sqlite:///{tmp / 'game.db'}", "DEEPSEEK_API_KEY": "",
            "LLM_BACKEND": "", "GUNICORN_CMD_ARGS": GUNICORN_LIMITS}
-    started: dict[str, AppServer] = {}
-    try:
-        for kind in ("flask", "quart"):
-            started[kind] = start_app_server(kind, env, Path(tmp))
+    with both_apps(env, Path(tmp)) as started:
         yield started
-    finally:
-        for server in started.values():
-            server.stop()
 
 
 def _exchange(server: AppServer, payload: bytes, answers: int) -> list[tuple[int, dict, bytes]]:

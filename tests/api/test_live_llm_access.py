@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.api.test_live_edges import GUNICORN_LIMITS
-from tests.support.servers import AppServer, start_app_server
+from tests.support.servers import AppServer, both_apps
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +31,8 @@ def paid_servers(tmp_path_factory: pytest.TempPathFactory,
            "DEEPSEEK_API_KEY": fake_deepseek.api_key, "DEEPSEEK_BASE_URL": fake_deepseek.base_url,
            "LLM_BACKEND": "",
            "LLM_MAX_RETRIES": "0", "GUNICORN_CMD_ARGS": GUNICORN_LIMITS}
-    started: dict[str, AppServer] = {}
-    try:
-        for kind in ("flask", "quart"):
-            started[kind] = start_app_server(kind, env, Path(tmp))
+    with both_apps(env, Path(tmp)) as started:
         yield started
-    finally:
-        for server in started.values():
-            server.stop()
 
 
 def _call(base: str, method: str, path: str, body: Any,
