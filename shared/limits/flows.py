@@ -19,7 +19,6 @@ from shared.errors import RateLimited, UnknownPlayer
 from shared.limits.counters import Tally
 from shared.limits.effects import AddCounts, PlayerForToken, ReadCounts
 from shared.usecases import effects as fx
-from shared.usecases import players
 from shared.usecases.context import GameContext
 from shared.usecases.effects import UseCase
 from shared.usecases.identity import hash_token
@@ -155,12 +154,6 @@ def llm_caller(ctx: GameContext, token: str | None) -> UseCase[str]:
     yield from take(f"llm.calls.player.{player_id}", limit,
                     f"每分钟最多调用 {limit} 次，请稍后再试。")
     return player_id
-
-
-def create_player(ctx: GameContext, name: str, client: str) -> UseCase[Any]:
-    """``players.create_player`` behind the creation limit of the client's address."""
-    yield from creation_allowed(ctx, client)
-    return (yield from players.create_player(ctx, name))
 
 
 def budget_snapshot(ctx: GameContext) -> UseCase[dict[str, dict[str, int]]]:

@@ -86,9 +86,6 @@ async def test_a_pending_choice_gets_409_until_chosen(api: ApiClient) -> None:
     assert (await api.act(pid, token, {"type": "explore"})).status == 200  # unblocked
 
 
-MAX_CLIMB = 700  # 练气 has nine stages; a weak root needs about 400 cultivations
-
-
 async def test_the_first_great_threshold_needs_its_gate(api: ApiClient, settings: Settings,
                                                        world: World) -> None:
     """At 练气圆满 with full qi, the breakthrough to 筑基 is refused until prepared."""
