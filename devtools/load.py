@@ -112,9 +112,11 @@ class MixPlayer:
 
     SHOP_PRICE = 30  # enough stones for one 回春丹 at the village store's markup
 
-    def __init__(self, start: int) -> None:
+    def __init__(self, start: int, player: dict[str, Any] | None = None) -> None:
         self.step = start
-        self.player: dict[str, Any] = {}
+        # What the player sees of the cultivator (its creation answer first): a player does not
+        # try to buy with stones it does not have.
+        self.player: dict[str, Any] = dict(player or {})
 
     def _encode(self, action: dict[str, Any]) -> bytes:
         return json.dumps(action, ensure_ascii=False).encode()
@@ -165,8 +167,9 @@ def _open_choice(answer: Any) -> list[dict[str, Any]]:
 
 
 async def _new_player(http: aiohttp.ClientSession, base: str, slot: int,
-                      optional: bool = False) -> tuple[str, str] | None:
-    """A cultivator for one slot (the server's creation limit must allow one per slot).
+                      optional: bool = False) -> tuple[str, str, dict[str, Any]] | None:
+    """A cultivator for one slot: its id, token and player view (the server's creation limit
+    must allow one per slot).
 
     With ``optional``, a server that has no player routes (the bare comparison stacks of
     ``devtools.bench stacks``) gives None: its LLM route is called without a token."""
@@ -176,7 +179,7 @@ async def _new_player(http: aiohttp.ClientSession, base: str, slot: int,
         if resp.status not in (200, 201):
             raise RuntimeError(f"creating a player answered {resp.status}: {await resp.text()}")
         created = await resp.json()
-    return str(created["player"]["id"]), str(created["token"])
+    return str(created["player"]["id"]), str(created["token"]), dict(created["player"])
 
 
 async def llm_setup(http: aiohttp.ClientSession, base: str, slot: int,
@@ -192,20 +195,29 @@ async def llm_setup(http: aiohttp.ClientSession, base: str, slot: int,
 async def actions_setup(http: aiohttp.ClientSession, base: str, slot: int,
                         prompt: str = DEFAULT_PROMPT) -> Request:
     """A new cultivator for this slot; then ``talk`` actions for it."""
+    req, _ = await _action_slot(http, base, slot)
+    return req
+
+
+async def _action_slot(http: aiohttp.ClientSession, base: str,
+                       slot: int) -> tuple[Request, dict[str, Any]]:
+    """A new cultivator's talk request, and the player view its creation answered."""
     player = await _new_player(http, base, slot)
     assert player is not None  # not optional: an error was raised instead
-    pid, token = player
+    pid, token, view = player
     body = {"type": "talk", "target": TALK_NPC, "text": "前辈，请指点修行。"}
-    return Request(f"/api/players/{pid}/actions", json.dumps(body, ensure_ascii=False).encode(),
-                   {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-                   lambda answer: bool(answer["narration"]["degraded"]))
+    req = Request(f"/api/players/{pid}/actions", json.dumps(body, ensure_ascii=False).encode(),
+                  {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                  lambda answer: bool(answer["narration"]["degraded"]))
+    return req, view
 
 
 async def mix_setup(http: aiohttp.ClientSession, base: str, slot: int,
                     prompt: str = DEFAULT_PROMPT) -> Request:
-    """A new cultivator for this slot; then the ``mix`` round for it."""
-    req = await actions_setup(http, base, slot, prompt)
-    player = MixPlayer(slot)
+    """A new cultivator for this slot; then the ``mix`` round for it, played knowing what its
+    creation answered (stones, inventory)."""
+    req, view = await _action_slot(http, base, slot)
+    player = MixPlayer(slot, view)
     req.body = player.first()
     req.follow = player.next_body
     req.refused = player.after_refusal

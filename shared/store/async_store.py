@@ -13,6 +13,7 @@ from shared.config import ConfigError
 from . import operations as ops
 from .base import Access, BaseStore, Operation
 from .engines import (
+    SQLITE_THREAD_POOL,
     PoolConfig,
     StoreTarget,
     build_async_engine,
@@ -327,7 +328,9 @@ def open_async_store(
     runner: Runner
     sizes = pool or default_pool(target.backend, True)
     if target.backend == "sqlite":
-        runner = SqliteThread(build_sync_engine(target, sizes, busy_timeout))
+        # The inline connection never waits for the lock: a busy file queues for the thread.
+        runner = SqliteThread(build_sync_engine(target, sizes, busy_timeout),
+                              build_sync_engine(target, SQLITE_THREAD_POOL, 0.0))
     else:
         runner = AsyncEngineRunner(build_async_engine(target, sizes, busy_timeout), target)
     return AsyncStore(runner, target)

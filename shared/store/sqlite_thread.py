@@ -18,11 +18,26 @@ transaction, and its caller gets exactly its own result or exception.
 
 A caller cancelled while its operation is queued drops it; once it runs it is not stopped: the
 transaction completes (or rolls back) as a whole, exactly as on the sync face.
+
+**Inline first.** When the thread has nothing queued, an operation runs right on the calling
+loop, on a second connection whose ``busy_timeout`` is 0, instead of hopping to the thread. A
+store operation takes 0.05-0.5 ms and never awaits, so running it in place costs the loop
+what the hop itself cost, and it saves the hop, the wake-up and, above all, the GIL hand-offs:
+the thread gave up the GIL at every SQLite call and then waited for the busy loop to hand it
+back (up to the 5 ms switch interval), which, with the action transaction's 4-5 statements,
+put the whole process's write queue behind the loop. Measured on the action mix at 500 in
+flight (devtools.bench targets, A/B in one session): about 15% less server CPU per action and
+p99 2.5 s instead of 3.2-3.9 s. Only when SQLite cannot grant the lock at once (another
+process, e.g. a second hypercorn worker, holds it: ``SQLITE_BUSY`` before anything was
+committed) or the thread is already busy does the operation queue for the thread, which
+waits with the store's ``busy_timeout`` as before. Either way each operation runs whole and
+alone in this process, in its own transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -31,7 +46,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import OperationalError
 
 from .base import Access, Operation, engines_by_access, run_on
 from .errors import StoreError
@@ -52,24 +68,60 @@ class _Job:
     loop: asyncio.AbstractEventLoop
 
 
-class SqliteThread:
-    """One thread and one pysqlite connection that run store operations in arrival order."""
+class _LockBusy(Exception):
+    """SQLite could not grant the lock at once and nothing was committed: queue instead."""
 
-    def __init__(self, engine: Engine) -> None:
+
+def _is_busy(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF == sqlite3.SQLITE_BUSY  # extended codes keep the primary in the low byte
+    return "database is locked" in str(exc.orig)
+
+
+class SqliteThread:
+    """One thread and one pysqlite connection that run store operations in arrival order,
+    and, when given ``inline_engine`` (``busy_timeout`` 0), operations run on the calling loop
+    whenever the thread is idle and the lock is free (see the module doc)."""
+
+    def __init__(self, engine: Engine, inline_engine: Engine | None = None) -> None:
         self.engine = engine
         self._engines = engines_by_access(engine, "sqlite")
+        self._inline = None if inline_engine is None else engines_by_access(inline_engine,
+                                                                             "sqlite")
+        self._inline_engine = inline_engine
+        # Every engine this runner executes on (listeners that must see every statement).
+        self.engines: tuple[Engine, ...] = (engine,) if inline_engine is None else (
+            engine, inline_engine)
+        self._commits = 0  # commits on the inline connection: a retry must not repeat one
+        if inline_engine is not None:
+            event.listen(inline_engine, "commit", self._count_commit)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-sqlite")
         self._closed = False
         self._lock = threading.Lock()  # guards _queue and _draining
         self._queue: deque[_Job] = deque()
-        self._draining = False
+        self._draining = False  # the thread, or an inline operation, has the SQLite work
+        self.inline_runs = 0  # operations run on the caller's loop
+        self.queued_runs = 0  # operations run on the thread
+
+    def _count_commit(self, _conn: Connection) -> None:
+        self._commits += 1
 
     async def run(
         self, access: Access, operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Run ``operation`` on the thread (in a BEGIN IMMEDIATE transaction if asked)."""
+        """Run ``operation`` in place if the thread is idle and SQLite grants its lock at
+        once, else on the thread (in a BEGIN IMMEDIATE transaction if asked)."""
         if self._closed:
             raise StoreError("the store is closed")
+        if self._inline is not None and self._claim():
+            try:
+                return self._run_inline(self._inline[access], operation, *args, **kwargs)
+            except _LockBusy:
+                pass  # another process writes: wait for it on the thread, not on the loop
+            finally:
+                self._release()
+        self.queued_runs += 1
         loop = asyncio.get_running_loop()
         job = _Job(partial(run_on, self._engines[access], operation, *args, **kwargs),
                    loop.create_future(), loop)
@@ -79,6 +131,35 @@ class SqliteThread:
         if start:
             self._executor.submit(self._drain)
         result: T = await job.future
+        return result
+
+    def _claim(self) -> bool:
+        """Take the SQLite work for one inline operation, if nothing is queued or running."""
+        with self._lock:
+            if self._draining or self._queue:
+                return False
+            self._draining = True
+            return True
+
+    def _release(self) -> None:
+        """Give the SQLite work back; start the thread if operations queued meanwhile."""
+        with self._lock:
+            start = bool(self._queue)
+            self._draining = start
+        if start:
+            self._executor.submit(self._drain)
+
+    def _run_inline(
+        self, engine: Engine, operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        commits = self._commits
+        try:
+            result = run_on(engine, operation, *args, **kwargs)
+        except OperationalError as exc:
+            if _is_busy(exc) and self._commits == commits:
+                raise _LockBusy from exc  # nothing was written: run it again on the thread
+            raise
+        self.inline_runs += 1
         return result
 
     def _drain(self) -> None:
@@ -113,6 +194,8 @@ class SqliteThread:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self.engine.dispose)
         self._executor.shutdown(wait=True)
+        if self._inline_engine is not None:
+            self._inline_engine.dispose()
 
 
 def _deliver(outcomes: list[tuple[_Job, bool, Any]]) -> None:

@@ -5,6 +5,7 @@ ends the whole process group."""
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 import time
@@ -88,3 +89,15 @@ def test_every_benchmark_has_a_main_and_the_dispatcher_lists_them() -> None:
     assert done.returncode == 2
     for command in COMMANDS:
         assert command in done.stderr
+
+
+def test_mix_player_plays_its_first_action_from_the_creation_answer() -> None:
+    """A slot that starts at the shop's buy step with too few stones talks instead, and one
+    that holds the pill sells it: no first action is refused for want of what it could see."""
+    poor = {"spirit_stones": 0, "inventory": {}, "hp": 10}
+    first = load.MixPlayer(4, poor).first()  # step 4 of the round: buy
+    assert json.loads(first)["type"] == "talk"
+    holding = {"spirit_stones": 0, "inventory": {"huichun_dan": 2}, "hp": 10}
+    assert json.loads(load.MixPlayer(4, holding).first())["type"] == "sell"
+    rich = {"spirit_stones": 100, "inventory": {}, "hp": 10}
+    assert json.loads(load.MixPlayer(4, rich).first())["type"] == "buy"

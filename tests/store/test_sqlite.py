@@ -53,11 +53,20 @@ def pragmas_of(conn: Connection) -> list[Any]:
 
 
 async def test_async_store_sets_wal_and_pragmas(sqlite_url: str) -> None:
+    """The in-place connection never waits for the lock (busy_timeout 0: a busy file queues
+    for the thread); the thread's connection waits up to the store's busy_timeout."""
     store = open_async_store(sqlite_url)
     await store.init_schema()
-    pragmas = await store.run_read(pragmas_of)  # on the store's own thread and connection
+    in_place = await store.run_read(pragmas_of)  # the thread is idle: runs on this loop
+
+    def on_thread_connection() -> list[Any]:
+        with store.engine.connect() as conn:
+            return pragmas_of(conn)
+
+    threaded = await asyncio.to_thread(on_thread_connection)
     await store.close()
-    assert pragmas == ["wal", 5000, 1, 1]
+    assert in_place == ["wal", 0, 1, 1]
+    assert threaded == ["wal", 5000, 1, 1]
 
 
 def test_open_store_creates_the_folder(tmp_path: Path) -> None:
@@ -68,14 +77,15 @@ def test_open_store_creates_the_folder(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "b" / "game.db").is_file()
 
 
-def statements_of(engine: Any) -> list[str]:
-    """Record every SQL string the engine sends (upper-cased, first word or two)."""
+def statements_of(*engines: Any) -> list[str]:
+    """Record every SQL string the engines send (upper-cased, first word or two), in order."""
     seen: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(" ".join(statement.split()[:2]).upper())
 
-    event.listen(engine, "before_cursor_execute", record)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     return seen
 
 
@@ -99,7 +109,7 @@ async def test_async_writes_begin_immediate(sqlite_url: str) -> None:
     store = open_async_store(sqlite_url)
     await store.init_schema()
     await store.create_player("p1", "h", STATE, entry(0))
-    seen = statements_of(store.engine)
+    seen = statements_of(*runner_engines(store))
     await store.commit_action("p1", 0, {}, entry(1))
     await store.set_narration("p1", 1, "文", False)
     assert seen == ["BEGIN IMMEDIATE", "UPDATE PLAYERS", "INSERT INTO", "UPDATE ACTION_LOG"]
@@ -121,16 +131,33 @@ def test_transact_player_begins_immediate_and_locks_nothing_else(sqlite_url: str
     store.close()
 
 
-async def test_every_statement_of_the_async_face_runs_on_the_sqlite_thread(
+def runner_engines(store: Any) -> tuple[Any, ...]:
+    """Every engine the async face's SQLite runner executes on (in place and its thread)."""
+    engines: tuple[Any, ...] = store.runner.engines
+    return engines
+
+
+async def test_the_async_face_runs_sqlite_in_place_or_on_its_one_thread(
     sqlite_url: str,
 ) -> None:
+    """Statements run on the calling loop's thread while the SQLite thread is idle, else on
+    that one thread; never on any other thread, never two at once."""
     store = open_async_store(sqlite_url)
     threads: set[str] = set()
+    running = [0]
+    overlapped = []
 
-    def record(*_: Any) -> None:
+    def before(*_: Any) -> None:
         threads.add(threading.current_thread().name)
+        running[0] += 1
+        overlapped.append(running[0] > 1)
 
-    event.listen(store.engine, "before_cursor_execute", record)
+    def after(*_: Any) -> None:
+        running[0] -= 1
+
+    for engine in runner_engines(store):
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
     await store.init_schema()
     await store.create_player("p1", "h", {"counter": 0}, entry(0))
     await asyncio.gather(
@@ -140,8 +167,38 @@ async def test_every_statement_of_the_async_face_runs_on_the_sqlite_thread(
         store.commit_action("p1", 1, {"counter": 2}, entry(2)),
         store.set_narration_if_missing("p1", 1, "文", False),
     )
+    runner: Any = store.runner
     await store.close()
-    assert len(threads) == 1 and threads.pop().startswith("store-sqlite")
+    loop_thread = threading.current_thread().name
+    assert threads <= {loop_thread} | {t for t in threads if t.startswith("store-sqlite")}
+    assert loop_thread in threads and not any(overlapped)
+    assert runner.inline_runs >= 5 and runner.queued_runs == 0  # nothing was ever busy
+
+
+async def test_a_busy_file_queues_for_the_thread_and_the_loop_runs_on(
+    sqlite_url: str,
+) -> None:
+    """Another process holds the write lock: the in-place attempt fails at once (nothing
+    written), the write waits on the thread within busy_timeout while the loop keeps
+    serving, and it lands once, after the other writer is done."""
+    store = open_async_store(sqlite_url)
+    await store.init_schema()
+    await store.create_player("p1", "h", {"counter": 0}, entry(0))
+    runner: Any = store.runner
+    holder = sqlite3.connect(db_path(sqlite_url), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process is writing
+    task = asyncio.create_task(store.commit_action("p1", 0, {"counter": 1}, entry(1)))
+    ticks = 0
+    for _ in range(20):  # 0.2 s during which the loop must not be blocked
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not task.done() and runner.queued_runs == 1 and ticks == 20
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert (await task).version == 1
+    row = await store.get_player("p1")
+    await store.close()
+    assert row is not None and row.version == 1 and row.state == {"counter": 1}
 
 
 def test_no_module_imports_aiosqlite() -> None:
