@@ -10,7 +10,9 @@ One fake DeepSeek (1 s), then in turn, each as real processes on 127.0.0.1:
 - ``flask-async-view``: the same route as an ``async def`` Flask view on gunicorn, 4 sync
   workers (each request in a fresh event loop inside the worker, so one at a time per worker
   and a new upstream connection per request);
-- ``quart-app``: quart_app's own ``POST /api/llm`` (token, rate count, budgets), one worker.
+- ``quart-app``: quart_app's own ``POST /api/llm`` (token, rate count, budgets), one worker;
+- ``seed-route-x2`` (only when asked, ``--stacks``; ``devtools.bench targets`` runs it): the
+  seed route on two hypercorn workers, the ceiling of any app on ``QUART_WORKERS=2`` here.
 
 Phases per stack: 50 requests at once (wall time), then 2,000 at 500 in flight (capped at
 ``--cap`` s: a stack that cannot finish is reported with what it did). Server CPU per request
@@ -43,10 +45,10 @@ def minimal_stack(kind: str, run_dir: Path, fake: procs.FakeDeepSeek) -> Iterato
     port = procs.free_port()
     env = {"DEEPSEEK_BASE_URL": fake.base_url, "DEEPSEEK_API_KEY": "sk-bench",
            "LOG_LEVEL": "WARNING"}
-    if kind == "seed-route":
+    if kind in ("seed-route", "seed-route-x2"):
         config = str(procs.ROOT / "deploy/hypercorn.toml")
         cmd = [str(procs.BIN / "hypercorn"), "--config", config,
-               "--workers", "0", "--bind", f"127.0.0.1:{port}",
+               "--workers", "2" if kind.endswith("-x2") else "0", "--bind", f"127.0.0.1:{port}",
                "devtools.bench.seed_apps:create_seed_quart()"]
         app = "quart"
     else:

@@ -11,7 +11,9 @@ One fake DeepSeek (1 s), one closed-loop load generator in its own process, then
    p99 <= 1.6 s, 0 errors.
 2. the same on PostgreSQL (reported beside it, no target);
 3. ``QUART_WORKERS=2`` (two hypercorn workers on one socket, SQLite): /api/llm >= 450 req/s,
-   the game-action figure beside it.
+   the game-action figure beside it, and as the ceiling of that target on this machine the
+   seed plan's minimal route (``devtools.bench routes``' ``seed-route``: no token, no limits,
+   no store) on the same two workers.
 
 The load average is printed with every phase: on a shared 2-core machine compare the ratios
 of one run. The figures go to ``docs/img/bench-targets.json`` (``devtools.bench report``
@@ -31,6 +33,7 @@ from typing import Any
 
 from devtools import costs, procs
 from devtools.bench.actions import Running, app_stack, describe, run_phase
+from devtools.bench.routes import minimal_stack
 
 OUT = procs.ROOT / "docs" / "img" / "bench-targets.json"
 ACTION_SHARE = 0.90
@@ -76,10 +79,13 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
                     f"{mix['served']} served, {mix['refused']} refused by the rules"))
     multi = results.get("sqlite-2/llm")
     if multi:
+        seed = results.get("seed-route-x2/prompt")
+        ceiling = (f"; the minimal seed route on the same 2 workers: {seed['rps']:.0f} req/s"
+                   if seed else "")
         out.append(("QUART_WORKERS=2: /api/llm >= 450 req/s", multi["rps"] >= MULTI_LLM_MIN,
                     f"{multi['rps']:.0f} req/s (margin {multi['rps'] - MULTI_LLM_MIN:+.0f}); "
                     f"actions beside it: "
-                    f"{results.get('sqlite-2/mix', {}).get('served_rps', 0):.0f}/s"))
+                    f"{results.get('sqlite-2/mix', {}).get('served_rps', 0):.0f}/s{ceiling}"))
     return out
 
 
@@ -114,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
                 with app_stack(run_dir, fake, db=db, workers=workers, name=key) as app:
                     print(f"== {app.label}", flush=True)
                     _phases(app, args, llm=llm, actions=True, results=results, key=key)
+            if not args.no_multi:
+                with minimal_stack("seed-route-x2", run_dir, fake) as app:
+                    print("== seed route (minimal Quart app) x2", flush=True)
+                    run_phase(app, "prompt", min(200, args.requests),
+                              min(100, args.concurrency), 30.0, "seed-route-x2 warm-up")
+                    results["seed-route-x2/prompt"] = s = run_phase(
+                        app, "prompt", args.requests, args.concurrency, args.cap,
+                        "seed-route-x2 /api/llm")
+                    print("  " + describe(s), flush=True)
         finally:
             fake.stop()
     checks = verdicts(results)
