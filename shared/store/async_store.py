@@ -13,7 +13,6 @@ from shared.config import ConfigError
 from . import operations as ops
 from .base import Access, BaseStore, Operation
 from .engines import (
-    SQLITE_THREAD_POOL,
     PoolConfig,
     StoreTarget,
     build_async_engine,
@@ -328,9 +327,8 @@ def open_async_store(
     runner: Runner
     sizes = pool or default_pool(target.backend, True)
     if target.backend == "sqlite":
-        # The inline connection never waits for the lock: a busy file queues for the thread.
         runner = SqliteThread(build_sync_engine(target, sizes, busy_timeout),
-                              build_sync_engine(target, SQLITE_THREAD_POOL, 0.0))
+                              busy_timeout=busy_timeout)
     else:
         runner = AsyncEngineRunner(build_async_engine(target, sizes, busy_timeout), target)
     return AsyncStore(runner, target)

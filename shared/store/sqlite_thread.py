@@ -44,13 +44,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from .base import Access, Operation, engines_by_access, run_on
+from .base import Access, Operation
 from .errors import StoreError
+from .sqlite_direct import DirectSqlite
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -81,21 +83,16 @@ def _is_busy(exc: OperationalError) -> bool:
 
 class SqliteThread:
     """One thread and one pysqlite connection that run store operations in arrival order,
-    and, when given ``inline_engine`` (``busy_timeout`` 0), operations run on the calling loop
-    whenever the thread is idle and the lock is free (see the module doc)."""
+    and, with ``inline``, a second connection (``busy_timeout`` 0) on which operations run on
+    the calling loop whenever the thread is idle and the lock is free (see the module doc).
+    Both execute through :mod:`shared.store.sqlite_direct`; ``engine`` (SQLAlchemy, on the
+    same file) stays for inspection and is what the face reports."""
 
-    def __init__(self, engine: Engine, inline_engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine, *, busy_timeout: float, inline: bool = True) -> None:
         self.engine = engine
-        self._engines = engines_by_access(engine, "sqlite")
-        self._inline = None if inline_engine is None else engines_by_access(inline_engine,
-                                                                             "sqlite")
-        self._inline_engine = inline_engine
-        # Every engine this runner executes on (listeners that must see every statement).
-        self.engines: tuple[Engine, ...] = (engine,) if inline_engine is None else (
-            engine, inline_engine)
-        self._commits = 0  # commits on the inline connection: a retry must not repeat one
-        if inline_engine is not None:
-            event.listen(inline_engine, "commit", self._count_commit)
+        path = Path(str(engine.url.database))
+        self._threaded = DirectSqlite(path, busy_timeout)
+        self._inline = DirectSqlite(path, 0.0) if inline else None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-sqlite")
         self._closed = False
         self._lock = threading.Lock()  # guards _queue and _draining
@@ -104,8 +101,11 @@ class SqliteThread:
         self.inline_runs = 0  # operations run on the caller's loop
         self.queued_runs = 0  # operations run on the thread
 
-    def _count_commit(self, _conn: Connection) -> None:
-        self._commits += 1
+    def trace(self, callback: Callable[[str], None] | None) -> None:
+        """See every SQL statement either connection sends (debugging, tests)."""
+        self._threaded.trace(callback)
+        if self._inline is not None:
+            self._inline.trace(callback)
 
     async def run(
         self, access: Access, operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs
@@ -114,16 +114,17 @@ class SqliteThread:
         once, else on the thread (in a BEGIN IMMEDIATE transaction if asked)."""
         if self._closed:
             raise StoreError("the store is closed")
+        transaction = access == "transaction"
         if self._inline is not None and self._claim():
             try:
-                return self._run_inline(self._inline[access], operation, *args, **kwargs)
+                return self._run_inline(self._inline, transaction, operation, *args, **kwargs)
             except _LockBusy:
                 pass  # another process writes: wait for it on the thread, not on the loop
             finally:
                 self._release()
         self.queued_runs += 1
         loop = asyncio.get_running_loop()
-        job = _Job(partial(run_on, self._engines[access], operation, *args, **kwargs),
+        job = _Job(partial(self._threaded.run, transaction, operation, *args, **kwargs),
                    loop.create_future(), loop)
         with self._lock:
             self._queue.append(job)
@@ -150,13 +151,14 @@ class SqliteThread:
             self._executor.submit(self._drain)
 
     def _run_inline(
-        self, engine: Engine, operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs
+        self, direct: DirectSqlite, transaction: bool, operation: Operation[P, T],
+        *args: P.args, **kwargs: P.kwargs,
     ) -> T:
-        commits = self._commits
+        commits = direct.commits
         try:
-            result = run_on(engine, operation, *args, **kwargs)
+            result = direct.run(transaction, operation, *args, **kwargs)
         except OperationalError as exc:
-            if _is_busy(exc) and self._commits == commits:
+            if _is_busy(exc) and direct.commits == commits:
                 raise _LockBusy from exc  # nothing was written: run it again on the thread
             raise
         self.inline_runs += 1
@@ -192,10 +194,11 @@ class SqliteThread:
             return
         self._closed = True
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self.engine.dispose)
+        await loop.run_in_executor(self._executor, self._threaded.close)
         self._executor.shutdown(wait=True)
-        if self._inline_engine is not None:
-            self._inline_engine.dispose()
+        if self._inline is not None:
+            self._inline.close()
+        self.engine.dispose()
 
 
 def _deliver(outcomes: list[tuple[_Job, bool, Any]]) -> None:

@@ -109,10 +109,11 @@ async def test_async_writes_begin_immediate(sqlite_url: str) -> None:
     store = open_async_store(sqlite_url)
     await store.init_schema()
     await store.create_player("p1", "h", STATE, entry(0))
-    seen = statements_of(*runner_engines(store))
+    seen = traced(store)
     await store.commit_action("p1", 0, {}, entry(1))
     await store.set_narration("p1", 1, "文", False)
-    assert seen == ["BEGIN IMMEDIATE", "UPDATE PLAYERS", "INSERT INTO", "UPDATE ACTION_LOG"]
+    assert seen == ["BEGIN IMMEDIATE", "UPDATE PLAYERS", "INSERT INTO", "COMMIT",
+                    "UPDATE ACTION_LOG"]
     await store.close()
 
 
@@ -131,33 +132,28 @@ def test_transact_player_begins_immediate_and_locks_nothing_else(sqlite_url: str
     store.close()
 
 
-def runner_engines(store: Any) -> tuple[Any, ...]:
-    """Every engine the async face's SQLite runner executes on (in place and its thread)."""
-    engines: tuple[Any, ...] = store.runner.engines
-    return engines
+def traced(store: Any, on_statement: Any = None) -> list[str]:
+    """Record every SQL statement the async face's SQLite connections send (upper-cased,
+    first word or two), in order; ``on_statement(sql, thread name)`` is called too."""
+    seen: list[str] = []
+
+    def record(sql: str) -> None:
+        seen.append(" ".join(sql.split()[:2]).upper())
+        if on_statement is not None:
+            on_statement(sql, threading.current_thread().name)
+
+    store.runner.trace(record)
+    return seen
 
 
 async def test_the_async_face_runs_sqlite_in_place_or_on_its_one_thread(
     sqlite_url: str,
 ) -> None:
     """Statements run on the calling loop's thread while the SQLite thread is idle, else on
-    that one thread; never on any other thread, never two at once."""
+    that one thread; never on any other thread."""
     store = open_async_store(sqlite_url)
     threads: set[str] = set()
-    running = [0]
-    overlapped = []
-
-    def before(*_: Any) -> None:
-        threads.add(threading.current_thread().name)
-        running[0] += 1
-        overlapped.append(running[0] > 1)
-
-    def after(*_: Any) -> None:
-        running[0] -= 1
-
-    for engine in runner_engines(store):
-        event.listen(engine, "before_cursor_execute", before)
-        event.listen(engine, "after_cursor_execute", after)
+    traced(store, lambda _sql, name: threads.add(name))
     await store.init_schema()
     await store.create_player("p1", "h", {"counter": 0}, entry(0))
     await asyncio.gather(
@@ -169,9 +165,7 @@ async def test_the_async_face_runs_sqlite_in_place_or_on_its_one_thread(
     )
     runner: Any = store.runner
     await store.close()
-    loop_thread = threading.current_thread().name
-    assert threads <= {loop_thread} | {t for t in threads if t.startswith("store-sqlite")}
-    assert loop_thread in threads and not any(overlapped)
+    assert threads == {threading.current_thread().name}
     assert runner.inline_runs >= 5 and runner.queued_runs == 0  # nothing was ever busy
 
 
@@ -260,11 +254,11 @@ async def test_write_cancelled_while_waiting_for_the_lock_completes_whole(
     await store.create_player("p1", "h", {"counter": 0}, entry(0))
     waiting = threading.Event()
 
-    def on_statement(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement == "BEGIN IMMEDIATE":
+    def on_statement(sql: str, thread: str) -> None:
+        if sql == "BEGIN IMMEDIATE" and thread.startswith("store-sqlite"):
             waiting.set()
 
-    event.listen(store.engine, "before_cursor_execute", on_statement)
+    traced(store, on_statement)
     holder = sqlite3.connect(db_path(sqlite_url), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process is writing
     task = asyncio.create_task(store.commit_action("p1", 0, {"counter": 1}, entry(1)))
