@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Quart, current_app
 
 from shared.config import Settings
-from shared.runtime import Runtime, close_async, open_async, prepare
+from shared.runtime import Runtime, close_async, open_async, prepare, tune_gc
 
 
 def init_app(app: Quart, settings: Settings) -> None:
@@ -16,6 +16,7 @@ def init_app(app: Quart, settings: Settings) -> None:
     @app.before_serving
     async def _open() -> None:
         await open_async(rt)
+        tune_gc(settings)
 
     @app.after_serving
     async def _close() -> None:

@@ -7,10 +7,11 @@ Nothing here runs at import; the app factories call these at start-up.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
-from shared.config import Settings
+from shared.config import ConfigError, Settings
 from shared.limits.counters import open_async_counters, open_counters
 from shared.logging_setup import add_secret, get_logger
 from shared.usecases import AsyncEffects, GameContext, SyncEffects
@@ -43,6 +44,7 @@ def prepare(app_name: str, settings: Settings) -> Runtime:
     from shared.game.narration import PromptBook
 
     backend = settings.backend_for(app_name)  # unknown values stop start-up here
+    gc_thresholds(settings.gc_threshold)  # so does a malformed GC_THRESHOLD
     add_secret(settings.deepseek_api_key)
     world = load_world(settings.data_dir)
     client = DeepSeekClient(settings) if settings.llm_enabled else None
@@ -122,6 +124,45 @@ async def close_async(rt: Runtime) -> None:
         rt.store = None
 
 
+
+
+_frozen = False  # gc.freeze() once per process: later calls would pin later objects too
+
+
+def gc_thresholds(value: str) -> tuple[int, int, int] | None:
+    """``"g0,g1,g2"`` as the collector's thresholds; None for "" (Python's own)."""
+    if not value.strip():
+        return None
+    try:
+        parts = tuple(int(p) for p in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or parts[0] < 1 or min(parts) < 0:
+        raise ConfigError(f"GC_THRESHOLD={value!r}: three counts, e.g. 50000,50,100")
+    return parts[0], parts[1], parts[2]
+
+
+def tune_gc(settings: Settings) -> None:
+    """Tune the cyclic collector for serving: everything alive after start-up (the world,
+    modules, compiled statements) is frozen out of every later collection, and the
+    thresholds of ``GC_THRESHOLD`` apply.
+
+    Why (measured with gc.callbacks in the serving process, 2,000 requests at 500 in flight,
+    fake upstream 1 s): with Python's 700,10,10 the collector took 1.2-1.7 s of the phase,
+    of which 0.65-1.0 s in 5-6 full collections of ~0.15 s that stopped the loop; frozen and
+    at 50000,50,100: 4-5 young collections, 0.25-0.29 s, no full one; /api/llm 255 -> 330
+    req/s, actions 197-210 -> 250/s in the same session. Nearly all request garbage is freed
+    by reference counting as it is today; the collector only has to find cycles, and it
+    still does, less often (devtools.bench rss shows memory flat over 20,000 actions).
+    """
+    thresholds = gc_thresholds(settings.gc_threshold)
+    if thresholds is not None:
+        gc.set_threshold(*thresholds)
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()  # garbage of start-up goes now, not into the frozen generation
+        gc.freeze()
 
 
 def export_metrics(rt: Runtime) -> tuple[bytes, str]:
