@@ -100,7 +100,7 @@ class Settings:
     # every object of the hundreds in flight was scanned again and again: 0.6-0.8 ms of CPU
     # per request (1.2-1.7 s per 2,000 at 500 in flight) and full collections that stopped
     # the loop ~0.15 s each. See shared.runtime.tune_gc.
-    gc_threshold: str = "50000,50,100"
+    gc_threshold: str = "100000,50,100"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
