@@ -95,12 +95,12 @@ class Settings:
     # whenever it would grow past NPC_SUMMARY_CHARS characters.
     npc_memory_exchanges: int = 6
     npc_summary_chars: int = 400
-    # The cyclic garbage collector's generation thresholds once an app serves ("" keeps
-    # Python's 700,10,10). Requests live for the LLM call's second or more, so at the default
-    # every object of the hundreds in flight was scanned again and again: 0.6-0.8 ms of CPU
-    # per request (1.2-1.7 s per 2,000 at 500 in flight) and full collections that stopped
-    # the loop ~0.15 s each. See shared.runtime.tune_gc.
-    gc_threshold: str = "100000,50,100"
+    # The cyclic garbage collector's generation thresholds once an app serves (700,10,10 is
+    # Python's own; Settings(gc_threshold="") leaves them untouched). Requests live for the
+    # LLM call's second or more, so at Python's default every object of the hundreds in
+    # flight was scanned again and again: 0.6-0.8 ms of CPU per request and full collections
+    # that stopped the loop ~0.15 s each. See shared.runtime.tune_gc.
+    gc_threshold: str = "20000,20,50"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -138,7 +138,7 @@ def gc_thresholds(value: str) -> tuple[int, int, int] | None:
     except ValueError:
         parts = ()
     if len(parts) != 3 or parts[0] < 1 or min(parts) < 0:
-        raise ConfigError(f"GC_THRESHOLD={value!r}: three counts, e.g. 100000,50,100")
+        raise ConfigError(f"GC_THRESHOLD={value!r}: three counts, e.g. 20000,20,50")
     return parts[0], parts[1], parts[2]
 
 
@@ -149,13 +149,14 @@ def tune_gc(settings: Settings) -> None:
 
     Why (measured with gc.callbacks in the serving process, 2,000 requests at 500 in flight,
     fake upstream 1 s): with Python's 700,10,10 the collector took 1.2-1.7 s of the phase,
-    of which 0.65-1.0 s in 5-6 full collections of ~0.15 s that stopped the loop. Frozen, at
-    50000,50,100: 7-8 young collections of ~40 ms, 0.3 s; at 100000,50,100 (the default):
-    2 of ~90 ms, 0.18 s, no full one. /api/llm went 255 -> 330 req/s and actions 197-210 ->
-    250/s in the same session. Nearly all request garbage is freed by reference counting as
-    it is today; the collector only has to find cycles, and it still does, less often
-    (``devtools.bench rss``: memory flat over 20,000 actions). Larger thresholds cost less
-    CPU again but pause the loop longer per collection.
+    of which 0.65-1.0 s in 5-6 full collections of ~0.15 s that stopped the loop. Frozen and
+    at 20000,20,50 (the default): 13 young and 1 middle collection, 0.38-0.49 s, no full
+    one; /api/llm 255 -> 300-330 req/s and actions 197-210 -> 245-255/s in one session.
+    Nearly all request garbage is freed by reference counting; the collector only has to
+    find cycles, and it still does, less often. The bound is memory: what waits for the next
+    collection is resident, so ``devtools.bench rss`` (RSS after 20,000 actions against after
+    1,000) gave +2.1% here, +5.7% at 50000,50,100 and +10.4% at 100000,50,100 (which cut
+    the collector's time to 0.18 s).
     """
     thresholds = gc_thresholds(settings.gc_threshold)
     if thresholds is not None:
