@@ -80,6 +80,22 @@ def redis_cpu_seconds(port: int = 6379) -> float | None:
     return None
 
 
+def gc_seconds(base_url: str) -> float | None:
+    """The app's ``xianxia_gc_seconds_total`` summed over generations (None when the app has
+    no such metric, e.g. the minimal comparison apps)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("xianxia_gc_seconds_total")]
+    return sum(values) if values else None
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     pkgs = ("quart", "hypercorn", "flask", "gunicorn", "httpx", "aiohttp", "celery", "redis")

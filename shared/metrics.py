@@ -17,9 +17,12 @@ What to watch is described in ``docs/operations.md``.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +44,7 @@ __all__ = [
     "render",
     "set_breaker_state",
     "track_llm_in_flight",
+    "watch_gc",
 ]
 
 PREFIX = "xianxia"
@@ -70,6 +74,8 @@ class _Metrics:
     llm_tokens: Counter
     llm_cache_hit: Counter
     llm_cache_miss: Counter
+    gc_seconds: Counter
+    gc_collections: Counter
 
 
 _lock = threading.Lock()
@@ -173,6 +179,21 @@ def _build() -> _Metrics:
         "(usage.prompt_cache_miss_tokens).",
         registry=registry,
     )
+    gc_seconds = Counter(
+        f"{PREFIX}_gc_seconds",
+        "Time the cyclic garbage collector ran (the process stands still), by generation.",
+        ["generation"],
+        registry=registry,
+    )
+    gc_collections = Counter(
+        f"{PREFIX}_gc_collections",
+        "Collections of the cyclic garbage collector, by generation.",
+        ["generation"],
+        registry=registry,
+    )
+    for generation in ("0", "1", "2"):
+        gc_seconds.labels(generation)
+        gc_collections.labels(generation)
     return _Metrics(
         registry=registry,
         multiprocess=multiprocess,
@@ -186,7 +207,38 @@ def _build() -> _Metrics:
         llm_tokens=llm_tokens,
         llm_cache_hit=cache_hit,
         llm_cache_miss=cache_miss,
+        gc_seconds=gc_seconds,
+        gc_collections=gc_collections,
     )
+
+
+# Collections seen by the gc callback, not yet counted: the callback may run inside any code
+# (even with _lock held), so it only appends here and requests and scrapes count them.
+_gc_started = [0.0]
+_gc_done: deque[tuple[int, float]] = deque()
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        _gc_done.append((int(info.get("generation", 0)), time.perf_counter() - _gc_started[0]))
+
+
+def watch_gc() -> None:
+    """Time every collection of this process's garbage collector (``xianxia_gc_*``)."""
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
+
+
+def _count_gc(m: _Metrics) -> None:
+    while _gc_done:
+        try:
+            generation, seconds = _gc_done.popleft()
+        except IndexError:  # another thread took the last one
+            return
+        m.gc_seconds.labels(str(generation)).inc(seconds)
+        m.gc_collections.labels(str(generation)).inc()
 
 
 def _bounded(metric: str, label: str, value: str | None, default: str = "unknown") -> str:
@@ -215,6 +267,8 @@ def observe_request(route: str | None, method: str, status: int, seconds: float)
     status_label = str(int(status)) if 100 <= int(status) <= 599 else "other"
     m.requests.labels(route_label, method_label, status_label).inc()
     m.request_seconds.labels(route_label, method_label).observe(max(0.0, seconds))
+    if _gc_done:
+        _count_gc(m)
 
 
 def observe_llm_call(outcome: str, attempts: int, seconds: float) -> None:
@@ -303,6 +357,7 @@ def render() -> tuple[bytes, str]:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     m = _metrics()
+    _count_gc(m)
     if m.multiprocess:
         from prometheus_client.multiprocess import MultiProcessCollector
 

@@ -125,19 +125,25 @@ def run_phase(running: Running, scenario: str, requests: int, concurrency: int, 
     load1 = os.getloadavg()[0]
     before = costs.cpu_seconds(running.procs)
     started = [before]
+    gc_started: list[float | None] = [None]
 
     def measured_from_here() -> None:
         started[0] = costs.cpu_seconds(running.procs)
+        gc_started[0] = costs.gc_seconds(running.base_url)
 
     summary = load.run_in_process(running.base_url, requests, concurrency, cap,
                                   scenario=scenario, label=label, on_started=measured_from_here)
     cpu = costs.cpu_used(started[0], costs.cpu_seconds(running.procs))
+    gc_now = costs.gc_seconds(running.base_url)
     served = summary["ok"] + summary["degraded"]
     summary.update({
         "label": label,
         "served": served,
         "cpu_s": cpu,
         "cpu_ms": 1000 * cpu / served if served else None,
+        # What of that CPU the garbage collector took (xianxia_gc_seconds_total's increase).
+        "gc_s": (gc_now - gc_started[0]
+                 if gc_now is not None and gc_started[0] is not None else None),
         "rss_bytes": costs.rss_bytes(running.procs),
         "loadavg_before": load1,
         "loadavg_after": os.getloadavg()[0],
@@ -150,9 +156,11 @@ def describe(s: dict[str, Any]) -> str:
     p99 = f"{s['p99_s']:.2f}" if s.get("p99_s") is not None else "-"
     cpu = f"{s['cpu_ms']:.2f}" if s.get("cpu_ms") is not None else "-"
     refused = f", {s['refused']} refused by the rules" if s.get("refused") else ""
+    gc_time = f" (GC {s['gc_s']:.2f} s)" if s.get("gc_s") is not None else ""
     return (f"{s['label']}: {s['served']} served ({s['degraded']} degraded), {s['errors']} errors"
             f"{refused}; {s['served_rps']:.0f}/s, p50 {s['p50_s'] or 0:.2f} s, p99 {p99} s, "
-            f"{cpu} ms CPU each; load avg {s['loadavg_before']:.1f}->{s['loadavg_after']:.1f}")
+            f"{cpu} ms CPU each{gc_time}; load avg {s['loadavg_before']:.1f}->"
+            f"{s['loadavg_after']:.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,3 +120,36 @@ def test_a_throughput_miss_is_explained_by_the_measured_cpu(tmp_path: Path) -> N
     assert "model 500 / (1 + 1.13) s = 235 req/s" in text
     assert "rounds of at most 1.32 s: about 0.63 ms of CPU per request" in text
     assert "1.40 of 2 cores were busy" in text
+
+
+def _target_phase(scenario: str, rate: float, p99: float, cpu_ms: float) -> dict[str, Any]:
+    return {"scenario": scenario, "rps": rate, "served_rps": rate, "served": 2000, "ok": 2000,
+            "degraded": 0, "errors": 0, "refused": 0, "p50_s": p99 / 2, "p99_s": p99,
+            "cpu_ms": cpu_ms, "wall_s": 2000 / rate, "loadavg_before": 0.5,
+            "loadavg_after": 0.6}
+
+
+def test_the_targets_sections_compare_before_after_and_the_seed_route(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import json
+
+    plan = {"requests": 2000, "concurrency": 500, "latency": 1.0}
+    before = {"started": "2026-12-01 22:40:00", "plan": plan, "phases": {
+        "sqlite-1/llm": _target_phase("llm", 273, 2.03, 2.33),
+        "sqlite-1/mix": _target_phase("mix", 225, 3.36, 4.00)}, "verdicts": []}
+    after = {"started": "2026-12-01 23:50:00", "plan": plan, "phases": {
+        "sqlite-1/llm": _target_phase("llm", 321, 1.65, 1.45),
+        "sqlite-1/mix": _target_phase("mix", 245, 2.43, 2.47),
+        "sqlite-2/llm": _target_phase("llm", 379, 1.47, 1.29),
+        "seed-route-x2/prompt": _target_phase("prompt", 367, 1.53, 1.26)},
+        "verdicts": [{"target": "t", "passed": False, "figures": "f"}]}
+    (tmp_path / "bench-targets.json").write_text(json.dumps(after))
+    (tmp_path / "bench-targets-before.json").write_text(json.dumps(before))
+    lines, pngs = bench_report.issue12_sections(tmp_path)
+    text = "\n".join(lines)
+    assert "| the minimal seed route, 2 hypercorn workers | 367 |" in text
+    assert "game actions 4.00 -> 2.47 ms of CPU each and 225 -> 245/s" in text
+    assert "did 367 req/s at 1.26 ms of CPU each" in text
+    assert "serves 103% of what the bare route does" in text
+    assert "about 0.22 ms of CPU per request per worker" in text  # (500/450 - 1) / 250
+    assert pngs == ["actions_vs_llm.png"] and (tmp_path / "actions_vs_llm.png").exists()

@@ -8,6 +8,7 @@ are all exercised.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -78,6 +79,27 @@ def test_render_shows_every_family(fresh: None) -> None:
     assert value(body, "xianxia_llm_breaker_state", state="open") == 1
     assert value(body, "xianxia_llm_breaker_state", state="closed") == 0
     assert value(body, "xianxia_narrations_degraded_total", reason="circuit_open") == 1
+
+
+def test_garbage_collections_are_timed_by_generation(fresh: None,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collections are counted where the collector cannot deadlock (the callback only
+    queues them), and show up on the next request or scrape."""
+    monkeypatch.setattr(metrics, "_gc_done", metrics.deque())
+    before = list(gc.callbacks)
+    try:
+        metrics.watch_gc()
+        metrics.watch_gc()  # once per process
+        assert gc.callbacks.count(metrics._on_gc) == 1
+        gc.collect()  # a full collection: generation 2
+        gc.collect(0)
+        body, _ = metrics.render()
+    finally:
+        gc.callbacks[:] = before
+    assert value(body, "xianxia_gc_collections_total", generation="2") >= 1
+    assert value(body, "xianxia_gc_collections_total", generation="0") >= 1
+    assert value(body, "xianxia_gc_seconds_total", generation="2") > 0
+    assert ("xianxia_gc_seconds_total", (("generation", "1"),)) in samples(body)  # at 0
 
 
 def test_breaker_state_moves(fresh: None) -> None:
