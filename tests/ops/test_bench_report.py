@@ -151,5 +151,5 @@ def test_the_targets_sections_compare_before_after_and_the_seed_route(tmp_path: 
     assert "game actions 4.00 -> 2.47 ms of CPU each and 225 -> 245/s" in text
     assert "did 367 req/s at 1.26 ms of CPU each" in text
     assert "serves 103% of what the bare route does" in text
-    assert "about 0.22 ms of CPU per request per worker" in text  # (500/450 - 1) / 250
+    assert "about 0.44 ms of CPU per request per worker" in text  # (500/450 - 1) / 250
     assert pngs == ["actions_vs_llm.png"] and (tmp_path / "actions_vs_llm.png").exists()
