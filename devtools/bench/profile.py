@@ -130,6 +130,9 @@ def _frame_owner(frame: str) -> str:
     return head if "/" in path else "stdlib:" + head
 
 
+NATIVE = "native code (no Python frame)"
+
+
 def summarize_pyspy(raw: Path, top: int = 25) -> dict[str, Any]:
     """Samples of a ``py-spy record --format raw`` file: per thread, self time by owner and
     by function, inclusive time by function (line numbers dropped)."""
@@ -149,9 +152,11 @@ def summarize_pyspy(raw: Path, top: int = 25) -> dict[str, Any]:
         frames = stack.split(";")
         thread = re.sub(r"\(\d+\)", "", frames[0].removeprefix("thread ")).strip(" :")
         threads[thread] = threads.get(thread, 0) + n
-        leaf = re.sub(r":\d+\)$", ")", frames[-1])
+        # Only the thread's own frame: the thread runs native code (uvloop, a system call).
+        native = len(frames) == 1
+        leaf = NATIVE if native else re.sub(r":\d+\)$", ")", frames[-1])
         selfs[leaf] = selfs.get(leaf, 0) + n
-        owner = _frame_owner(frames[-1])
+        owner = NATIVE if native else _frame_owner(frames[-1])
         owners[owner] = owners.get(owner, 0) + n
         for name in {re.sub(r":\d+\)$", ")", f) for f in frames[1:]}:
             inclusive[name] = inclusive.get(name, 0) + n

@@ -153,3 +153,18 @@ def test_the_targets_sections_compare_before_after_and_the_seed_route(tmp_path: 
     assert "serves 103% of what the bare route does" in text
     assert "about 0.44 ms of CPU per request per worker" in text  # (500/450 - 1) / 250
     assert pngs == ["actions_vs_llm.png"] and (tmp_path / "actions_vs_llm.png").exists()
+
+
+def test_py_spy_samples_without_python_frames_count_as_native(tmp_path: Path) -> None:
+    from devtools.bench import profile
+
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "thread (7): MainThread;run (asyncio/runners.py:118);transact_player "
+        "(/srv/shared/store/operations.py:210) 3\n"
+        "thread (7): MainThread 2\n"
+        "thread (8): store-sqlite_0;_drain (/srv/shared/store/sqlite_thread.py:90) 1\n")
+    summary = profile.summarize_pyspy(raw)
+    text = repr(summary)
+    assert "native code (no Python frame)" in text and "stdlib:7" not in text
+    assert "shared/store" in text
