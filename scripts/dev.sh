@@ -35,10 +35,13 @@ setup_python() {
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 
 apt_install() {
-  # Debian packages the tests drive for real (haproxy, chromium). Installed only when missing.
+  # Debian packages the tests drive for real (haproxy, chromium) and a Chinese font, without
+  # which the browser tests' screenshots show boxes for every Chinese character. Installed
+  # only when missing.
   local missing=()
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing+=(fonts-wqy-microhei)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing ${missing[*]} with apt-get"
   as_root apt-get update -qq || true

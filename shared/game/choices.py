@@ -11,7 +11,7 @@ from shared.data.models import Choice, Event
 from shared.errors import ActionRefused
 from shared.game.action import Action
 from shared.game.combat import RESULT_NAMES, fight_summary
-from shared.game.exploration import EVENT_KIND_NAMES, apply_effects, options_line
+from shared.game.exploration import EVENT_KIND_NAMES, apply_effects, choose_line
 from shared.game.favour import choice_favour
 from shared.game.finish import describe_gains, finish
 from shared.game.outcome import Outcome
@@ -30,7 +30,7 @@ def choice_prompt(world: World, state: PlayerState) -> str:
     event = pending_event(world, state)
     if event is None:
         return "尚有抉择未决，请先以 choose 作答。"
-    return f"「{event.name}」尚待抉择，须先作答。{options_line(world, event)}"
+    return f"「{event.name}」尚待抉择，须先作答。{choose_line(world, event)}"
 
 
 def choose(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
@@ -42,11 +42,11 @@ def choose(world: World, state: PlayerState, action: Action, rng: random.Random)
             raise ActionRefused("此抉择已不复存在。", code="stale_choice")
         raise ActionRefused("眼下并无需要抉择之事。", code="no_pending_choice")
     if not action.target:
-        raise ActionRefused(f"请给出所选（target）。{options_line(world, event)}",
+        raise ActionRefused(f"请给出所选（target）。{choose_line(world, event)}",
                             code="missing_option")
     option = next((c for c in event.choices if c.id == action.target), None)
     if option is None:
-        raise ActionRefused(f"并无“{action.target}”这一选项。{options_line(world, event)}",
+        raise ActionRefused(f"并无“{action.target}”这一选项。{choose_line(world, event)}",
                             code="unknown_option")
     return resolve_choice(world, state, event, option, rng)
 

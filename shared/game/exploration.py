@@ -75,12 +75,19 @@ def apply_effects(
 
 
 def options_line(world: World, event: Event) -> str:
-    """The options of an event's choice, e.g. ``可选：fight（力战）、flee（遁走）。``"""
-    parts = []
-    for c in event.choices:
-        cost = f"，需灵石{c.cost}" if c.cost else ""
-        parts.append(f"{c.id}（{c.label}{cost}）")
-    return f"可选（choose）：{'、'.join(parts)}。"
+    """The options of an event's choice as a player reads them, e.g. ``可选：力战、施舍灵石
+    （需灵石5）。`` (the ids an API client sends with ``choose`` are in the outcome's
+    ``choice`` event)."""
+    return "可选：" + "、".join(
+        f"{c.label}（需灵石{c.cost}）" if c.cost else c.label for c in event.choices) + "。"
+
+
+def choose_line(world: World, event: Event) -> str:
+    """The options with the ids ``choose`` takes, for a refusal that asks for one, e.g.
+    ``可选（choose）：fight（力战）、flee（遁走）。``"""
+    return "可选（choose）：" + "、".join(
+        f"{c.id}（{c.label}，需灵石{c.cost}）" if c.cost else f"{c.id}（{c.label}）"
+        for c in event.choices) + "。"
 
 
 def explore(world: World, state: PlayerState, action: Action, rng: random.Random) -> Outcome:
@@ -105,7 +112,9 @@ def explore(world: World, state: PlayerState, action: Action, rng: random.Random
     branch = event.outcomes[index]
     after, fr = apply_effects(world, state, branch.effects, rng)
     rewards = describe_gains(world, state, after)
-    summary = f"在{loc.name}探索，遇「{event.name}」：{rewards}。"
+    # Nothing gained: the scene itself is the news, not a bare "无".
+    told = rewards if rewards != "无" else branch.text.rstrip("。")
+    summary = f"在{loc.name}探索，遇「{event.name}」：{told}。"
     events: list[dict[str, object]] = [
         {"type": "event", "id": event.id, "kind": event.kind, "outcome": index}
     ]

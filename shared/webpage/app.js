@@ -47,10 +47,31 @@
     pending_choice: "抉择",
     breakthrough_buff: "突破加成",
     failed_breakthroughs: "突破失败",
+    injury: "伤势",
+    heart_demon: "心魔",
+    preparation: "闭关准备",
+    sect: "宗门",
+    sect_rank: "宗门职位",
+    contribution: "贡献",
+    favour: "好感",
+    quests: "任务进度",
+    recipes: "丹方",
+    alchemy_exp: "炼丹经验",
+    forging_exp: "炼器经验",
+    ended: "道途终结",
+    end_cause: "终结缘由",
   };
 
-  // Fields whose change is bookkeeping rather than news for the player.
-  const QUIET_FIELDS = new Set(["turn"]);
+  // Fields whose change is bookkeeping rather than news for the player (fate_counter counts
+  // the hidden fate draws; claimed lists one-time rewards already given).
+  const QUIET_FIELDS = new Set(["turn", "fate_counter", "claimed", "legacy_from"]);
+
+  const END_CAUSES = {
+    old_age: "寿元耗尽", tribulation: "陨于天劫", slain: "战死", ascended: "飞升",
+  };
+
+  // Map-valued fields: their change is shown entry by entry, with the entry's name.
+  const MAP_KINDS = {favour: "npcs", quests: "quests"};
 
   // ---------------------------------------------------------------- page state
 
@@ -690,6 +711,10 @@
     if (field === "location") return nameOf("locations", value);
     if (field === "equipped") return value ? nameOf("items", value) : "无";
     if (field === "breakthrough_buff") return `${Math.round(Number(value) * 100)}%`;
+    if (field === "sect") return value ? nameOf("sects", value) : "无";
+    if (field === "ended") return value ? "是" : "否";
+    if (field === "end_cause") return END_CAUSES[value] || (value ? String(value) : "无");
+    if (value === null || value === undefined) return "无";
     return String(value);
   }
 
@@ -700,6 +725,18 @@
       return `${nameOf("items", id)} ${signed(after - before)}（${before} → ${after}）`;
     }
     const label = FIELD_LABELS[field] || field;
+    if (field in MAP_KINDS) {
+      const was = before || {};
+      const now = after || {};
+      const ids = [...new Set([...Object.keys(was), ...Object.keys(now)])]
+        .filter((id) => (was[id] || 0) !== (now[id] || 0));
+      const parts = ids.map((id) => {
+        const a = Number(was[id] || 0);
+        const b = Number(now[id] || 0);
+        return `${nameOf(MAP_KINDS[field], id)} ${signed(b - a)}（${a} → ${b}）`;
+      });
+      return parts.length ? `${label}：${parts.join("、")}` : `${label}：有变`;
+    }
     if (Array.isArray(before) || Array.isArray(after)) {
       const added = (after || []).filter((x) => !(before || []).includes(x));
       const kinds = {techniques: "techniques", met_npcs: "npcs", recipes: "recipes"};

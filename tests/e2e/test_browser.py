@@ -228,6 +228,9 @@ def test_play_streams_narration_and_keeps_history(
     assert _text(page, "turn") == "1"
     assert _qi(page) > qi_before
     assert page.locator('[data-testid="outcome-changes"] li[data-field="qi"]').count() == 1
+    changes = _text(page, "outcome-changes")
+    # Bookkeeping (the fate counter) is not news, and every change reads in Chinese.
+    assert "fate_counter" not in changes and "object" not in changes, changes
 
     explored = _act(page, "action-explore")
     assert explored["summary"] and explored["text"]
@@ -325,6 +328,10 @@ def test_offline_notice_and_offline_narration(page: Any, offline_app: AppServer)
     # Names, not ids: the first talk introduced the NPC by name.
     changes = _text(page, "outcome-changes")
     assert "li_laohan" not in changes and "结识：" in changes
+    # A gift moves the NPC's favour: shown per NPC, by name (not as an object).
+    _act(page, "action-give")
+    changes = _text(page, "outcome-changes")
+    assert "好感：" in changes and "object" not in changes and "li_laohan" not in changes, changes
 
 
 def test_docs_page_renders_openapi(page: Any, offline_app: AppServer) -> None:

@@ -25,7 +25,9 @@ def pending(world: World, event_id: str, **changes: object) -> tuple[World, Play
     assert out.state.pending_choice == event_id
     choice = next(e for e in out.events if e["type"] == "choice")
     assert [o["id"] for o in choice["options"]] == [c.id for c in world.events[event_id].choices]
-    assert "choose" in out.summary
+    # The player reads the options' names; the ids for ``choose`` are in the choice event.
+    assert "可选：" in out.summary and "choose" not in out.summary
+    assert all(c.label in out.summary for c in world.events[event_id].choices)
     return w, out.state
 
 
