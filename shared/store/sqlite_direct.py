@@ -160,9 +160,12 @@ class DirectConnection:
         try:
             if self._begin and not raw.in_transaction:
                 raw.execute("BEGIN IMMEDIATE")
-            return raw.execute(sql, values)
+            cursor = raw.execute(sql, values)
         except sqlite3.Error as err:
             raise _wrapped(sql, given, err) from err
+        if not raw.in_transaction and sql.lstrip()[:6].upper() not in ("SELECT", "PRAGMA"):
+            self._target.commits += 1  # a write in autocommit is committed as it returns
+        return cursor
 
     def in_transaction(self) -> bool:
         """Whether a transaction is open."""

@@ -101,3 +101,14 @@ def test_what_an_operation_leaves_open_is_rolled_back(direct: DirectSqlite) -> N
     version = direct.run(False, lambda conn: conn.execute(
         q.player_version, {"p_id": "p1"}).scalar_one())
     assert version == 0 and direct.commits == 0
+
+
+def test_an_autocommitted_write_counts_as_committed(direct: DirectSqlite) -> None:
+    """SqliteThread retries an in-place operation on a busy file only if nothing was
+    committed: a single write outside a transaction is committed when it returns."""
+    q = queries_for("sqlite")
+    direct.run(False, lambda conn: conn.execute(q.player_select, {"p_id": "p1"}).first())
+    assert direct.commits == 0
+    direct.run(False, lambda conn: conn.execute(
+        q.narration_update, {"p_id": "p1", "p_seq": 0, "p_narration": "文", "p_degraded": False}))
+    assert direct.commits == 1
