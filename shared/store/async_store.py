@@ -98,10 +98,10 @@ class AsyncStore(BaseStore):
 
     Each method runs one function of :mod:`shared.store.operations`, the same one the sync
     face runs. On PostgreSQL through the async engine (:class:`AsyncEngineRunner`); row locks
-    order concurrent writers. On SQLite on one :class:`SqliteThread` (sync pysqlite, one hop
-    per call), which queues this process's SQLite work in arrival order, so hundreds of
-    concurrent requests wait in Python rather than in SQLite's busy handler, while other
-    processes are held off by ``BEGIN IMMEDIATE`` and ``busy_timeout``.
+    order concurrent writers. On SQLite through :class:`SqliteThread`: in place on the loop
+    while nothing is queued and the lock is free, else queued in arrival order on its one
+    thread, so hundreds of concurrent requests wait in Python rather than in SQLite's busy
+    handler, while other processes are held off by ``BEGIN IMMEDIATE`` and ``busy_timeout``.
     """
 
     def __init__(self, runner: Runner, target: StoreTarget) -> None:
@@ -110,7 +110,8 @@ class AsyncStore(BaseStore):
 
     @property
     def engine(self) -> Engine | AsyncEngine:
-        """The async psycopg engine (PostgreSQL) or the SQLite thread's pysqlite engine."""
+        """The async psycopg engine (PostgreSQL), or a pysqlite engine on the same file for
+        inspection (SQLite: operations run on :mod:`shared.store.sqlite_direct`)."""
         return self.runner.engine
 
     async def _run(

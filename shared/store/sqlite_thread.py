@@ -1,14 +1,16 @@
-"""The async face's SQLite work, reads and writes, run whole on one dedicated thread.
+"""The async face's SQLite work, reads and writes: each operation run whole, in place on the
+calling loop when it can (see "Inline first" below), else on one dedicated thread.
 
 Measured reason (``scripts/bench_store.py``): SQLite admits one writer at a time, so a write
 transaction's duration is the store's write capacity. Driven from the event loop statement by
 statement, every statement of a transaction is a hop to a driver thread and back *through the
 loop*, and with hundreds of requests in flight each hop waits behind the loop's other ready
-callbacks while the write lock is held. Here each operation runs start to finish on one thread
-with the sync pysqlite engine, the same function the sync face runs; the loop is involved once
-per operation. The thread is also this process's FIFO queue of SQLite work, so no asyncio lock
-is needed. Reads share it: one hop on a warm connection was measured faster than reading
-through aiosqlite (150 -> 165 actions/s, 7.2 -> 6.5 ms CPU per action in the action benchmark).
+callbacks while the write lock is held. Here each operation runs start to finish on one
+connection (through :mod:`shared.store.sqlite_direct`), the same function the sync face runs;
+the loop is involved once per operation. The thread is also this process's FIFO queue of
+SQLite work, so no asyncio lock is needed. Reads share it: one hop on a warm connection was
+measured faster than reading through aiosqlite (150 -> 165 actions/s, 7.2 -> 6.5 ms CPU per
+action in the action benchmark).
 
 Operations that queue up while the thread is busy are run as one batch: one hop onto the
 thread for the batch, and one wake-up of each waiting loop with every result of the batch

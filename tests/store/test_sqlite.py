@@ -77,15 +77,14 @@ def test_open_store_creates_the_folder(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "b" / "game.db").is_file()
 
 
-def statements_of(*engines: Any) -> list[str]:
-    """Record every SQL string the engines send (upper-cased, first word or two), in order."""
+def statements_of(engine: Any) -> list[str]:
+    """Record every SQL string the engine sends (upper-cased, first word or two)."""
     seen: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(" ".join(statement.split()[:2]).upper())
 
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "before_cursor_execute", record)
     return seen
 
 
