@@ -401,12 +401,23 @@ def test_keyboard_only_play_of_ten_actions(
     _screenshot(page, screenshots, "desktop-after-keyboard-play")
 
 
-def _tab_to(page: Any, testid: str, limit: int = 60) -> None:
+TAB_STOPS = ("() => document.querySelectorAll('a[href], button, input, select, textarea, summary,"
+             " [tabindex]:not([tabindex=\"-1\"])').length")
+
+
+def _tab_to(page: Any, testid: str) -> None:
+    """Press Tab until ``testid`` has the focus, at most once round every tab stop of the page.
+
+    The round grows with the history (each entry's narration is a disclosure), so a fixed
+    count fails a long game whose focus sits just past the target."""
+    limit = int(page.evaluate(TAB_STOPS)) + 2
     for _ in range(limit):
         if page.evaluate("() => document.activeElement.dataset.testid") == testid:
             return
         page.keyboard.press("Tab")
-    raise AssertionError(f"{testid} not reachable with Tab")
+    present = page.get_by_test_id(testid).count()
+    raise AssertionError(f"{testid} not reachable with Tab in {limit} presses "
+                         f"(on the page: {present})")
 
 
 def test_phone_refusal_is_shown_where_the_player_looks(
