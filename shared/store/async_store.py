@@ -164,6 +164,20 @@ class AsyncStore(BaseStore):
             "transaction", ops.create_player, player_id, token_hash, state, entry
         )
 
+    async def create_heir(
+        self,
+        player_id: str,
+        token_hash: str,
+        state: dict[str, Any],
+        entry: NewLogEntry,
+        predecessor_id: str,
+    ) -> PlayerRow | None:
+        """Claim ``predecessor_id``'s legacy and insert the heir in one transaction: the row,
+        or None (nothing written) when another heir has the legacy; PlayerExists if taken."""
+        return await self._run(
+            "transaction", ops.create_heir, player_id, token_hash, state, entry, predecessor_id
+        )
+
     async def get_player(self, player_id: str) -> PlayerRow | None:
         """The player, or None."""
         return await self._run("read", ops.get_player, player_id)

@@ -85,6 +85,40 @@ def create_player(
     conn: Connection, player_id: str, token_hash: str, state: dict[str, Any], entry: NewLogEntry
 ) -> PlayerRow:
     """Insert a player at version 0 together with its first log entry."""
+    row = _insert_player(conn, player_id, token_hash, state, entry)
+    conn.commit()
+    return row
+
+
+def create_heir(
+    conn: Connection,
+    player_id: str,
+    token_hash: str,
+    state: dict[str, Any],
+    entry: NewLogEntry,
+    predecessor_id: str,
+) -> PlayerRow | None:
+    """Claim ``predecessor_id``'s legacy for ``player_id`` and insert that player, in one
+    transaction; None (nothing written) when another heir has the legacy.
+
+    One transaction so a failed insert (a crash, ``PlayerExists``) never leaves the legacy
+    claimed by a player that does not exist: it stays free for the next heir.
+    """
+    claimed: CursorResult[Any] = conn.execute(
+        _q(conn).hall_claim, {"p_id": predecessor_id, "p_heir": player_id}
+    )
+    if claimed.rowcount != 1:
+        conn.rollback()
+        return None
+    row = _insert_player(conn, player_id, token_hash, state, entry)
+    conn.commit()
+    return row
+
+
+def _insert_player(
+    conn: Connection, player_id: str, token_hash: str, state: dict[str, Any], entry: NewLogEntry
+) -> PlayerRow:
+    """The player row and its first log entry, uncommitted; PlayerExists (rolled back)."""
     q = _q(conn)
     try:
         stamps = conn.execute(
@@ -95,7 +129,6 @@ def create_player(
         conn.rollback()
         raise PlayerExists(player_id) from None
     conn.execute(q.log_insert, log_params(player_id, entry)).one()
-    conn.commit()
     return PlayerRow(player_id, token_hash, state, 0, stamps.created_at, stamps.updated_at)
 
 

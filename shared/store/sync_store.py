@@ -94,6 +94,20 @@ class SyncStore(BaseStore):
         """Insert a player (version 0) and its first log entry; PlayerExists if taken."""
         return self._run("transaction", ops.create_player, player_id, token_hash, state, entry)
 
+    def create_heir(
+        self,
+        player_id: str,
+        token_hash: str,
+        state: dict[str, Any],
+        entry: NewLogEntry,
+        predecessor_id: str,
+    ) -> PlayerRow | None:
+        """Claim ``predecessor_id``'s legacy and insert the heir in one transaction: the row,
+        or None (nothing written) when another heir has the legacy; PlayerExists if taken."""
+        return self._run(
+            "transaction", ops.create_heir, player_id, token_hash, state, entry, predecessor_id
+        )
+
     def get_player(self, player_id: str) -> PlayerRow | None:
         """The player, or None."""
         return self._run("read", ops.get_player, player_id)

@@ -10,7 +10,7 @@ from shared.usecases import players
 from shared.usecases.actions import Committed, narrate_committed
 from shared.usecases.context import GameContext
 from shared.usecases.effects import UseCase
-from shared.usecases.hall import claim_inheritance
+from shared.usecases.hall import find_inheritance, store_heir
 from shared.usecases.identity import Identity, new_identity
 from shared.usecases.replies import Reply
 from shared.usecases.views import public_outcome
@@ -24,20 +24,23 @@ def create_cultivator(
     identity: Identity | None = None,
 ) -> UseCase[Reply]:
     """``POST /api/players``: count the creation against the client's limit, inherit from
-    ``heir_of`` (``(predecessor id, its token)``) once, store the cultivator, then narrate its
-    creation entry (seq 0) through the budgeted narrator, or queue it in Celery mode.
+    ``heir_of`` (``(predecessor id, its token)``) once, store the cultivator (claiming the
+    legacy in the same transaction), then narrate its creation entry (seq 0) through the
+    budgeted narrator, or queue it in Celery mode.
 
     The body keeps ``player``, ``version`` and ``token`` and adds ``narration`` (and
-    ``narration_task`` when queued). The name is checked before any legacy is claimed, so a
-    refused creation never spends a predecessor's legacy.
+    ``narration_task`` when queued). A refused or failed creation never spends a predecessor's
+    legacy: the name is checked first, and the claim commits only with the new player.
     """
     yield from creation_allowed(ctx, client)
     ident = identity or new_identity()
-    legacy = None
-    if heir_of is not None:
-        players.creation_entry(ctx, name, ident)  # 422 bad_name before the claim
-        legacy = yield from claim_inheritance(ctx, heir_of[0], heir_of[1], ident.player_id)
-    row, entry = yield from players.store_cultivator(ctx, name, ident, legacy)
+    if heir_of is None:
+        row, entry = yield from players.store_cultivator(ctx, name, ident)
+    else:
+        players.creation_entry(ctx, name, ident)  # a bad name is refused before anything else
+        legacy = yield from find_inheritance(ctx, heir_of[0], heir_of[1], ident.player_id)
+        # Claimed in the insert's transaction: a creation that fails never spends the legacy.
+        row, entry = yield from store_heir(ctx, name, ident, legacy, heir_of[0])
     created = players.created_body(row, ident.token)
     committed = Committed(row.id, entry.seq, public_outcome(entry.outcome), row.state,
                           row.version, entry.narration_request)

@@ -3,7 +3,9 @@
 An action that ends a story records it (:func:`record_if_ended`, right after the serialised
 commit, and again on a replay: the store keeps the first record, so it is entered once).
 ``GET /api/hall`` lists the records (:func:`list_hall`); a new cultivator created with
-``heir_of`` inherits a predecessor's legacy once (:func:`claim_inheritance`).
+``heir_of`` inherits a predecessor's legacy once: :func:`find_inheritance` checks it and
+reads what it holds, and the store claims it in the transaction that inserts the heir
+(:class:`CreateHeir`), so a creation that fails never spends it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from shared.errors import ActionRefused, AppError, NotFound
 from shared.game import PlayerState
 from shared.game.legacy import Legacy, hall_entry, legacy_from_record, legacy_of
 from shared.game.lifespan import END_CAUSES
-from shared.store import HallEntry, HallKind
+from shared.store import HallEntry, HallKind, NewLogEntry, PlayerRow
 from shared.usecases import effects as fx
+from shared.usecases import players
 from shared.usecases.context import GameContext
 from shared.usecases.effects import MaybeAwaitable, Store, StoreEffect, UseCase
-from shared.usecases.identity import token_matches
+from shared.usecases.identity import Identity, hash_token, token_matches
 from shared.usecases.replies import Reply
 
 DEFAULT_HALL_PAGE = 20
@@ -84,6 +87,23 @@ class ClaimLegacy(StoreEffect["HallEntry | None"]):
         return store.claim_legacy(self.player_id, self.heir_id)
 
 
+@dataclass(frozen=True, slots=True)
+class CreateHeir(StoreEffect["PlayerRow | None"]):
+    """Claim ``predecessor_id``'s legacy and insert the heir and its creation entry in one
+    transaction: the row, or None (nothing written) when another heir has the legacy."""
+
+    player_id: str
+    token_hash: str
+    state: dict[str, Any]
+    entry: NewLogEntry
+    predecessor_id: str
+
+    def call(self, store: Store) -> MaybeAwaitable[PlayerRow | None]:
+        """``store.create_heir``."""
+        return store.create_heir(self.player_id, self.token_hash, self.state, self.entry,
+                                 self.predecessor_id)
+
+
 # -- use cases --------------------------------------------------------------------------------
 
 
@@ -129,9 +149,10 @@ def list_hall(ctx: GameContext, limit: int | None, kind: HallKind | None) -> Use
     return Reply({"kind": shown, "entries": [hall_view(e) for e in entries]})
 
 
-def claim_inheritance(ctx: GameContext, predecessor_id: str, token: str,
-                      heir_id: str) -> UseCase[Legacy | None]:
-    """The legacy ``heir_id`` inherits from ``predecessor_id`` (proven by its token).
+def find_inheritance(ctx: GameContext, predecessor_id: str, token: str,
+                     heir_id: str) -> UseCase[Legacy | None]:
+    """The legacy ``heir_id`` would inherit from ``predecessor_id`` (proven by its token),
+    checked and read but not claimed: the heir's insert claims it (:class:`CreateHeir`).
 
     404 for an unknown predecessor or a wrong token (alike), 422 ``not_ended`` while its story
     goes on, 409 ``legacy_claimed`` when another heir already has it. A run ended before the
@@ -143,9 +164,41 @@ def claim_inheritance(ctx: GameContext, predecessor_id: str, token: str,
     final = PlayerState.from_dict(row.state)
     if not final.ended:
         raise ActionRefused(f"{final.name}道途未尽，尚无传承可继。", code="not_ended")
-    if (yield from GetLegacy(predecessor_id)) is None:
-        yield from record_if_ended(ctx, predecessor_id, row.state)
-    claimed = yield from ClaimLegacy(predecessor_id, heir_id)
-    if claimed is None:
-        raise LegacyClaimed(f"{final.name}的传承已有人继承，每份传承只能继承一次。")
-    return legacy_from_record(claimed.record) or legacy_of(ctx.world, final)
+    entry = yield from GetLegacy(predecessor_id)
+    if entry is None:
+        entry = yield from record_if_ended(ctx, predecessor_id, row.state)
+    if entry is not None and entry.heir_id not in (None, heir_id):
+        raise legacy_claimed(final.name)
+    # The record is written once, when the run ends: what is read here is what is claimed.
+    return (legacy_from_record(entry.record) if entry else None) or legacy_of(ctx.world, final)
+
+
+def claim_inheritance(ctx: GameContext, predecessor_id: str, token: str,
+                      heir_id: str) -> UseCase[Legacy | None]:
+    """:func:`find_inheritance`, then claim the legacy for ``heir_id`` on its own commit (for
+    an heir that already exists; a new cultivator claims it as it is inserted, with
+    :class:`CreateHeir`). 409 ``legacy_claimed`` when another heir has it."""
+    legacy = yield from find_inheritance(ctx, predecessor_id, token, heir_id)
+    if (yield from ClaimLegacy(predecessor_id, heir_id)) is None:
+        row = yield from fx.LoadPlayer(predecessor_id)
+        raise legacy_claimed(PlayerState.from_dict(row.state).name if row else "")
+    return legacy
+
+
+def store_heir(ctx: GameContext, name: str, ident: Identity, legacy: Legacy | None,
+               predecessor_id: str) -> UseCase[tuple[PlayerRow, NewLogEntry]]:
+    """:func:`~shared.usecases.players.store_cultivator` for an heir: the insert claims
+    ``predecessor_id``'s legacy in the same transaction; 409 ``legacy_claimed`` (nothing
+    stored) when another heir took it since :func:`find_inheritance` looked."""
+    state, entry = players.creation_entry(ctx, name, ident, legacy)
+    row = yield from CreateHeir(ident.player_id, hash_token(ident.token), state, entry,
+                                predecessor_id)
+    if row is None:
+        raise legacy_claimed(legacy.predecessor if legacy else "")
+    return row, entry
+
+
+def legacy_claimed(name: str) -> LegacyClaimed:
+    """The 409 for a legacy another heir has (``name``: the predecessor's, "" if unknown)."""
+    whose = f"{name}的传承" if name else "这份传承"
+    return LegacyClaimed(f"{whose}已有人继承，每份传承只能继承一次。")

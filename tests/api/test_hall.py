@@ -134,6 +134,35 @@ async def test_a_bad_name_does_not_spend_the_legacy(api: ApiClient, settings: Se
     assert ok.status == 201, ok.text
 
 
+async def test_a_failed_creation_does_not_spend_the_legacy(api: ApiClient, settings: Settings,
+                                                            world: World) -> None:
+    """The database fails the heir's insert after the claim: both go back together, so the
+    legacy is still there for the next try."""
+    import sqlite3
+
+    pid, token, _ = await api.create_player("寿尽翁")
+    seed_state(settings, pid, day=at_lifespans_edge(world), spirit_stones=400)
+    assert (await api.act(pid, token, {"type": "cultivate"})).json["player"]["ended"]
+    path = settings.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:  # the insert fails inside the claim's transaction
+        # (A trigger reading a table that is not there: an operational error, not a conflict.)
+        conn.execute("create trigger no_players before insert on players "
+                     "begin select * from gone; end")
+    heir_of = {"player_id": pid, "token": token}
+    failed = await api.post("/api/players", json_body={"name": "承志", "heir_of": heir_of})
+    assert failed.status == 503, failed.text
+    assert failed.json["error"]["code"] == "store_unavailable"
+    with sqlite3.connect(path) as conn:
+        conn.execute("drop trigger no_players")
+        (heir,) = conn.execute("select heir_id from hall where player_id = ?", (pid,)).fetchone()
+    assert heir is None
+    ok = await api.post("/api/players", json_body={"name": "承志", "heir_of": heir_of})
+    assert ok.status == 201, ok.text
+    assert ok.json["player"]["legacy_from"] == "寿尽翁"
+    again = await api.post("/api/players", json_body={"name": "承志", "heir_of": heir_of})
+    assert again.status == 409 and again.json["error"]["code"] == "legacy_claimed"
+
+
 async def test_creation_tells_its_opening_story(api: ApiClient) -> None:
     pid, token, created = await api.create_player("石穿空")
     assert created["narration"]["text"] and created["narration"]["degraded"] is True

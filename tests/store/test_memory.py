@@ -15,12 +15,13 @@ from shared.store import (
     SCHEMA_VERSION,
     Conversation,
     Exchange,
+    PlayerExists,
     PlayerNotFound,
     open_async_store,
     open_store,
 )
 from tests.store.faces import Face
-from tests.store.test_faces import new_player
+from tests.store.test_faces import STATE, entry, new_player
 
 
 def said(turn: int) -> Exchange:
@@ -193,6 +194,42 @@ async def test_concurrent_claims_have_one_winner(store_url: str) -> None:
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert sync.get_legacy("old").heir_id == winners[0].heir_id
+    sync.close()
+
+
+async def test_an_heir_is_claimed_and_stored_in_one_transaction(store: Face) -> None:
+    await store.record_legacy("old", "韩立", "died", {"spirit_stones": 30})
+    await new_player(store, "taken")
+    # The insert fails (the id is taken): the claim goes back with it, the legacy stays free.
+    with pytest.raises(PlayerExists):
+        await store.create_heir("taken", "h", STATE, entry(0), "old")
+    assert (await store.get_legacy("old")).heir_id is None
+    row = await store.create_heir("heir-1", "hash-1", STATE, entry(0), "old")
+    assert row is not None and row.version == 0 and row.state == STATE
+    assert (await store.get_legacy("old")).heir_id == "heir-1"
+    assert [e.seq for e in await store.list_log("heir-1", 10)] == [0]
+    # Another heir gets nothing, and nothing of it is stored.
+    assert await store.create_heir("heir-2", "hash-2", STATE, entry(0), "old") is None
+    assert await store.get_player("heir-2") is None
+    assert await store.create_heir("heir-3", "hash-3", STATE, entry(0), "nobody") is None
+    assert await store.get_player("heir-3") is None
+
+
+async def test_concurrent_heirs_store_one_player(store_url: str) -> None:
+    sync = open_store(store_url)
+    sync.init_schema()
+    sync.record_legacy("old", "韩立", "ascended", {})
+    face = open_async_store(store_url)
+    results = await asyncio.gather(
+        *(asyncio.to_thread(sync.create_heir, f"s{n}", "h", STATE, entry(0), "old")
+          for n in range(8)),
+        *(face.create_heir(f"a{n}", "h", STATE, entry(0), "old") for n in range(8)),
+    )
+    await face.close()
+    (winner,) = [r for r in results if r is not None]
+    assert sync.get_legacy("old").heir_id == winner.id
+    stored = [f"{k}{n}" for k in "sa" for n in range(8) if sync.get_player(f"{k}{n}")]
+    assert stored == [winner.id]
     sync.close()
 
 
