@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Engine
@@ -280,6 +281,33 @@ class AsyncStore(BaseStore):
         """
         return await self._run(
             "transaction", ops.append_exchange, player_id, npc_id, exchange, keep
+        )
+
+    async def set_talk_narration(
+        self,
+        player_id: str,
+        seq: int,
+        text: str,
+        degraded: bool,
+        npc_id: str,
+        exchange: Exchange,
+        only_if_missing: bool = False,
+    ) -> bool:
+        """Store a talk entry's prose and the NPC's reply as the pair's newest exchange in one
+        transaction; True when this call stored them (``only_if_missing``: False where the
+        entry had prose). LogEntryNotFound without the entry (unless ``only_if_missing``)."""
+        return await self._run(
+            "transaction", ops.set_talk_narration, player_id, seq, text, degraded, npc_id,
+            exchange, only_if_missing,
+        )
+
+    async def fold_conversation(
+        self, player_id: str, npc_id: str, summary: str, previous: str, turns: Sequence[int]
+    ) -> bool:
+        """Store ``summary`` and drop the exchanges of ``turns`` it folded, together, if the
+        stored summary is still ``previous`` (a compare-and-set); True when it wrote."""
+        return await self._run(
+            "transaction", ops.fold_conversation, player_id, npc_id, summary, previous, turns
         )
 
     async def set_conversation_summary(

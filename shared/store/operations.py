@@ -14,6 +14,7 @@ the face closes the connection. A statement after ``commit()``/``rollback()`` be
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -415,6 +416,70 @@ def append_exchange(
     conn.execute(q.conversation_update, {**pair, "p_exchanges": everything[cut:]})
     conn.commit()
     return everything[:cut]
+
+
+def set_talk_narration(
+    conn: Connection,
+    player_id: str,
+    seq: int,
+    text: str,
+    degraded: bool,
+    npc_id: str,
+    exchange: Exchange,
+    only_if_missing: bool = False,
+) -> bool:
+    """Store entry ``seq``'s prose and, in the same transaction, ``exchange`` (the NPC's reply
+    in it) as the pair's newest exchange; True when this call stored them.
+
+    One commit, so a crash cannot keep the prose and lose the reply (a replay sees the prose
+    and never appends). Nothing is pushed out here: exchanges past the verbatim window stay
+    until :func:`fold_conversation` has them in the summary. ``only_if_missing``: only where
+    the entry has no prose (False when it had); otherwise LogEntryNotFound without the entry.
+    """
+    new = _check_exchange(exchange)
+    q = _q(conn)
+    updated: CursorResult[Any] = conn.execute(
+        q.narration_fill if only_if_missing else q.narration_update,
+        _narration_params(player_id, seq, text, degraded),
+    )
+    if updated.rowcount != 1:
+        conn.rollback()
+        if only_if_missing:
+            return False
+        raise LogEntryNotFound(player_id, seq)
+    pair = {"p_id": player_id, "p_npc": npc_id}
+    conn.execute(
+        q.conversation_ensure,
+        {"player_id": player_id, "npc_id": npc_id, "summary": "", "exchanges": []},
+    )
+    current = to_conversation(conn.execute(q.conversation_lock, pair).first())
+    conn.execute(q.conversation_update, {**pair, "p_exchanges": [*current.exchanges, new]})
+    conn.commit()
+    return True
+
+
+def fold_conversation(
+    conn: Connection,
+    player_id: str,
+    npc_id: str,
+    summary: str,
+    previous: str,
+    turns: Sequence[int],
+) -> bool:
+    """Replace the pair's summary with ``summary`` and drop the exchanges of ``turns`` (the ones
+    it folded in), in one transaction, if the stored summary is still ``previous``; True when
+    it wrote. Exchanges are only dropped with the summary that holds them, so none is lost."""
+    q = _q(conn)
+    pair = {"p_id": player_id, "p_npc": npc_id}
+    row = conn.execute(q.conversation_lock, pair).first()
+    if row is None or to_conversation(row).summary != previous:
+        conn.rollback()
+        return False
+    folded = set(turns)
+    kept = [e for e in to_conversation(row).exchanges if e.get("turn") not in folded]
+    conn.execute(q.conversation_fold, {**pair, "p_summary": summary, "p_exchanges": kept})
+    conn.commit()
+    return True
 
 
 def set_conversation_summary(

@@ -71,6 +71,7 @@ class Queries:
     conversation_ensure: Executable
     conversation_lock: Executable
     conversation_update: Executable
+    conversation_fold: Executable
     summary_upsert: Executable
     summary_replace: Executable
     hall_insert: Executable
@@ -195,6 +196,15 @@ def queries_for(dialect: str) -> Queries:
             update(conversations)
             .where(of_pair)
             .values(
+                exchanges=bindparam("p_exchanges", type_=talk.exchanges.type),
+                updated_at=db_now(),
+            )
+        ),
+        conversation_fold=(
+            update(conversations)
+            .where(of_pair)
+            .values(
+                summary=bindparam("p_summary"),
                 exchanges=bindparam("p_exchanges", type_=talk.exchanges.type),
                 updated_at=db_now(),
             )

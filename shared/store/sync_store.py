@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any, ParamSpec, TypeVar
 
@@ -211,6 +212,33 @@ class SyncStore(BaseStore):
         exchange (``{"player": str, "npc": str, "turn": int}``) or a negative ``keep``.
         """
         return self._run("transaction", ops.append_exchange, player_id, npc_id, exchange, keep)
+
+    def set_talk_narration(
+        self,
+        player_id: str,
+        seq: int,
+        text: str,
+        degraded: bool,
+        npc_id: str,
+        exchange: Exchange,
+        only_if_missing: bool = False,
+    ) -> bool:
+        """Store a talk entry's prose and the NPC's reply as the pair's newest exchange in one
+        transaction; True when this call stored them (``only_if_missing``: False where the
+        entry had prose). LogEntryNotFound without the entry (unless ``only_if_missing``)."""
+        return self._run(
+            "transaction", ops.set_talk_narration, player_id, seq, text, degraded, npc_id,
+            exchange, only_if_missing,
+        )
+
+    def fold_conversation(
+        self, player_id: str, npc_id: str, summary: str, previous: str, turns: Sequence[int]
+    ) -> bool:
+        """Store ``summary`` and drop the exchanges of ``turns`` it folded, together, if the
+        stored summary is still ``previous`` (a compare-and-set); True when it wrote."""
+        return self._run(
+            "transaction", ops.fold_conversation, player_id, npc_id, summary, previous, turns
+        )
 
     def set_conversation_summary(
         self, player_id: str, npc_id: str, summary: str, *, previous: str | None = None

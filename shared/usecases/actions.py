@@ -207,7 +207,7 @@ Saved = Callable[[Narration], UseCase[None]]
 
 def tell_entry(
     player_id: str, seq: int, narrate: UseCase[Narration], *, fill_only: bool = False,
-    saved: Saved | None = None,
+    saved: Saved | None = None, talk: memory.MemoryWrite | None = None,
 ) -> UseCase[Narration]:
     """Narrate log entry ``seq`` with the ``narrate`` step and store its prose; the narration
     that is stored.
@@ -216,16 +216,22 @@ def tell_entry(
     worker's plain ``fx.Narrate`` (its call was reserved when it was queued). ``fill_only``
     stores the prose only where the entry has none (a replay, a redelivered task): prose a
     player may already have read is never overwritten, and when someone else filled it
-    first, theirs is what this answers too. ``saved`` runs only when this call stored the
-    prose, so what it does happens once per entry.
+    first, theirs is what this answers too. ``talk`` (a talk's entry) stores the NPC's reply
+    as the pair's next exchange in the prose's own commit, then folds the conversation.
+    ``saved`` runs only when this call stored the prose, so what it does happens once per
+    entry.
     """
     told = yield from narrate
-    if not fill_only:
+    if talk is not None:
+        stored = yield from talk.save(told.text, told.degraded, only_if_missing=fill_only)
+    elif fill_only:
+        stored = yield from fx.FillNarration(player_id, seq, told.text, told.degraded)
+    else:
         yield from fx.SaveNarration(player_id, seq, told.text, told.degraded)
-        if saved is not None:
-            yield from saved(told)
-        return told
-    if (yield from fx.FillNarration(player_id, seq, told.text, told.degraded)):
+        stored = True
+    if stored:
+        if talk is not None:
+            yield from talk.fold()
         if saved is not None:
             yield from saved(told)
         return told
@@ -240,20 +246,18 @@ def _entry(player_id: str, seq: int) -> UseCase[LogEntry | None]:
     return next((e for e in entries if e.seq == seq), None)
 
 
-def remembering(ctx: GameContext, player_id: str, seq: int,
-                request: NarrationRequest) -> Saved:
-    """The ``saved`` step of a talk: the NPC's reply becomes the pair's next exchange; a
-    summary refresh is a budgeted narration charged to the player."""
-    policy = memory.MemoryPolicy.from_settings(ctx.settings)
+def memory_of(ctx: GameContext, player_id: str, seq: int,
+                request: NarrationRequest) -> memory.MemoryWrite | None:
+    """How entry ``seq``'s prose is stored when it is a talk (None otherwise): with the NPC's
+    reply as the pair's next exchange; a summary refresh is a budgeted narration charged to
+    the player."""
 
     def summarise(req: NarrationRequest) -> UseCase[Narration]:
         told: Narration = yield from budget.narrate(ctx, req, player_id)
         return told
 
-    def saved(told: Narration) -> UseCase[None]:
-        yield from memory.remember(player_id, seq, request, told.text, policy, summarise)
-
-    return saved
+    return memory.memory_write(player_id, seq, request,
+                               memory.MemoryPolicy.from_settings(ctx.settings), summarise)
 
 
 def narrate_entry(
@@ -273,13 +277,13 @@ def narrate_entry(
     if entry.narration is not None:
         return Narration(entry.narration, bool(entry.degraded)), True
     req = NarrationRequest.from_dict(request)
-    saved: Saved | None = None
+    talk: memory.MemoryWrite | None = None
     if ctx is not None:
         req = yield from memory.recall(player_id, req, memory.MemoryPolicy.from_settings(
             ctx.settings))
-        saved = remembering(ctx, player_id, seq, req)
+        talk = memory_of(ctx, player_id, seq, req)
     narrate = iter(fx.Narrate(req, user_id))
-    return (yield from tell_entry(player_id, seq, narrate, fill_only=True, saved=saved)), False
+    return (yield from tell_entry(player_id, seq, narrate, fill_only=True, talk=talk)), False
 
 
 def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
@@ -310,8 +314,8 @@ def narrate_committed(ctx: GameContext, committed: Committed) -> UseCase[Reply]:
         narrate = budget.narrate(ctx, request, committed.player_id)
     told = yield from tell_entry(committed.player_id, committed.seq, narrate,
                                  fill_only=committed.replayed,
-                                 saved=remembering(ctx, committed.player_id, committed.seq,
-                                                   request))
+                                 talk=memory_of(ctx, committed.player_id, committed.seq,
+                                                request))
     body = committed.body(narration_view(told.text, told.degraded))
     return Reply(body, headers={**committed.headers(), **degraded_headers(told)})
 
@@ -324,10 +328,13 @@ def degraded_headers(told: Narration) -> dict[str, str]:
 
 
 def save_streamed_narration(
-    committed: Committed, text: str, degraded: bool
+    committed: Committed, text: str, degraded: bool, talk: memory.MemoryWrite | None = None
 ) -> UseCase[bool]:
     """After a streamed narration: store the full text on the log entry (only where it has
-    none, on a replay); True when this call stored it."""
+    none, on a replay), with the NPC's reply as its next exchange for a ``talk``; True when
+    this call stored it."""
+    if talk is not None:
+        return (yield from talk.save(text, degraded, only_if_missing=committed.replayed))
     if committed.replayed:
         return (yield from fx.FillNarration(committed.player_id, committed.seq, text,
                                             degraded))

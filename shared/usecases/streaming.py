@@ -14,8 +14,8 @@ from shared.usecases import effects as fx
 from shared.usecases import talk_memory as memory
 from shared.usecases.actions import (
     Committed,
+    memory_of,
     narrate_committed,
-    remembering,
     save_streamed_narration,
 )
 from shared.usecases.context import GameContext
@@ -47,7 +47,8 @@ def narration_events(ctx: GameContext, committed: Committed) -> UseCase[None]:
         yield fx.Emit(sse_event("delta", {"text": delta}))
     told = stream.result
     yield from budget.settle_tokens(grant, budget.tokens_used(told))
-    if (yield from save_streamed_narration(committed, told.text, told.degraded)):
-        yield from remembering(ctx, committed.player_id, committed.seq, request)(told)
+    talk = memory_of(ctx, committed.player_id, committed.seq, request)
+    if (yield from save_streamed_narration(committed, told.text, told.degraded, talk)) and talk:
+        yield from talk.fold()
     yield fx.Emit(sse_event("done", {"narration": narration_view(told.text, told.degraded),
                                      "narration_task": None}))

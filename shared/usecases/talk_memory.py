@@ -7,14 +7,18 @@ stream, the Celery worker):
 - :func:`recall` before: the pair's summary and last ``NPC_MEMORY_EXCHANGES`` exchanges are
   loaded into a :class:`~shared.game.memory.TalkRequest` (the prompt book lays them out as
   prior turns; the offline prose reads "returning" and the last topic from them);
-- :func:`remember` after, and only by the caller that stored the prose (so a replayed
-  Idempotency-Key or a redelivered task never appends twice): the exchange is appended; the
-  ones pushed out of the verbatim window are folded into the summary, and a summary that
+- :class:`MemoryWrite` after: the NPC's reply is stored as the pair's next exchange in the
+  same transaction as the entry's prose (:meth:`MemoryWrite.save`), so only the caller that
+  stored the prose appends (a replayed Idempotency-Key or a redelivered task never appends
+  twice) and a crash cannot keep one without the other. Then the exchanges past the
+  verbatim window are folded into the summary (:meth:`MemoryWrite.fold`); a summary that
   would pass ``NPC_SUMMARY_CHARS`` is refreshed by ``summarise`` (the budgeted narration: an
   LLM call charged to the player, the offline digest when there is no key or budget).
 
-The summary is written with a compare-and-set on the one it was built from, so two
-concurrent refreshes cannot drop each other's exchanges: the loser rebuilds from the winner's.
+The folded summary is written with a compare-and-set on the one it was built from, in the
+transaction that drops the exchanges it holds: two concurrent refreshes cannot drop each
+other's exchanges (the loser rebuilds from the winner's), and a fold cut short leaves its
+exchanges stored verbatim for the next talk to fold.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from shared.config import Settings
 from shared.game import NarrationRequest
 from shared.game.memory import digest, fold, npc_of, summary_request, with_memory, within
 from shared.logging_setup import get_logger
-from shared.store import Conversation, Exchange
+from shared.store import Conversation, Exchange, StoreError
+from shared.usecases import effects as fx
 from shared.usecases.effects import MaybeAwaitable, Store, StoreEffect, UseCase
 
 if TYPE_CHECKING:
@@ -99,6 +104,42 @@ class SetSummary(StoreEffect[bool]):
                                               previous=self.previous)
 
 
+@dataclass(frozen=True, slots=True)
+class SaveTalkNarration(StoreEffect[bool]):
+    """Store a talk entry's prose and the NPC's reply as the pair's newest exchange, in one
+    transaction; True when this call stored them (``only_if_missing``: where it had none)."""
+
+    player_id: str
+    seq: int
+    text: str
+    degraded: bool
+    npc_id: str
+    exchange: Exchange
+    only_if_missing: bool
+
+    def call(self, store: Store) -> MaybeAwaitable[bool]:
+        """``store.set_talk_narration``."""
+        return store.set_talk_narration(self.player_id, self.seq, self.text, self.degraded,
+                                        self.npc_id, self.exchange, self.only_if_missing)
+
+
+@dataclass(frozen=True, slots=True)
+class FoldConversation(StoreEffect[bool]):
+    """Store the folded summary and drop the exchanges of ``turns`` it holds, if the stored
+    summary is still ``previous``; True when it wrote."""
+
+    player_id: str
+    npc_id: str
+    summary: str
+    previous: str
+    turns: tuple[int, ...]
+
+    def call(self, store: Store) -> MaybeAwaitable[bool]:
+        """``store.fold_conversation``."""
+        return store.fold_conversation(self.player_id, self.npc_id, self.summary,
+                                       self.previous, self.turns)
+
+
 # -- the two steps ----------------------------------------------------------------------------
 
 
@@ -113,12 +154,63 @@ def recall(player_id: str, request: NarrationRequest,
                        policy.exchanges)
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryWrite:
+    """How a talk's narration is stored: with the NPC's reply as the pair's next exchange,
+    then the exchanges past the verbatim window folded into the summary."""
+
+    player_id: str
+    seq: int
+    request: NarrationRequest
+    npc_id: str
+    policy: MemoryPolicy
+    summarise: Summarise
+
+    def save(self, text: str, degraded: bool, only_if_missing: bool) -> UseCase[bool]:
+        """Store the prose and the exchange together; True when this call stored them (an
+        empty reply stores the prose alone)."""
+        if not text:
+            if only_if_missing:
+                return (yield from fx.FillNarration(self.player_id, self.seq, text, degraded))
+            yield from fx.SaveNarration(self.player_id, self.seq, text, degraded)
+            return True
+        exchange: Exchange = {"player": self.request.player_text or "", "npc": text,
+                              "turn": self.seq}
+        return (yield from SaveTalkNarration(self.player_id, self.seq, text, degraded,
+                                             self.npc_id, exchange, only_if_missing))
+
+    def fold(self) -> UseCase[str | None]:
+        """Fold what is past the verbatim window into the summary: the summary stored, or
+        None when the database failed the fold. The talk is stored by then, and what was not
+        folded stays verbatim for the next talk's fold, so the player's answer does not fail
+        over it."""
+        npc_name = str(self.request.facts.get("npc", ""))
+        try:
+            return (yield from fold_overflow(self.player_id, self.npc_id, npc_name,
+                                             self.policy, self.summarise))
+        except StoreError:
+            get_logger("talk_memory").warning(
+                "conversation of %s/%s not folded (database error); its exchanges stay "
+                "verbatim until the next talk", self.player_id, self.npc_id, exc_info=True)
+            return None
+
+
+def memory_write(player_id: str, seq: int, request: NarrationRequest, policy: MemoryPolicy,
+                 summarise: Summarise) -> MemoryWrite | None:
+    """The :class:`MemoryWrite` of entry ``seq`` when its narration is a talk, else None."""
+    npc_id = npc_of(request)
+    if npc_id is None:
+        return None
+    return MemoryWrite(player_id, seq, request, npc_id, policy, summarise)
+
+
 def remember(player_id: str, seq: int, request: NarrationRequest, reply: str,
              policy: MemoryPolicy, summarise: Summarise) -> UseCase[None]:
     """Save the NPC's ``reply`` to the talk of entry ``seq`` as the pair's next exchange, and
     fold what it pushes out of the verbatim window into the summary.
 
-    Call it once per action: where this caller stored the entry's prose.
+    Call it once per action: where this caller stored the entry's prose (on its own commit;
+    the apps store both at once with :class:`MemoryWrite`).
     """
     npc_id = npc_of(request)
     if npc_id is None or not reply:
@@ -137,27 +229,60 @@ def fold_summary(player_id: str, npc_id: str, npc_name: str, pushed: list[Exchan
     Within the bound the lines are appended as they are; past it the summary is rewritten
     by ``summarise`` (held to the bound), offline as the digest that keeps the newest lines.
     """
-    bound = policy.summary_chars
     for attempt in range(MAX_SUMMARY_ATTEMPTS):
         current = (yield from LoadConversation(player_id, npc_id)).summary
-        folded = fold(current, pushed, npc_name)
-        if len(folded) <= bound:
-            new = folded
-        elif attempt == 0:
-            try:
-                told = yield from summarise(summary_request(npc_name, current, pushed, bound))
-            except LLMError:
-                # Only a strict worker's narrator raises: the reply is already saved, so the
-                # pushed exchanges must still land, offline.
-                new = digest(folded, bound)
-            else:
-                new = within(told.text, bound) or digest(folded, bound)
-        else:
-            new = digest(folded, bound)
+        new = yield from _folded(current, pushed, npc_name, policy, summarise, attempt)
         if (yield from SetSummary(player_id, npc_id, new, current)):
             return new
-    get_logger("talk_memory").warning(
-        "conversation summary of %s/%s kept losing its compare-and-set; %d exchanges unfolded",
-        player_id, npc_id, len(pushed))
+    _lost_races(player_id, npc_id, len(pushed))
     return current
+
+
+def fold_overflow(player_id: str, npc_id: str, npc_name: str, policy: MemoryPolicy,
+                  summarise: Summarise) -> UseCase[str]:
+    """Fold the pair's stored exchanges past the verbatim window into its summary, dropping
+    them in the same commit; the summary stored. Nothing to fold: the summary as it is.
+
+    What is folded is read from the store, not handed over, so exchanges a fold cut short
+    left behind are folded by the next one.
+    """
+    summary = ""
+    for attempt in range(MAX_SUMMARY_ATTEMPTS):
+        talk = yield from LoadConversation(player_id, npc_id)
+        summary = talk.summary
+        pushed = talk.exchanges[:max(0, len(talk.exchanges) - policy.exchanges)]
+        if not pushed:
+            return summary
+        new = yield from _folded(summary, pushed, npc_name, policy, summarise, attempt)
+        turns = tuple(int(e["turn"]) for e in pushed)
+        if (yield from FoldConversation(player_id, npc_id, new, summary, turns)):
+            return new
+    _lost_races(player_id, npc_id, -1)
+    return summary
+
+
+def _folded(current: str, pushed: list[Exchange], npc_name: str, policy: MemoryPolicy,
+            summarise: Summarise, attempt: int) -> UseCase[str]:
+    """``current`` with ``pushed`` folded in, held to the bound: appended while it fits, else
+    rewritten by ``summarise`` on the first attempt only, offline after that."""
+    bound = policy.summary_chars
+    folded = fold(current, pushed, npc_name)
+    if len(folded) <= bound:
+        return folded
+    if attempt > 0:
+        return digest(folded, bound)
+    try:
+        told = yield from summarise(summary_request(npc_name, current, pushed, bound))
+    except LLMError:
+        # Only a strict worker's narrator raises: the reply is already saved, so the pushed
+        # exchanges must still land, offline.
+        return digest(folded, bound)
+    return within(told.text, bound) or digest(folded, bound)
+
+
+def _lost_races(player_id: str, npc_id: str, count: int) -> None:
+    what = f"{count} exchanges unfolded" if count >= 0 else "its exchanges stay verbatim"
+    get_logger("talk_memory").warning(
+        "conversation summary of %s/%s kept losing its compare-and-set; %s",
+        player_id, npc_id, what)
 

@@ -171,3 +171,70 @@ async def test_a_summary_refresh_is_charged_and_stays_offline_past_the_budget(
     conv = _conversation(sqlite_url, pid)
     assert 0 < len(conv.summary) <= 40
     assert len(fake.requests()) <= 1  # no summary refresh went upstream past the budget
+
+
+def _sqlite(url: str, *statements: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        for sql in statements:
+            conn.execute(sql)
+
+
+# A trigger reading a table that is not there: the database fails that write (an operational
+# error, as a full disk or a lost connection would), and only that one.
+FAIL_CONVERSATION_WRITES = [
+    f"create trigger fail_{op} before {op} on conversations begin select * from gone; end"
+    for op in ("insert", "update")
+]
+
+
+async def test_a_failed_memory_write_keeps_no_prose_and_the_replay_remembers(
+        make_api: Any, sqlite_url: str) -> None:
+    """The database fails the NPC's memory in the talk's commit: the prose goes back with it,
+    so the replay (same Idempotency-Key) tells the talk again and stores both, once."""
+    api = await make_api(Settings(database_url=sqlite_url, deepseek_api_key=None))
+    pid, token, _ = await api.create_player()
+    action = {"type": "talk", "target": TALK_NPC, "text": "老丈，可有丹药？"}
+    _sqlite(sqlite_url, *FAIL_CONVERSATION_WRITES)
+    failed = await api.act(pid, token, action, headers=_auth(token, "talk-f"))
+    assert failed.status == 503 and failed.json["error"]["code"] == "store_unavailable"
+    log = await api.get(f"/api/players/{pid}/log", headers=_auth(token), query={"limit": 1})
+    (entry,) = log.json["entries"]
+    assert entry["action"]["type"] == "talk" and entry["narration"] is None
+    _sqlite(sqlite_url, "drop trigger fail_insert", "drop trigger fail_update")
+    again = await api.act(pid, token, action, headers=_auth(token, "talk-f"))
+    assert again.status == 200 and again.headers["Idempotent-Replayed"] == "true"
+    told = again.json["narration"]["text"]
+    assert _conversation(sqlite_url, pid).exchanges == [
+        {"player": "老丈，可有丹药？", "npc": told, "turn": entry["seq"]}]
+    third = await api.act(pid, token, action, headers=_auth(token, "talk-f"))
+    assert third.body == again.body
+    assert len(_conversation(sqlite_url, pid).exchanges) == 1
+
+
+async def test_a_failed_fold_loses_no_exchange(make_api: Any, sqlite_url: str) -> None:
+    """The database fails the summary's fold: the talk still answers, what was past the window
+    stays verbatim, and the next talk folds all of it."""
+    api = await make_api(Settings(database_url=sqlite_url, deepseek_api_key=None,
+                                  npc_memory_exchanges=2, npc_summary_chars=2000))
+    pid, token, _ = await api.create_player()
+
+    async def talk(i: int) -> None:
+        r = await api.act(pid, token, {"type": "talk", "target": TALK_NPC, "text": f"第{i}问"})
+        assert r.status == 200, r.text
+
+    for i in range(2):
+        await talk(i)
+    _sqlite(sqlite_url, "create trigger fail_fold before update of summary on conversations "
+                        "begin select * from gone; end")
+    for i in range(2, 4):
+        await talk(i)  # each fold fails; the talk is answered and stored
+    conv = _conversation(sqlite_url, pid)
+    assert conv.summary == "" and [e["player"] for e in conv.exchanges] == [
+        "第0问", "第1问", "第2问", "第3问"]
+    _sqlite(sqlite_url, "drop trigger fail_fold")
+    await talk(4)
+    conv = _conversation(sqlite_url, pid)
+    assert [e["player"] for e in conv.exchanges] == ["第3问", "第4问"]
+    assert all(f"第{i}问" in conv.summary for i in range(3)), conv.summary

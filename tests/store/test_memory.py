@@ -15,6 +15,7 @@ from shared.store import (
     SCHEMA_VERSION,
     Conversation,
     Exchange,
+    LogEntryNotFound,
     PlayerExists,
     PlayerNotFound,
     open_async_store,
@@ -195,6 +196,39 @@ async def test_concurrent_claims_have_one_winner(store_url: str) -> None:
     assert len(winners) == 1
     assert sync.get_legacy("old").heir_id == winners[0].heir_id
     sync.close()
+
+
+async def test_a_talks_prose_and_reply_are_stored_together(store: Face) -> None:
+    await new_player(store)
+    assert await store.set_talk_narration("p1", 0, "李老汉笑道。", False, "li", said(0))
+    (entry,) = await store.list_log("p1", 1)
+    assert entry.narration == "李老汉笑道。"
+    # A second filler finds the prose there: it neither overwrites nor appends.
+    assert not await store.set_talk_narration("p1", 0, "别的话", True, "li", said(0), True)
+    assert (await store.list_log("p1", 1))[0].narration == "李老汉笑道。"
+    # Past any window: nothing is pushed out until a fold holds it.
+    for turn in (1, 2, 3):
+        await store.append_exchange("p1", "li", said(turn), 99)
+    assert [e["turn"] for e in (await store.get_conversation("p1", "li")).exchanges] == [
+        0, 1, 2, 3]
+    with pytest.raises(LogEntryNotFound):
+        await store.set_talk_narration("p1", 9, "无", False, "li", said(9))
+    with pytest.raises(ValueError):
+        await store.set_talk_narration("p1", 0, "x", False, "li", {"player": "x"})  # type: ignore[typeddict-item]
+
+
+async def test_a_fold_drops_exactly_the_exchanges_it_holds(store: Face) -> None:
+    await new_player(store)
+    for turn in (1, 2, 3):
+        await store.append_exchange("p1", "li", said(turn), 99)
+    assert not await store.fold_conversation("p1", "li", "新摘要", "not the summary", [1])
+    assert not await store.fold_conversation("p1", "nobody", "新摘要", "", [1])
+    assert await store.fold_conversation("p1", "li", "第1回", "", [1])
+    talk = await store.get_conversation("p1", "li")
+    assert talk == Conversation("第1回", [said(2), said(3)])
+    # A second fold built on the old summary loses: nothing it would drop goes.
+    assert not await store.fold_conversation("p1", "li", "第2回", "", [2])
+    assert (await store.get_conversation("p1", "li")).exchanges == [said(2), said(3)]
 
 
 async def test_an_heir_is_claimed_and_stored_in_one_transaction(store: Face) -> None:
