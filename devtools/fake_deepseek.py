@@ -40,7 +40,10 @@ the finish chunk as DeepSeek does; "separate": an extra ``choices: []`` chunk wh
 flight than this get 429), ``keepalive_interval``.
 
 The reply is a short Chinese narration that echoes the last user message, so tests can
-tell replies apart. CLI::
+tell replies apart. ``usage`` reports the context cache as DeepSeek does
+(``prompt_cache_hit_tokens``): a prompt that begins with messages an earlier request of the
+same ``user_id`` sent hits on them (:class:`PrefixCache`); ``/_fake/stats`` sums the hits as
+``cache_hit_tokens``. CLI::
 
     python -m devtools.fake_deepseek --host 127.0.0.1 --port 0 --latency 1.0
 
@@ -54,6 +57,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -63,7 +67,7 @@ import struct
 import time
 import uuid
 import zlib
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -133,6 +137,8 @@ class FakeState:
         self.fault_counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.tokens = 0  # total_tokens of every usage object sent (what the upstream bills)
+        self.cache_hit_tokens = 0  # of those prompts, the tokens the prefix cache served
+        self.cache = PrefixCache()
         self.last_request: dict[str, Any] | None = None
         # The bodies of the last RECORDED chat requests, oldest first (GET /_fake/requests).
         self.recorded: deque[Any] = deque(maxlen=RECORDED)
@@ -160,6 +166,7 @@ class FakeState:
             "faults": dict(self.fault_counts),
             "statuses": {str(k): v for k, v in self.statuses.items()},
             "tokens": self.tokens,
+            "cache_hit_tokens": self.cache_hit_tokens,
             "queued_faults": len(self.faults),
             "last_request": self.last_request,
         }
@@ -201,16 +208,54 @@ def _error(status: int, message: str | None = None, last4: str = "0000") -> web.
                         content_type="application/json")
 
 
-def _usage(messages: list[dict[str, Any]], text: str) -> dict[str, Any]:
-    prompt = sum(len(str(m.get("content") or "")) for m in messages) // 2 + 4 * len(messages)
+def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    # The fake's tokenizer: two characters a token, four more per message.
+    return sum(len(str(m.get("content") or "")) for m in messages) // 2 + 4 * len(messages)
+
+
+class PrefixCache:
+    """DeepSeek's context cache, as far as a client can tell it: a request hits on the part of
+    its prompt an earlier request of the same ``user_id`` began with (here: its longest run of
+    leading messages sent before, byte for byte), counted in whole 64-token units.
+
+    Bounded (least recently used prefixes go first); ``POST /_fake/reset`` empties it.
+    """
+
+    UNIT = 64
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self.prefixes: OrderedDict[bytes, None] = OrderedDict()
+
+    def hit_tokens(self, messages: list[dict[str, Any]], user_id: Any) -> int:
+        """Tokens of ``messages`` served from the cache; their prefixes are cached from now."""
+        digest = hashlib.sha256(json.dumps(user_id).encode())
+        hit, matching = 0, True
+        for n, message in enumerate(messages, start=1):
+            digest.update(json.dumps([message.get("role"), message.get("content")],
+                                     ensure_ascii=False).encode())
+            key = digest.copy().digest()
+            if matching and key in self.prefixes:
+                hit = _prompt_tokens(messages[:n])
+                self.prefixes.move_to_end(key)
+            else:
+                matching = False
+                self.prefixes[key] = None
+        while len(self.prefixes) > self.LIMIT:
+            self.prefixes.popitem(last=False)
+        return hit - hit % self.UNIT
+
+
+def _usage(messages: list[dict[str, Any]], text: str, cached: int = 0) -> dict[str, Any]:
+    prompt = _prompt_tokens(messages)
     completion = max(1, len(text) // 2)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0},
-        "prompt_cache_hit_tokens": 0,
-        "prompt_cache_miss_tokens": prompt,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "prompt_cache_hit_tokens": cached,
+        "prompt_cache_miss_tokens": prompt - cached,
     }
 
 
@@ -399,6 +444,11 @@ class FakeHandlers:
         reasoning = "先推演此事的因果，再落笔成文。" if thinking else None
         return text, reasoning, finish
 
+    def _usage(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        cached = self.state.cache.hit_tokens(body["messages"], body.get("user_id"))
+        self.state.cache_hit_tokens += cached
+        return _usage(body["messages"], text, cached)
+
     def _json(self, body: dict[str, Any], kind: str) -> bytes:
         text, reasoning, finish = self._completion(body, kind)
         message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -412,7 +462,7 @@ class FakeHandlers:
             "system_fingerprint": "fp_fake",
             "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": finish}],
-            "usage": _usage(body["messages"], text),
+            "usage": self._usage(body, text),
         }
         if kind not in ("malformed", "cut_stream"):
             self.state.tokens += payload["usage"]["total_tokens"]
@@ -435,7 +485,7 @@ class FakeHandlers:
         base = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
                 "model": body["model"], "system_fingerprint": "fp_fake"}
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        usage = _usage(body["messages"], text)
+        usage = self._usage(body, text)
 
         def event(choices: list[dict[str, Any]], usage_value: Any = None) -> bytes:
             chunk = {**base, "choices": choices, "usage": usage_value}

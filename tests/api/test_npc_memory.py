@@ -238,3 +238,31 @@ async def test_a_failed_fold_loses_no_exchange(make_api: Any, sqlite_url: str) -
     conv = _conversation(sqlite_url, pid)
     assert [e["player"] for e in conv.exchanges] == ["第3问", "第4问"]
     assert all(f"第{i}问" in conv.summary for i in range(3)), conv.summary
+
+
+def _cache_hits(text: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "xianxia_llm_prompt_cache_hit_tokens_total")
+
+
+async def test_a_talks_fixed_prefix_is_served_from_the_cache(make_api: Any, sqlite_url: str,
+                                                             fake: Any) -> None:
+    """The system prompt and the NPC's persona lead every talk byte for byte, so the second
+    talk's prompt hits DeepSeek's context cache on them (the fake keeps it as DeepSeek does),
+    and the app counts the hit."""
+    from devtools.fake_deepseek import _prompt_tokens
+
+    api = await make_api(fake.settings(database_url=sqlite_url, llm_max_retries=0))
+    pid, token, _ = await api.create_player()
+    before = _cache_hits((await api.get("/metrics")).text)
+    for text in ("老丈好", "又来叨扰"):
+        r = await api.act(pid, token, {"type": "talk", "target": TALK_NPC, "text": text})
+        assert r.status == 200 and not r.json["narration"]["degraded"], r.text
+    second = _talk_requests(fake)[-1]
+    fixed = _prompt_tokens(second[:2])
+    assert fixed >= 64  # at least one cache unit
+    counted = _cache_hits((await api.get("/metrics")).text) - before
+    assert counted >= fixed - fixed % 64, (counted, fixed)
+    assert fake.stats()["cache_hit_tokens"] >= counted

@@ -256,3 +256,43 @@ def test_fake_exits_on_its_own(tmp_path: Any) -> None:
         assert server.process.returncode == 0
     finally:
         server.stop()
+
+
+# -- the context cache ----------------------------------------------------------------------
+
+
+def test_the_prefix_cache_hits_on_leading_messages_sent_before() -> None:
+    from devtools.fake_deepseek import PrefixCache, _prompt_tokens
+
+    cache = PrefixCache()
+    system = {"role": "system", "content": "你是仙侠世界的说书人。" * 30}  # 300 chars
+    persona = {"role": "system", "content": "李老汉，青云村的村长。" * 20}
+    first = [system, persona, {"role": "user", "content": "老丈好"}]
+    assert cache.hit_tokens(first, "p1") == 0  # nothing sent before
+    again = cache.hit_tokens(first, "p1")
+    assert again == _prompt_tokens(first) - _prompt_tokens(first) % 64 and again > 0
+    # Another last message: the two fixed messages hit, counted in whole 64-token units.
+    other = [system, persona, {"role": "user", "content": "再会"}]
+    shared = _prompt_tokens([system, persona])
+    assert cache.hit_tokens(other, "p1") == shared - shared % 64
+    # Another user is isolated; a changed first message misses everything after it too.
+    assert cache.hit_tokens(first, "p2") == 0
+    changed = [{"role": "system", "content": "你是说书人。"}, persona, first[2]]
+    assert cache.hit_tokens(changed, "p1") == 0
+
+
+async def test_usage_reports_the_cache_as_deepseek_does(fake: FakeDeepSeek) -> None:
+    body = {"model": "deepseek-v4-flash", "user_id": "p9",
+            "messages": [{"role": "system", "content": "说书人" * 100},
+                         {"role": "user", "content": "开篇"}]}
+    async with httpx.AsyncClient(base_url=fake.base_url) as client:
+        usages = [(await client.post("/chat/completions", json=body)).json()["usage"]
+                  for _ in range(2)]
+    assert usages[0]["prompt_cache_hit_tokens"] == 0
+    hit = usages[1]["prompt_cache_hit_tokens"]
+    assert hit > 0 and hit % 64 == 0
+    assert usages[1]["prompt_tokens_details"]["cached_tokens"] == hit
+    assert hit + usages[1]["prompt_cache_miss_tokens"] == usages[1]["prompt_tokens"]
+    assert fake.stats()["cache_hit_tokens"] == hit
+    fake.reset()
+    assert fake.stats()["cache_hit_tokens"] == 0
