@@ -316,6 +316,8 @@ def _write_locked(conn: Connection, row: PlayerRow, decision: Commit) -> CommitR
         if replay is not None:
             return replay
         raise VersionConflict(row.id, row.version, None) from None
+    if decision.hall is not None:
+        _insert_hall(conn, row.id, decision.hall.name, decision.hall.kind, decision.hall.record)
     conn.commit()
     return CommitResult(
         replayed=False, entry=_stored(row.id, entry, created_at), version=row.version + 1
@@ -522,16 +524,22 @@ def record_legacy(
     Recording the same player again (a retried request) changes nothing and returns the
     first entry, so a run can never be entered twice.
     """
-    if kind not in HALL_KINDS:
-        raise ValueError(f"kind must be one of {HALL_KINDS}, not {kind!r}")
-    q = _q(conn)
-    conn.execute(
-        q.hall_insert,
-        {"player_id": player_id, "name": name, "kind": kind, "record": record},
-    )
-    row = conn.execute(q.hall_by_player, {"p_id": player_id}).one()
+    _insert_hall(conn, player_id, name, kind, record)
+    row = conn.execute(_q(conn).hall_by_player, {"p_id": player_id}).one()
     conn.commit()
     return to_hall_entry(row)
+
+
+def _insert_hall(
+    conn: Connection, player_id: str, name: str, kind: HallKind, record: dict[str, Any]
+) -> None:
+    """The run's hall row unless it has one (uncommitted)."""
+    if kind not in HALL_KINDS:
+        raise ValueError(f"kind must be one of {HALL_KINDS}, not {kind!r}")
+    conn.execute(
+        _q(conn).hall_insert,
+        {"player_id": player_id, "name": name, "kind": kind, "record": record},
+    )
 
 
 def get_legacy(conn: Connection, player_id: str) -> HallEntry | None:

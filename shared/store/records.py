@@ -74,11 +74,13 @@ class Commit:
     """A ``decide`` verdict of ``transact_player``: write ``state`` and append ``entry``.
 
     The store writes ``state`` as the player's new state at version + 1 and inserts ``entry``
-    (its ``seq`` and ``idempotency_key`` are the caller's, as for ``commit_action``).
+    (its ``seq`` and ``idempotency_key`` are the caller's, as for ``commit_action``). With
+    ``hall`` (the action ended the story) the run enters the hall in the same commit.
     """
 
     state: dict[str, Any]
     entry: NewLogEntry
+    hall: HallRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,15 @@ HallKind = Literal["ascended", "died"]
 """How a run ended, as the hall records it."""
 
 HALL_KINDS: tuple[HallKind, ...] = ("ascended", "died")
+
+
+@dataclass(frozen=True, slots=True)
+class HallRecord:
+    """An ended run as the rules give it to the hall: ``record_legacy``'s arguments."""
+
+    name: str
+    kind: HallKind
+    record: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from shared.usecases import effects as fx
 from shared.usecases import talk_memory as memory
 from shared.usecases.context import GameContext
 from shared.usecases.effects import UseCase
-from shared.usecases.hall import record_if_ended
+from shared.usecases.hall import ended_run, record_if_ended
 from shared.usecases.players import check_token, require_token
 from shared.usecases.replies import Reply
 from shared.usecases.views import narration_view, player_view, public_outcome
@@ -161,7 +161,8 @@ class _Rules:
         )
         self.committed = Committed(self.player_id, entry.seq, public, new_state, version,
                                    entry.narration_request)
-        return Commit(new_state, entry)
+        # The action that ends the story enters the hall in its own commit.
+        return Commit(new_state, entry, hall=ended_run(self.ctx, self.player_id, outcome.state))
 
 
 def commit_action(
@@ -193,10 +194,10 @@ def commit_action(
             continue
         if result.replayed or rules.committed is None:
             committed = _replay(player_id, result.entry, action)
+            # Committed without its hall record (before actions carried it): entered now, once.
+            yield from record_if_ended(ctx, player_id, committed.state)
         else:
             committed = replace(rules.committed, version=result.version)
-        # The action that ended the story enters the hall (once; a replay changes nothing).
-        yield from record_if_ended(ctx, player_id, committed.state)
         return committed
     raise Conflict("The player kept changing while this action was applied; try again.")
 

@@ -17,7 +17,7 @@ from shared.errors import ActionRefused, AppError, NotFound
 from shared.game import PlayerState
 from shared.game.legacy import Legacy, hall_entry, legacy_from_record, legacy_of
 from shared.game.lifespan import END_CAUSES
-from shared.store import HallEntry, HallKind, NewLogEntry, PlayerRow
+from shared.store import HallEntry, HallKind, HallRecord, NewLogEntry, PlayerRow
 from shared.usecases import effects as fx
 from shared.usecases import players
 from shared.usecases.context import GameContext
@@ -107,13 +107,23 @@ class CreateHeir(StoreEffect["PlayerRow | None"]):
 # -- use cases --------------------------------------------------------------------------------
 
 
+def ended_run(ctx: GameContext, player_id: str, state: PlayerState) -> HallRecord | None:
+    """What the hall records of ``state`` when its story is over (None while it goes on): the
+    action that ends a run commits it with the action (``Commit(hall=...)``)."""
+    if not state.ended:
+        return None
+    name, kind, record = hall_entry(ctx.world, player_id, state)
+    return HallRecord(name, kind, record)
+
+
 def record_if_ended(ctx: GameContext, player_id: str,
                     state: dict[str, Any]) -> UseCase[HallEntry | None]:
     """Record a committed state whose story is over in the hall; None while it goes on.
 
     The rules refuse every action of an ended cultivator, so the only committed entry with an
-    ended state is the action that ended it: recording it after that commit (and again on
-    its replay, which changes nothing) enters each run exactly once.
+    ended state is the action that ended it, and the store keeps a run's first record: its
+    replay records it again only if it is missing (a run committed before the action carried
+    its hall record), so each run is entered exactly once.
     """
     if not state.get("ended"):
         return None

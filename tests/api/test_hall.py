@@ -195,6 +195,31 @@ async def test_hall_and_heirs_are_the_same_on_both_apps(pair: AppPair, settings:
         "name": "承志", "heir_of": {"player_id": pid, "token": token}})
 
 
+async def test_the_ending_action_and_its_hall_record_commit_together(
+        api: ApiClient, settings: Settings, world: World) -> None:
+    """The database fails the hall's insert: the action that ended the run goes back with it
+    (the run is not over without its record), and the resend applies it once, recorded."""
+    import sqlite3
+
+    pid, token, _ = await api.create_player("寿尽翁")
+    seed_state(settings, pid, day=at_lifespans_edge(world))
+    path = settings.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:  # an operational error, as a full disk would give
+        conn.execute("create trigger no_hall before insert on hall begin select * from gone; end")
+    key = {"Idempotency-Key": "last-breath"}
+    failed = await api.act(pid, token, {"type": "cultivate"}, headers=key)
+    assert failed.status == 503 and failed.json["error"]["code"] == "store_unavailable"
+    me = await api.get(f"/api/players/{pid}", headers=auth(token))
+    assert not me.json["player"]["ended"] and me.json["player"]["turn"] == 0
+    with sqlite3.connect(path) as conn:
+        conn.execute("drop trigger no_hall")
+    done = await api.act(pid, token, {"type": "cultivate"}, headers=key)
+    assert done.status == 200 and done.json["player"]["ended"], done.text
+    assert done.headers.get("Idempotent-Replayed") is None  # applied now, for the first time
+    entries = (await api.get("/api/hall", query={"kind": "died"})).json["entries"]
+    assert [e["name"] for e in entries] == ["寿尽翁"]
+
+
 async def test_a_replay_records_a_run_the_first_answer_did_not(api: ApiClient,
                                                                settings: Settings,
                                                                world: World) -> None:

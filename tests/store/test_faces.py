@@ -20,6 +20,7 @@ from shared.store import (
     Commit,
     Decide,
     Decision,
+    HallRecord,
     LogEntry,
     LogEntryNotFound,
     NewLogEntry,
@@ -330,6 +331,24 @@ async def test_transact_commits_state_and_entry(store: Face) -> None:
     got = await store.get_player("p1")
     assert got.version == 1 and got.state == {"counter": 1}
     assert (await store.list_log("p1", 1))[0] == result.entry
+
+
+async def test_transact_enters_an_ended_run_in_the_hall_in_the_same_commit(store: Face) -> None:
+    await new_player(store, state={"counter": 0})
+    ended = HallRecord("韩立", "died", {"cause": "old_age"})
+
+    def decide(row: PlayerRow | None, recent: int, prior: LogEntry | None) -> Decision:
+        return Commit({"counter": 1, "ended": True}, entry(1), hall=ended)
+
+    await store.transact_player("p1", decide)
+    got = await store.get_legacy("p1")
+    assert got is not None and (got.name, got.kind, got.record) == ("韩立", "died",
+                                                                     {"cause": "old_age"})
+    # A run already in the hall keeps its first record (an entry is never doubled).
+    await store.transact_player("p1", lambda row, recent, prior: Commit(
+        {"counter": 2}, entry(2), hall=HallRecord("别名", "ascended", {})))
+    assert await store.get_legacy("p1") == got
+    assert [e.player_id for e in await store.list_hall(5)] == ["p1"]
 
 
 async def test_transact_gives_decide_the_recent_count_and_the_prior_entry(
