@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,6 +19,7 @@ from shared.store import (
     LogEntryNotFound,
     PlayerExists,
     PlayerNotFound,
+    SyncStore,
     open_async_store,
     open_store,
 )
@@ -182,16 +184,28 @@ async def test_a_legacy_goes_to_one_heir(store: Face) -> None:
     assert (await store.get_legacy("old")).heir_id == "heir-1"
 
 
-async def test_concurrent_claims_have_one_winner(store_url: str) -> None:
+async def race_for_a_legacy(store_url: str, method: str,
+                            args: Callable[[str], tuple[Any, ...]]) -> tuple[SyncStore, list[Any]]:
+    """Eight threads on the sync face and eight tasks on the async face call ``method`` at
+    once, heirs ``s0..s7`` and ``a0..a7`` (``args(heir)``) of one ended run: the sync store
+    (open, for the checks) and the results in that order."""
     sync = open_store(store_url)
     sync.init_schema()
     sync.record_legacy("old", "韩立", "ascended", {})
     face = open_async_store(store_url)
-    results = await asyncio.gather(
-        *(asyncio.to_thread(sync.claim_legacy, "old", f"s{n}") for n in range(8)),
-        *(face.claim_legacy("old", f"a{n}") for n in range(8)),
-    )
-    await face.close()
+    try:
+        results = await asyncio.gather(
+            *(asyncio.to_thread(getattr(sync, method), *args(f"s{n}")) for n in range(8)),
+            *(getattr(face, method)(*args(f"a{n}")) for n in range(8)),
+        )
+    finally:
+        await face.close()
+    return sync, list(results)
+
+
+async def test_concurrent_claims_have_one_winner(store_url: str) -> None:
+    sync, results = await race_for_a_legacy(store_url, "claim_legacy",
+                                            lambda heir: ("old", heir))
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert sync.get_legacy("old").heir_id == winners[0].heir_id
@@ -250,16 +264,8 @@ async def test_an_heir_is_claimed_and_stored_in_one_transaction(store: Face) -> 
 
 
 async def test_concurrent_heirs_store_one_player(store_url: str) -> None:
-    sync = open_store(store_url)
-    sync.init_schema()
-    sync.record_legacy("old", "韩立", "ascended", {})
-    face = open_async_store(store_url)
-    results = await asyncio.gather(
-        *(asyncio.to_thread(sync.create_heir, f"s{n}", "h", STATE, entry(0), "old")
-          for n in range(8)),
-        *(face.create_heir(f"a{n}", "h", STATE, entry(0), "old") for n in range(8)),
-    )
-    await face.close()
+    sync, results = await race_for_a_legacy(store_url, "create_heir",
+                                            lambda heir: (heir, "h", STATE, entry(0), "old"))
     (winner,) = [r for r in results if r is not None]
     assert sync.get_legacy("old").heir_id == winner.id
     stored = [f"{k}{n}" for k in "sa" for n in range(8) if sync.get_player(f"{k}{n}")]
