@@ -31,7 +31,7 @@ class PlayerExists(Conflict):
     code = "player_exists"
 
     def __init__(self, player_id: str) -> None:
-        super().__init__(f"player {player_id} already exists")
+        super().__init__(f"角色编号 {player_id} 已被占用，请重试。")
         self.player_id = player_id
 
 

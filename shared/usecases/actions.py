@@ -199,7 +199,7 @@ def commit_action(
         else:
             committed = replace(rules.committed, version=result.version)
         return committed
-    raise Conflict("The player kept changing while this action was applied; try again.")
+    raise Conflict("这位修士的状态正被同时改动，行动未能生效，请再试一次。")
 
 
 Saved = Callable[[Narration], UseCase[None]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.limits.flows import creation_allowed
+from shared.store import PlayerExists
 from shared.usecases import players
 from shared.usecases.actions import Committed, narrate_committed
 from shared.usecases.context import GameContext
@@ -14,6 +15,8 @@ from shared.usecases.hall import find_inheritance, store_heir
 from shared.usecases.identity import Identity, new_identity
 from shared.usecases.replies import Reply
 from shared.usecases.views import public_outcome
+
+CREATE_ATTEMPTS = 3  # fresh identities tried when an id is taken (uuid4: never, in practice)
 
 
 def create_cultivator(
@@ -34,13 +37,24 @@ def create_cultivator(
     """
     yield from creation_allowed(ctx, client)
     ident = identity or new_identity()
-    if heir_of is None:
-        row, entry = yield from players.store_cultivator(ctx, name, ident)
-    else:
+    legacy = None
+    if heir_of is not None:
         players.creation_entry(ctx, name, ident)  # a bad name is refused before anything else
         legacy = yield from find_inheritance(ctx, heir_of[0], heir_of[1], ident.player_id)
-        # Claimed in the insert's transaction: a creation that fails never spends the legacy.
-        row, entry = yield from store_heir(ctx, name, ident, legacy, heir_of[0])
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            if heir_of is None:
+                row, entry = yield from players.store_cultivator(ctx, name, ident)
+            else:
+                # Claimed in the insert's transaction: a failed creation never spends it.
+                row, entry = yield from store_heir(ctx, name, ident, legacy, heir_of[0])
+            break
+        except PlayerExists:
+            # A random id already taken (or a fixed one given twice): a fresh identity, so
+            # the player never sees the collision; a given identity is the caller's to fix.
+            if identity is not None or attempt == CREATE_ATTEMPTS:
+                raise
+            ident = new_identity()
     created = players.created_body(row, ident.token)
     committed = Committed(row.id, entry.seq, public_outcome(entry.outcome), row.state,
                           row.version, entry.narration_request)

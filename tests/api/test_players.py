@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.apiclient import ApiClient
 
 
@@ -151,3 +153,27 @@ async def test_options_say_what_the_rules_allow_now(api: ApiClient) -> None:
     peek = await api.get(f"/api/players/{pid}/options",
                          headers={"Authorization": f"Bearer {other[1]}"})
     assert peek.status == 404  # as for any unknown id: existence is not told
+
+
+async def test_a_taken_id_is_redrawn_not_shown_to_the_player(
+        api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first identities drawn for a creation collide with a stored player: the creation
+    draws fresh ones and succeeds; the player never sees the collision."""
+    from shared.usecases import creation
+    from shared.usecases.identity import Identity, new_identity
+
+    taken, token, _ = await api.create_player("先来")
+    drawn: list[str] = []
+
+    def colliding() -> Identity:
+        fresh = new_identity()
+        ident = Identity(taken, fresh.token, fresh.seed) if len(drawn) < 2 else fresh
+        drawn.append(ident.player_id)
+        return ident
+
+    monkeypatch.setattr(creation, "new_identity", colliding)
+    r = await api.post("/api/players", json_body={"name": "后到"})
+    assert r.status == 201, r.text
+    assert drawn[:2] == [taken, taken] and r.json["player"]["id"] == drawn[2] != taken
+    me = await api.get(f"/api/players/{taken}", headers={"Authorization": f"Bearer {token}"})
+    assert me.json["player"]["name"] == "先来" and me.json["version"] == 0  # untouched
