@@ -76,18 +76,6 @@ class ListHall(StoreEffect["list[HallEntry]"]):
 
 
 @dataclass(frozen=True, slots=True)
-class ClaimLegacy(StoreEffect["HallEntry | None"]):
-    """Give a run's legacy to ``heir_id`` unless another heir has it (None then)."""
-
-    player_id: str
-    heir_id: str
-
-    def call(self, store: Store) -> MaybeAwaitable[HallEntry | None]:
-        """``store.claim_legacy``."""
-        return store.claim_legacy(self.player_id, self.heir_id)
-
-
-@dataclass(frozen=True, slots=True)
 class CreateHeir(StoreEffect["PlayerRow | None"]):
     """Claim ``predecessor_id``'s legacy and insert the heir and its creation entry in one
     transaction: the row, or None (nothing written) when another heir has the legacy."""
@@ -181,18 +169,6 @@ def find_inheritance(ctx: GameContext, predecessor_id: str, token: str,
         raise legacy_claimed(final.name)
     # The record is written once, when the run ends: what is read here is what is claimed.
     return (legacy_from_record(entry.record) if entry else None) or legacy_of(ctx.world, final)
-
-
-def claim_inheritance(ctx: GameContext, predecessor_id: str, token: str,
-                      heir_id: str) -> UseCase[Legacy | None]:
-    """:func:`find_inheritance`, then claim the legacy for ``heir_id`` on its own commit (for
-    an heir that already exists; a new cultivator claims it as it is inserted, with
-    :class:`CreateHeir`). 409 ``legacy_claimed`` when another heir has it."""
-    legacy = yield from find_inheritance(ctx, predecessor_id, token, heir_id)
-    if (yield from ClaimLegacy(predecessor_id, heir_id)) is None:
-        row = yield from fx.LoadPlayer(predecessor_id)
-        raise legacy_claimed(PlayerState.from_dict(row.state).name if row else "")
-    return legacy
 
 
 def store_heir(ctx: GameContext, name: str, ident: Identity, legacy: Legacy | None,

@@ -76,35 +76,6 @@ class LoadConversation(StoreEffect[Conversation]):
 
 
 @dataclass(frozen=True, slots=True)
-class AppendExchange(StoreEffect["list[Exchange]"]):
-    """Append an exchange, keep ``keep`` verbatim; the ones pushed out (to fold)."""
-
-    player_id: str
-    npc_id: str
-    exchange: Exchange
-    keep: int
-
-    def call(self, store: Store) -> MaybeAwaitable[list[Exchange]]:
-        """``store.append_exchange``."""
-        return store.append_exchange(self.player_id, self.npc_id, self.exchange, self.keep)
-
-
-@dataclass(frozen=True, slots=True)
-class SetSummary(StoreEffect[bool]):
-    """Store the summary if the stored one is still ``previous``; True when it wrote."""
-
-    player_id: str
-    npc_id: str
-    summary: str
-    previous: str
-
-    def call(self, store: Store) -> MaybeAwaitable[bool]:
-        """``store.set_conversation_summary`` with ``previous`` (compare-and-set)."""
-        return store.set_conversation_summary(self.player_id, self.npc_id, self.summary,
-                                              previous=self.previous)
-
-
-@dataclass(frozen=True, slots=True)
 class SaveTalkNarration(StoreEffect[bool]):
     """Store a talk entry's prose and the NPC's reply as the pair's newest exchange, in one
     transaction; True when this call stored them (``only_if_missing``: where it had none)."""
@@ -204,40 +175,6 @@ def memory_write(player_id: str, seq: int, request: NarrationRequest, policy: Me
     return MemoryWrite(player_id, seq, request, npc_id, policy, summarise)
 
 
-def remember(player_id: str, seq: int, request: NarrationRequest, reply: str,
-             policy: MemoryPolicy, summarise: Summarise) -> UseCase[None]:
-    """Save the NPC's ``reply`` to the talk of entry ``seq`` as the pair's next exchange, and
-    fold what it pushes out of the verbatim window into the summary.
-
-    Call it once per action: where this caller stored the entry's prose (on its own commit;
-    the apps store both at once with :class:`MemoryWrite`).
-    """
-    npc_id = npc_of(request)
-    if npc_id is None or not reply:
-        return
-    exchange: Exchange = {"player": request.player_text or "", "npc": reply, "turn": seq}
-    pushed = yield from AppendExchange(player_id, npc_id, exchange, policy.exchanges)
-    if pushed:
-        npc_name = str(request.facts.get("npc", ""))
-        yield from fold_summary(player_id, npc_id, npc_name, pushed, policy, summarise)
-
-
-def fold_summary(player_id: str, npc_id: str, npc_name: str, pushed: list[Exchange],
-                 policy: MemoryPolicy, summarise: Summarise) -> UseCase[str]:
-    """Fold ``pushed`` into the pair's summary; the summary stored.
-
-    Within the bound the lines are appended as they are; past it the summary is rewritten
-    by ``summarise`` (held to the bound), offline as the digest that keeps the newest lines.
-    """
-    for attempt in range(MAX_SUMMARY_ATTEMPTS):
-        current = (yield from LoadConversation(player_id, npc_id)).summary
-        new = yield from _folded(current, pushed, npc_name, policy, summarise, attempt)
-        if (yield from SetSummary(player_id, npc_id, new, current)):
-            return new
-    _lost_races(player_id, npc_id, len(pushed))
-    return current
-
-
 def fold_overflow(player_id: str, npc_id: str, npc_name: str, policy: MemoryPolicy,
                   summarise: Summarise) -> UseCase[str]:
     """Fold the pair's stored exchanges past the verbatim window into its summary, dropping
@@ -257,7 +194,9 @@ def fold_overflow(player_id: str, npc_id: str, npc_name: str, policy: MemoryPoli
         turns = tuple(int(e["turn"]) for e in pushed)
         if (yield from FoldConversation(player_id, npc_id, new, summary, turns)):
             return new
-    _lost_races(player_id, npc_id, -1)
+    get_logger("talk_memory").warning(
+        "conversation summary of %s/%s kept losing its compare-and-set; its exchanges stay "
+        "verbatim until the next talk", player_id, npc_id)
     return summary
 
 
@@ -278,11 +217,3 @@ def _folded(current: str, pushed: list[Exchange], npc_name: str, policy: MemoryP
         # exchanges must still land, offline.
         return digest(folded, bound)
     return within(told.text, bound) or digest(folded, bound)
-
-
-def _lost_races(player_id: str, npc_id: str, count: int) -> None:
-    what = f"{count} exchanges unfolded" if count >= 0 else "its exchanges stay verbatim"
-    get_logger("talk_memory").warning(
-        "conversation summary of %s/%s kept losing its compare-and-set; %s",
-        player_id, npc_id, what)
-
