@@ -4,6 +4,7 @@ callers can never both take the last unit; store (SQLite, PostgreSQL) and Redis,
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,10 +25,18 @@ def _taken(values: list[int]) -> int:
     return sum(1 for v in values if v <= LIMIT)
 
 
+def _mid_minute() -> float:
+    """The middle of the next minute, fixed: concurrent adds on the real clock could straddle
+    a minute's end and land in two windows (as one CI run's did). Ahead of the real clock, so
+    Redis does not expire the keys meanwhile."""
+    return (time.time() // 60 + 1) * 60 + 30
+
+
 def test_store_counters_are_atomic_across_threads(store_url: str) -> None:
     store = open_store(store_url)
     store.init_schema()
-    counters = StoreCounters(store)
+    fixed = _mid_minute()
+    counters = StoreCounters(store, clock=lambda: fixed)
     key = f"t.{uuid.uuid4().hex}"
     try:
         with ThreadPoolExecutor(8) as pool:
@@ -36,7 +45,7 @@ def test_store_counters_are_atomic_across_threads(store_url: str) -> None:
         assert sorted(values) == list(range(1, CALLERS + 1))  # every add saw its own value
         assert _taken(values) == LIMIT
         (now,) = counters.read((Tally(key, 60, 0),))
-        assert now.value == CALLERS and 1 <= now.resets_in <= 60
+        assert (now.value, now.resets_in) == (CALLERS, 30)
         back = counters.add((Tally(key, 60, -5),))[0]
         assert back.value == CALLERS - 5
     finally:
@@ -46,7 +55,8 @@ def test_store_counters_are_atomic_across_threads(store_url: str) -> None:
 async def test_async_store_counters_are_atomic(store_url: str) -> None:
     store = open_async_store(store_url)
     await store.init_schema()
-    counters = AsyncStoreCounters(store)
+    fixed = _mid_minute()
+    counters = AsyncStoreCounters(store, clock=lambda: fixed)
     key = f"t.{uuid.uuid4().hex}"
     try:
         counts = await asyncio.gather(*(
@@ -81,7 +91,8 @@ def test_windows_are_separate_and_expire(sqlite_url: str) -> None:
 
 
 def test_redis_counters_are_atomic(redis_url: str) -> None:
-    counters = RedisCounters(redis_url)
+    fixed = _mid_minute()
+    counters = RedisCounters(redis_url, clock=lambda: fixed)
     key = f"t.{uuid.uuid4().hex}"
     try:
         with ThreadPoolExecutor(8) as pool:
@@ -94,7 +105,8 @@ def test_redis_counters_are_atomic(redis_url: str) -> None:
 
 
 async def test_async_redis_counters_are_atomic(redis_url: str) -> None:
-    counters = AsyncRedisCounters(redis_url)
+    fixed = _mid_minute()
+    counters = AsyncRedisCounters(redis_url, clock=lambda: fixed)
     key = f"t.{uuid.uuid4().hex}"
     try:
         counts = await asyncio.gather(*(counters.add((Tally(key, 60, 1),))

@@ -5,6 +5,7 @@ offline, and player creation is limited per client address. Both apps, fake upst
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -25,6 +26,14 @@ def settings(sqlite_url: str, fake) -> Settings:
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def _within_one_minute(seconds: float = 10.0) -> None:
+    """Wait for the next minute when this one ends within ``seconds``: the minute budget's
+    window follows the real clock, and a test that spends it must not straddle two."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        await asyncio.sleep(left + 0.2)
 
 
 async def test_anonymous_llm_calls_are_401_and_reach_no_upstream(pair: AppPair, fake) -> None:
@@ -64,6 +73,7 @@ async def test_a_players_token_gets_the_model(pair: AppPair, fake) -> None:
 
 @pytest.mark.parametrize("tight", [{"llm_rate_per_minute": 3}])
 async def test_llm_calls_count_against_the_players_rate(sqlite_url: str, fake, tight) -> None:
+    await _within_one_minute()
     settings = fake.settings(database_url=sqlite_url, llm_max_retries=0, **tight)
     async for pair in _pair(settings):
         _, token, _ = await pair.flask.create_player()
@@ -117,6 +127,7 @@ async def test_player_over_its_daily_budget_is_narrated_offline(sqlite_url: str,
 
 
 async def test_global_minute_budget_sends_everyone_offline(sqlite_url: str, fake) -> None:
+    await _within_one_minute()
     settings = fake.settings(database_url=sqlite_url, llm_max_retries=0,
                              llm_global_minute_tokens=1500, llm_call_reserve_tokens=1500)
     async for pair in _pair(settings):
@@ -173,6 +184,7 @@ async def _create_from(pair: AppPair, app: str, peer: str, forwarded: str | None
 
 
 async def test_creation_is_limited_per_client_address(sqlite_url: str) -> None:
+    await _within_one_minute()
     settings = Settings(database_url=sqlite_url, create_rate_per_minute=3,
                         trusted_proxies="10.9.9.9")
     async for pair in _pair(settings):
@@ -192,6 +204,7 @@ async def test_creation_is_limited_per_client_address(sqlite_url: str) -> None:
 
 
 async def test_creation_limit_reads_forwarded_for_from_trusted_proxies(sqlite_url: str) -> None:
+    await _within_one_minute()
     settings = Settings(database_url=sqlite_url, create_rate_per_minute=2,
                         trusted_proxies="10.0.0.1")
     async for pair in _pair(settings):
@@ -204,6 +217,7 @@ async def test_creation_limit_reads_forwarded_for_from_trusted_proxies(sqlite_ur
 async def test_limits_hold_across_both_apps_in_redis(sqlite_url: str, redis_url: str) -> None:
     import uuid
 
+    await _within_one_minute()
     settings = Settings(database_url=sqlite_url, create_rate_per_minute=2, limits_backend="redis",
                         redis_url=redis_url)
     peer = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"  # fresh in a shared Redis
