@@ -223,14 +223,7 @@ def tell_entry(
     entry.
     """
     told = yield from narrate
-    if talk is not None:
-        stored = yield from talk.save(told.text, told.degraded, only_if_missing=fill_only)
-    elif fill_only:
-        stored = yield from fx.FillNarration(player_id, seq, told.text, told.degraded)
-    else:
-        yield from fx.SaveNarration(player_id, seq, told.text, told.degraded)
-        stored = True
-    if stored:
+    if (yield from store_prose(player_id, seq, told.text, told.degraded, fill_only, talk)):
         if talk is not None:
             yield from talk.fold()
         if saved is not None:
@@ -240,6 +233,19 @@ def tell_entry(
     if entry is None or entry.narration is None:
         return told
     return Narration(entry.narration, bool(entry.degraded))
+
+
+def store_prose(player_id: str, seq: int, text: str, degraded: bool, only_if_missing: bool,
+                talk: memory.MemoryWrite | None = None) -> UseCase[bool]:
+    """Store entry ``seq``'s prose (only where it has none with ``only_if_missing``), with
+    the NPC's reply as the pair's next exchange for a ``talk`` that replied; True when this
+    call stored it."""
+    if talk is not None and text:
+        return (yield from talk.save(text, degraded, only_if_missing=only_if_missing))
+    if only_if_missing:
+        return (yield from fx.FillNarration(player_id, seq, text, degraded))
+    yield from fx.SaveNarration(player_id, seq, text, degraded)
+    return True
 
 
 def _entry(player_id: str, seq: int) -> UseCase[LogEntry | None]:
@@ -334,13 +340,8 @@ def save_streamed_narration(
     """After a streamed narration: store the full text on the log entry (only where it has
     none, on a replay), with the NPC's reply as its next exchange for a ``talk``; True when
     this call stored it."""
-    if talk is not None:
-        return (yield from talk.save(text, degraded, only_if_missing=committed.replayed))
-    if committed.replayed:
-        return (yield from fx.FillNarration(committed.player_id, committed.seq, text,
-                                            degraded))
-    yield from fx.SaveNarration(committed.player_id, committed.seq, text, degraded)
-    return True
+    return (yield from store_prose(committed.player_id, committed.seq, text, degraded,
+                                   committed.replayed, talk))
 
 
 def perform_action(

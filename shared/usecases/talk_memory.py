@@ -33,7 +33,6 @@ from shared.game import NarrationRequest
 from shared.game.memory import digest, fold, npc_of, summary_request, with_memory, within
 from shared.logging_setup import get_logger
 from shared.store import Conversation, Exchange, StoreError
-from shared.usecases import effects as fx
 from shared.usecases.effects import MaybeAwaitable, Store, StoreEffect, UseCase
 
 if TYPE_CHECKING:
@@ -138,13 +137,8 @@ class MemoryWrite:
     summarise: Summarise
 
     def save(self, text: str, degraded: bool, only_if_missing: bool) -> UseCase[bool]:
-        """Store the prose and the exchange together; True when this call stored them (an
-        empty reply stores the prose alone)."""
-        if not text:
-            if only_if_missing:
-                return (yield from fx.FillNarration(self.player_id, self.seq, text, degraded))
-            yield from fx.SaveNarration(self.player_id, self.seq, text, degraded)
-            return True
+        """Store the prose (the NPC's reply, not empty) and the exchange together; True when
+        this call stored them."""
         exchange: Exchange = {"player": self.request.player_text or "", "npc": text,
                               "turn": self.seq}
         return (yield from SaveTalkNarration(self.player_id, self.seq, text, degraded,
